@@ -1,0 +1,100 @@
+"""One error shape for everything under /1.0/: {"error": "<sentence>"} (+ "fields").
+
+The same in DEBUG and production: the DRF exception handler turns every exception raised in
+an API view into JSON (500 without a traceback), and the catch-all route answers unknown
+paths with JSON 404 before Django's debug 404 page could.
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found, server_error
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from integrations.exceptions import RegistryError
+
+logger = logging.getLogger("integrations.api")
+
+API_PREFIX = "/1.0/"
+
+# DRF's default sentences are fine for these; the rest get ours.
+_SENTENCES = {
+    exceptions.NotAuthenticated: "Authentication required: send 'Authorization: Bearer <token>'.",
+    exceptions.NotFound: "Not found.",
+}
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, RegistryError):
+        return error_response(str(exc), status.HTTP_422_UNPROCESSABLE_ENTITY)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(getattr(exc, "message_dict", None) or exc.messages)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.ValidationError):
+        return validation_error_response(exc.detail)
+    if isinstance(exc, exceptions.APIException):
+        response = error_response(_sentence_for(exc), exc.status_code)
+        if getattr(exc, "auth_header", None):
+            response["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None):
+            response["Retry-After"] = str(int(exc.wait))
+        return response
+    # Anything else is our bug: log it for us (traceback in the log, secrets are never in
+    # exception messages we raise), answer the caller without one.
+    logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
+    return error_response("Internal server error.", status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def _sentence_for(exc: exceptions.APIException) -> str:
+    sentence = _SENTENCES.get(type(exc))
+    if sentence:
+        return sentence
+    detail = exc.detail
+    return str(detail if not isinstance(detail, list | dict) else exc.default_detail)
+
+
+def error_response(sentence: str, status_code: int) -> Response:
+    return Response({"error": sentence}, status=status_code)
+
+
+def validation_error_response(detail) -> Response:
+    if isinstance(detail, dict):
+        fields = {
+            key.replace("_", "-") if key != "non_field_errors" else key: _as_list(messages)
+            for key, messages in detail.items()
+        }
+        general = fields.pop("non_field_errors", None)
+        body = {"error": general[0] if general else "The request body is invalid.", "fields": fields}
+        if not fields:
+            body.pop("fields")
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    messages = _as_list(detail)
+    return Response({"error": messages[0] if messages else "Invalid request."}, status=400)
+
+
+def _as_list(messages) -> list[str]:
+    if isinstance(messages, list | tuple):
+        return [str(m) for m in messages]
+    return [str(messages)]
+
+
+def json_not_found(request, *args, **kwargs):
+    return JsonResponse({"error": f"No API route matches {request.path}."}, status=404)
+
+
+def not_found_handler(request, exception=None):
+    if request.path.startswith(API_PREFIX):
+        return json_not_found(request)
+    return page_not_found(request, exception)
+
+
+def server_error_handler(request):
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse({"error": "Internal server error."}, status=500)
+    return server_error(request)

@@ -1,0 +1,85 @@
+"""Serializers derived from the provider models: no provider's keys are written down here.
+
+JSON keys are the model field names with '_' turned into '-' (consumer_key ↔ consumer-key).
+"""
+
+from collections.abc import Mapping
+from functools import cache
+
+from django.db import models
+from rest_framework import serializers
+
+from integrations.models import Integration
+
+MASK = "********"
+# Keys every body may carry besides the provider's fields; the view resolves them.
+ENVELOPE_KEYS = ("id", "type")
+
+
+def json_key(field_name: str) -> str:
+    return field_name.replace("_", "-")
+
+
+class StrictStringMixin:
+    """DRF turns 42 into "42"; a credential sent as a number is a client bug, so say so."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(StrictStringMixin, serializers.CharField):
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+
+class StrictEmailField(StrictStringMixin, serializers.EmailField):
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+
+class ProviderSerializer(serializers.ModelSerializer):
+    """Base for the per-provider serializers that `serializer_for` builds."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.EmailField: StrictEmailField,
+    }
+
+    def get_fields(self):
+        fields = {}
+        for name, field in super().get_fields().items():
+            if json_key(name) != name:
+                field.source = name
+            fields[json_key(name)] = field
+        return fields
+
+    def to_internal_value(self, data):
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["The request body must be a JSON object."]}
+            )
+        unknown = sorted(set(data) - set(self.fields) - set(ENVELOPE_KEYS))
+        if unknown:
+            raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return super().to_internal_value(data)
+
+    def to_representation(self, instance):
+        record = {"id": instance.ident, "type": instance.provider_key}
+        record.update(super().to_representation(instance))
+        if not self.context.get("show_secrets", False):
+            for name in type(instance).secret_field_names():
+                record[json_key(name)] = MASK
+        return record
+
+
+@cache
+def serializer_for(provider: type[Integration]) -> type[ProviderSerializer]:
+    meta = type(
+        "Meta",
+        (),
+        {"model": provider, "fields": [f.name for f in provider.credential_fields()]},
+    )
+    return type(f"{provider.__name__}Serializer", (ProviderSerializer,), {"Meta": meta})
+

@@ -1,0 +1,50 @@
+"""Encryption of secret values at rest: MultiFernet over settings.FIELD_ENCRYPTION_KEYS.
+
+The first key encrypts; every key decrypts, so keys rotate without downtime (add a new key
+first, run `manage.py rotate_encryption_keys`, then drop the old one). A value that no key
+decrypts raises SecretDecryptionError: we fail closed, never hand out ciphertext as a secret.
+"""
+
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+
+
+class SecretDecryptionError(Exception):
+    """A stored secret could not be decrypted with any configured key."""
+
+
+@lru_cache(maxsize=4)
+def _fernet_for(keys: tuple[str, ...]) -> MultiFernet:
+    return MultiFernet([Fernet(key.encode()) for key in keys])
+
+
+def _fernet() -> MultiFernet:
+    # Keyed by the tuple of keys, so override_settings in tests and rotations take effect.
+    return _fernet_for(tuple(settings.FIELD_ENCRYPTION_KEYS))
+
+
+def encrypt(plaintext: str) -> str:
+    return _fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt(ciphertext: str) -> str:
+    try:
+        return _fernet().decrypt(ciphertext.encode()).decode()
+    except InvalidToken:
+        # The message names no value: the ciphertext is harmless, but keep errors uniform.
+        raise SecretDecryptionError(
+            "A stored secret does not decrypt with any key in FIELD_ENCRYPTION_KEYS."
+        ) from None
+
+
+def invalid_keys(keys: list[str]) -> list[int]:
+    """Positions (1-based) of keys that are not valid Fernet keys."""
+    bad = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except ValueError:
+            bad.append(position)
+    return bad

@@ -1,0 +1,23 @@
+"""Domain errors of the registry. The API maps them to statuses; the web views to pages."""
+
+
+class RegistryError(Exception):
+    """Base: the message is a sentence safe to show to the caller (it never holds a secret)."""
+
+
+class TenantNotFound(RegistryError):
+    def __init__(self, name: str):
+        super().__init__(f"Tenant '{name}' does not exist or has been deleted.")
+
+
+class IntegrationNotFound(RegistryError):
+    def __init__(self, ident: str):
+        super().__init__(f"Integration '{ident}' does not exist or has been deleted.")
+
+
+class UnknownProvider(RegistryError):
+    def __init__(self, key: str):
+        from integrations.providers import all_providers
+
+        known = ", ".join(cls.provider_key for cls in all_providers())
+        super().__init__(f"Unknown integration type '{key}'; known types: {known}.")

@@ -1,0 +1,89 @@
+from typing import ClassVar
+
+from django.core.validators import RegexValidator
+from django.db import models
+from polymorphic.managers import PolymorphicManager
+from polymorphic.models import PolymorphicModel
+
+from integrations.fields import SecretField
+from tenants.models import Tenant
+
+IDENT_PATTERN = r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$"
+
+
+class LiveIntegrationManager(PolymorphicManager):
+    """The default manager: hides soft-deleted integrations. `all_objects` sees them."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class Integration(PolymorphicModel):
+    """One set of credentials of one tenant. Each provider is a subclass (integrations/providers).
+
+    A subclass declares `provider` (the JSON `type`), `label`, and its credential fields; the
+    API keys, serializers, forms, admin and secrecy are all derived from those fields.
+    """
+
+    provider_key: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="integrations")
+    ident = models.CharField(
+        "ID",
+        max_length=64,
+        validators=[
+            RegexValidator(
+                IDENT_PATTERN,
+                "Use lower-case letters, digits, and single '-' or '_' between them.",
+            )
+        ],
+        help_text="Unique within the tenant, e.g. 'salesforce' or 'salesforce-emea'.",
+    )
+    provider = models.CharField(max_length=32, editable=False, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=150, blank=True, editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    objects = LiveIntegrationManager()
+    all_objects = PolymorphicManager()
+
+    class Meta:
+        ordering = ["ident"]
+        base_manager_name = "all_objects"
+        constraints = [
+            # One live integration per (tenant, id); deleted ones stay as history and do
+            # not block re-creating the id. Also what makes concurrent creates safe.
+            models.UniqueConstraint(
+                fields=["tenant", "ident"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="integration_unique_live_ident_per_tenant",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant.name}/{self.ident}"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @classmethod
+    def credential_fields(cls) -> list[models.Field]:
+        """The provider's own fields, in declaration order: its part of the JSON contract."""
+        return [
+            field
+            for field in cls._meta.get_fields(include_parents=False)
+            if isinstance(field, models.Field) and field.concrete and not field.auto_created
+            and not field.remote_field
+        ]
+
+    @classmethod
+    def secret_field_names(cls) -> list[str]:
+        return [f.name for f in cls.credential_fields() if isinstance(f, SecretField)]
+
+
+# The provider models live one per module; importing them here registers them with the app
+# while Django loads models (after Integration exists, so the circular import is safe).
+from integrations import providers  # noqa: E402, F401

@@ -1,0 +1,105 @@
+"""The functions that change integrations. The API, the staff views and the admin call these,
+so validation, upsert and soft-delete rules are the same whichever door a change comes in by.
+"""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from integrations.models import Integration
+from integrations.providers import provider_for
+from tenants.models import Tenant
+
+
+def integration_check_ident(*, ident: str, provider: type[Integration]) -> None:
+    """An id must be a slug, and an id that names a provider must be of that provider."""
+    ident_field = Integration._meta.get_field("ident")
+    try:
+        ident_field.clean(ident, None)
+    except ValidationError as error:
+        raise ValidationError({"id": error.messages}) from None
+    named = provider_for(ident)
+    if named is not None and named is not provider:
+        raise ValidationError(
+            {"type": [f"The id '{ident}' is reserved for {named.provider_key} integrations."]}
+        )
+
+
+def integration_upsert(
+    *,
+    tenant: Tenant,
+    ident: str,
+    provider: type[Integration],
+    data: dict[str, Any],
+    actor: str,
+) -> tuple[Integration, bool]:
+    """Create the tenant's integration `ident`, or replace the live one. Returns (it, created).
+
+    `data` holds every credential field of the provider, already validated. Safe under
+    concurrency: the unique constraint on live (tenant, ident) decides which of two racing
+    creates wins; the loser replaces instead, so no request fails and no row is doubled.
+    """
+    integration_check_ident(ident=ident, provider=provider)
+    with transaction.atomic():
+        existing = _live_for_update(provider, tenant, ident)
+        if existing is None:
+            try:
+                with transaction.atomic():  # a savepoint: a lost race must not end the outer one
+                    integration = provider(
+                        tenant=tenant, ident=ident, provider=provider.provider_key
+                    )
+                    _assign(integration, data, actor)
+                    integration.save()
+                return integration, True
+            except IntegrityError:
+                existing = _live_for_update(provider, tenant, ident)
+                if existing is None:
+                    _raise_type_conflict(tenant, ident)
+                    raise
+        _assign(existing, data, actor)
+        existing.save()
+        return existing, False
+
+
+def integration_update(*, integration: Integration, data: dict[str, Any], actor: str) -> Integration:
+    """Change some credential fields; the keys absent from `data` keep their stored values."""
+    with transaction.atomic():
+        _assign(integration, data, actor)
+        integration.save()
+    return integration
+
+
+def integration_delete(*, integration: Integration, actor: str) -> None:
+    """Soft delete: the row stays as history; the id can be created again."""
+    integration.deleted_at = timezone.now()
+    integration.updated_by = actor
+    integration.save(update_fields=["deleted_at", "updated_by", "updated_at"])
+
+
+def _live_for_update(provider: type[Integration], tenant: Tenant, ident: str):
+    return provider.objects.select_for_update().filter(tenant=tenant, ident=ident).first()
+
+
+def _assign(integration: Integration, data: dict[str, Any], actor: str) -> None:
+    allowed = {field.name for field in type(integration).credential_fields()}
+    unexpected = set(data) - allowed
+    if unexpected:
+        raise ValueError(f"Not fields of {type(integration).__name__}: {sorted(unexpected)}")
+    for name, value in data.items():
+        setattr(integration, name, value)
+    integration.updated_by = actor
+
+
+def _raise_type_conflict(tenant: Tenant, ident: str) -> None:
+    other = (
+        Integration.objects.non_polymorphic()
+        .filter(tenant=tenant, ident=ident)
+        .values_list("provider", flat=True)
+        .first()
+    )
+    if other is not None:
+        raise ValidationError(
+            {"type": [f"Integration '{ident}' is a {other} integration; its type cannot change."]}
+        )

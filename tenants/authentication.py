@@ -1,0 +1,60 @@
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from tenants import tokens
+from tenants.models import ApiToken
+
+# last_used_at is for people ("is this token still in use?"), so a minute of precision is
+# plenty and saves a write on most requests.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <token>`; request.auth becomes the ApiToken."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1").split()
+        if not header or header[0].lower() != self.keyword.lower():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("The Authorization header must be 'Bearer <token>'.")
+        return self._authenticate_token(header[1])
+
+    def _authenticate_token(self, presented: str):
+        api_token = (
+            ApiToken.objects.select_related("tenant")
+            .filter(prefix=tokens.prefix_of(presented))
+            .first()
+        )
+        now = timezone.now()
+        if (
+            api_token is None
+            or not tokens.matches(presented, api_token.digest)
+            or not api_token.is_usable(now)
+        ):
+            # One message for unknown, wrong, revoked and expired: nothing to probe.
+            raise exceptions.AuthenticationFailed("The token is invalid, expired or revoked.")
+        if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_PRECISION:
+            ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+            api_token.last_used_at = now
+        return (TokenUser(api_token), api_token)
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class TokenUser:
+    """The caller of an API request: not a Django user, but names the token in audit fields."""
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, api_token: ApiToken):
+        self.api_token = api_token
+
+    def __str__(self) -> str:
+        return f"token:{self.api_token.label}"

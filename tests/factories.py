@@ -1,0 +1,66 @@
+import factory
+
+from integrations.providers import (
+    DataSiftIntegration,
+    SalesforceIntegration,
+    SendGridIntegration,
+    TwilioIntegration,
+)
+from tenants.models import Tenant
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tenant
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"tenant-{n}")
+    display_name = factory.LazyAttribute(lambda t: t.name.replace("-", " ").title())
+
+
+class IntegrationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        abstract = True
+
+    tenant = factory.SubFactory(TenantFactory)
+    ident = factory.LazyAttribute(lambda o: o._meta.model.provider_key)
+    provider = factory.LazyAttribute(lambda o: o._meta.model.provider_key)
+    updated_by = "factory"
+
+
+class SalesforceFactory(IntegrationFactory):
+    class Meta:
+        model = SalesforceIntegration
+
+    consumer_key = "consumerkey"
+    consumer_secret = factory.Sequence(lambda n: f"sf-consumer-secret-{n}")
+    username = "dev@userevents.com"
+    password = factory.Sequence(lambda n: f"sf-password-{n}")
+    secret_token = factory.Sequence(lambda n: f"sf-secret-token-{n}")
+
+
+class TwilioFactory(IntegrationFactory):
+    class Meta:
+        model = TwilioIntegration
+
+    account = "AC0123456789"
+    password = factory.Sequence(lambda n: f"twilio-auth-token-{n}")
+
+
+class SendGridFactory(IntegrationFactory):
+    class Meta:
+        model = SendGridIntegration
+
+    account = "sendgrid-user"
+    password = factory.Sequence(lambda n: f"sendgrid-password-{n}")
+
+
+class DataSiftFactory(IntegrationFactory):
+    class Meta:
+        model = DataSiftIntegration
+
+    username = "datasift-user"
+    api_key = factory.Sequence(lambda n: f"datasift-api-key-{n}")
+
+
+PROVIDER_FACTORIES = [SalesforceFactory, TwilioFactory, SendGridFactory, DataSiftFactory]
