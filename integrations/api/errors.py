@@ -8,12 +8,14 @@ paths with JSON 404 before Django's debug 404 page could.
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views.defaults import page_not_found, server_error
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from integrations.api.parsers import PayloadTooLarge
 from integrations.exceptions import RegistryError
 
 logger = logging.getLogger("integrations.api")
@@ -24,6 +26,9 @@ API_PREFIX = "/1.0/"
 _SENTENCES = {
     exceptions.NotAuthenticated: "Authentication required: send 'Authorization: Bearer <token>'.",
     exceptions.NotFound: "Not found.",
+    # DRF's sentence quotes the media type, which reads `""` when the header is missing.
+    exceptions.UnsupportedMediaType: "The request body must be JSON: "
+    "send 'Content-Type: application/json'.",
 }
 
 
@@ -32,6 +37,10 @@ def api_exception_handler(exc, context):
         return error_response(str(exc), status.HTTP_422_UNPROCESSABLE_ENTITY)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(getattr(exc, "message_dict", None) or exc.messages)
+    if isinstance(exc, RequestDataTooBig):
+        # DRF reads JSON bodies through request.body, where Django enforces
+        # DATA_UPLOAD_MAX_MEMORY_SIZE (the same 1 MiB): it is our 413, not a crash.
+        exc = PayloadTooLarge()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):

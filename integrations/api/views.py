@@ -46,14 +46,15 @@ class IntegrationView(APIView):
         body_ident = body.get("id", ident)
         if body_ident != ident:
             raise ValidationError({"id": [f"Must match the id in the URL ('{ident}')."]})
-        type_key = body.get("type")
-        if type_key is None:
+        if "type" not in body:
             provider = provider_for(ident)
             if provider is None:
                 raise ValidationError(
                     {"type": ["Required when the id does not name a provider."]}
                 )
             return provider
-        if not isinstance(type_key, str):
-            raise ValidationError({"type": ["Must be a string."]})
+        type_key = body["type"]
+        # null, numbers and "" are a malformed body (400), not an unknown provider (422).
+        if not isinstance(type_key, str) or not type_key:
+            raise ValidationError({"type": ["Must be a non-empty string."]})
         return selectors.provider_get(key=type_key)
