@@ -7,8 +7,8 @@ paths with JSON 404 before Django's debug 404 page could.
 
 import logging
 
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views.defaults import page_not_found, server_error
@@ -16,6 +16,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from integrations.api.parsers import PayloadTooLarge
+from integrations.api.serializers import json_key
 from integrations.exceptions import RegistryError
 
 logger = logging.getLogger("integrations.api")
@@ -36,7 +37,7 @@ def api_exception_handler(exc, context):
     if isinstance(exc, RegistryError):
         return error_response(str(exc), status.HTTP_422_UNPROCESSABLE_ENTITY)
     if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(getattr(exc, "message_dict", None) or exc.messages)
+        exc = exceptions.ValidationError(_json_keyed(exc))
     if isinstance(exc, RequestDataTooBig):
         # DRF reads JSON bodies through request.body, where Django enforces
         # DATA_UPLOAD_MAX_MEMORY_SIZE (the same 1 MiB): it is our 413, not a crash.
@@ -68,18 +69,30 @@ def _sentence_for(exc: exceptions.APIException) -> str:
     return str(detail if not isinstance(detail, list | dict) else exc.default_detail)
 
 
+def _json_keyed(error: DjangoValidationError):
+    """Services raise Django errors keyed by model field (consumer_key); the API names JSON
+    keys (consumer-key). Only these are renamed: serializer errors already use JSON keys, and
+    an unknown key must be named as the client sent it."""
+    if not hasattr(error, "error_dict"):
+        return error.messages
+    return {
+        "non_field_errors" if name == NON_FIELD_ERRORS else json_key(name): messages
+        for name, messages in error.message_dict.items()
+    }
+
+
 def error_response(sentence: str, status_code: int) -> Response:
     return Response({"error": sentence}, status=status_code)
 
 
 def validation_error_response(detail) -> Response:
     if isinstance(detail, dict):
-        fields = {
-            key.replace("_", "-") if key != "non_field_errors" else key: _as_list(messages)
-            for key, messages in detail.items()
-        }
+        fields = {key: _as_list(messages) for key, messages in detail.items()}
         general = fields.pop("non_field_errors", None)
-        body = {"error": general[0] if general else "The request body is invalid.", "fields": fields}
+        body = {
+            "error": general[0] if general else "The request body is invalid.",
+            "fields": fields,
+        }
         if not fields:
             body.pop("fields")
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
