@@ -1,4 +1,6 @@
+from django import forms
 from django.db import models
+from django.utils.text import capfirst
 
 from integrations import encryption
 
@@ -24,6 +26,26 @@ class SecretField(models.TextField):
             return value
         return encryption.encrypt(value)
 
+    def formfield(self, **kwargs):
+        # Every ModelForm, the admin's included, gets an input that never shows the value.
+        return secret_formfield(self, **kwargs)
+
     def value_to_string(self, obj):
         # Serialization (dumpdata) keeps ciphertext: a fixture is a dump, and must not leak.
         return self.get_prep_value(self.value_from_object(obj))
+
+
+class SecretFormField(forms.CharField):
+    """A password input that never renders the stored value back into the page."""
+
+    widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+
+
+def secret_formfield(model_field: SecretField, **kwargs) -> forms.Field:
+    return SecretFormField(
+        label=capfirst(model_field.verbose_name),
+        help_text=model_field.help_text,
+        max_length=model_field.max_length,
+        required=not model_field.blank,
+        **kwargs,
+    )

@@ -59,6 +59,7 @@ class Integration(PolymorphicModel):
                 fields=["tenant", "ident"],
                 condition=models.Q(deleted_at__isnull=True),
                 name="integration_unique_live_ident_per_tenant",
+                violation_error_message="This tenant already has an integration with this id.",
             ),
         ]
 

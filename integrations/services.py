@@ -63,6 +63,25 @@ def integration_upsert(
         return existing, False
 
 
+def integration_create(*, integration: Integration, actor: str) -> Integration:
+    """Save a new, fully populated integration (the admin builds it from its form).
+
+    Unlike upsert, an id that is already live in the tenant is an error, not a replacement.
+    """
+    provider = type(integration)
+    integration_check_ident(ident=integration.ident, provider=provider)
+    integration.provider = provider.provider_key
+    integration.updated_by = actor
+    try:
+        with transaction.atomic():
+            integration.save()
+    except IntegrityError:
+        raise ValidationError(
+            {"ident": ["This tenant already has an integration with this id."]}
+        ) from None
+    return integration
+
+
 def integration_update(*, integration: Integration, data: dict[str, Any], actor: str) -> Integration:
     """Change some credential fields; the keys absent from `data` keep their stored values."""
     with transaction.atomic():
@@ -74,6 +93,20 @@ def integration_update(*, integration: Integration, data: dict[str, Any], actor:
 def integration_delete(*, integration: Integration, actor: str) -> None:
     """Soft delete: the row stays as history; the id can be created again."""
     integration.deleted_at = timezone.now()
+    integration.updated_by = actor
+    integration.save(update_fields=["deleted_at", "updated_by", "updated_at"])
+
+
+def integration_restore(*, integration: Integration, actor: str) -> None:
+    """Undo a soft delete, unless the id has been created again since."""
+    if integration.deleted_at is None:
+        return
+    taken = Integration.objects.filter(tenant_id=integration.tenant_id, ident=integration.ident)
+    if taken.exists():
+        raise ValidationError(
+            f"'{integration.ident}' has been created again since; delete that one first."
+        )
+    integration.deleted_at = None
     integration.updated_by = actor
     integration.save(update_fields=["deleted_at", "updated_by", "updated_at"])
 

@@ -23,9 +23,17 @@ class IntegrationFactory(factory.django.DjangoModelFactory):
         abstract = True
 
     tenant = factory.SubFactory(TenantFactory)
-    ident = factory.LazyAttribute(lambda o: o._meta.model.provider_key)
-    provider = factory.LazyAttribute(lambda o: o._meta.model.provider_key)
+    # ident defaults to the provider key, like the API document's examples.
+    ident = factory.LazyFunction(lambda: None)
+    provider = factory.LazyFunction(lambda: None)
     updated_by = "factory"
+
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        kwargs["provider"] = model_class.provider_key
+        kwargs["ident"] = kwargs["ident"] or model_class.provider_key
+        return super()._create(model_class, *args, **kwargs)
 
 
 class SalesforceFactory(IntegrationFactory):

@@ -1,0 +1,156 @@
+"""Staff pages: a tenant's integrations, and the add / edit / delete forms.
+
+Thin on purpose: the forms validate, the services write (the same ones the API calls).
+"""
+
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.http import Http404
+from django.shortcuts import redirect
+from django.utils.functional import cached_property
+from django.views.generic import TemplateView
+
+from integrations import selectors, services
+from integrations.exceptions import RegistryError
+from integrations.forms import integration_form_for
+from integrations.models import Integration
+from integrations.providers import all_providers, provider_for
+from tenants.models import Tenant
+
+
+class TenantScopedView(PermissionRequiredMixin, TemplateView):
+    """Loads the live tenant named in the URL; a missing or deleted tenant is a 404 page."""
+
+    @cached_property
+    def tenant(self) -> Tenant:
+        # Looked up in the handlers, after the permission check: no probing while logged out.
+        try:
+            return selectors.tenant_get_live(name=self.kwargs["tenant"])
+        except RegistryError as error:
+            raise Http404(str(error)) from None
+
+    def get_context_data(self, **kwargs):
+        kwargs["tenant"] = self.tenant  # the object, not the URL's name for it
+        return super().get_context_data(**kwargs)
+
+    def actor(self) -> str:
+        return self.request.user.get_username()
+
+    def to_tenant_page(self):
+        return redirect("tenant-detail", tenant=self.tenant.name)
+
+
+class TenantDetailView(TenantScopedView):
+    permission_required = "integrations.view_integration"
+    template_name = "integrations/tenant_detail.html"
+
+    def get_context_data(self, **kwargs):
+        integrations = selectors.integration_list(tenant=self.tenant)
+        return super().get_context_data(
+            integrations=[integration_card(i) for i in integrations], **kwargs
+        )
+
+
+class ProviderChoiceView(TenantScopedView):
+    permission_required = "integrations.add_integration"
+    template_name = "integrations/provider_choice.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(providers=all_providers(), **kwargs)
+
+
+class IntegrationFormView(TenantScopedView):
+    """Add (with a provider in the URL) or edit (with an id in the URL) one integration."""
+
+    template_name = "integrations/integration_form.html"
+
+    def get_permission_required(self):
+        editing = "ident" in self.kwargs
+        return ["integrations.change_integration" if editing else "integrations.add_integration"]
+
+    def get_instance(self) -> Integration:
+        if "ident" in self.kwargs:
+            integration = Integration.objects.filter(
+                tenant=self.tenant, ident=self.kwargs["ident"]
+            ).first()
+            if integration is None:
+                raise Http404("No such integration.")
+            return integration
+        provider = provider_for(self.kwargs["provider"])
+        if provider is None:
+            raise Http404("No such provider.")
+        return provider(tenant=self.tenant, provider=provider.provider_key)
+
+    def get_form(self, instance: Integration):
+        form_class = integration_form_for(type(instance))
+        data = self.request.POST if self.request.method == "POST" else None
+        return form_class(data=data, instance=instance, tenant=self.tenant)
+
+    def get(self, request, *args, **kwargs):
+        return self.render_form(self.get_form(self.get_instance()))
+
+    def post(self, request, *args, **kwargs):
+        instance = self.get_instance()
+        creating = instance.pk is None
+        form = self.get_form(instance)
+        if not form.is_valid():
+            return self.render_form(form, status=400)
+        if creating:
+            integration, _ = services.integration_upsert(
+                tenant=self.tenant,
+                ident=form.cleaned_data["ident"],
+                provider=type(instance),
+                data=form.credential_data(),
+                actor=self.actor(),
+            )
+        else:
+            integration = services.integration_update(
+                integration=instance, data=form.credential_data(), actor=self.actor()
+            )
+        verb = "added" if creating else "saved"
+        messages.success(request, f"{integration.label} integration '{integration.ident}' {verb}.")
+        return self.to_tenant_page()
+
+    def render_form(self, form, status=200):
+        instance = form.instance
+        context = self.get_context_data(
+            form=form, provider=type(instance), creating=instance.pk is None
+        )
+        return self.render_to_response(context, status=status)
+
+
+class IntegrationDeleteView(TenantScopedView):
+    permission_required = "integrations.delete_integration"
+    template_name = "integrations/integration_confirm_delete.html"
+
+    def get_integration(self) -> Integration:
+        integration = Integration.objects.filter(
+            tenant=self.tenant, ident=self.kwargs["ident"]
+        ).first()
+        if integration is None:
+            raise Http404("No such integration.")
+        return integration
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(integration=self.get_integration(), **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        integration = self.get_integration()
+        services.integration_delete(integration=integration, actor=self.actor())
+        messages.success(request, f"{integration.label} integration '{integration.ident}' deleted.")
+        return self.to_tenant_page()
+
+
+def integration_card(integration: Integration) -> dict:
+    """What a card shows: non-secret values in clear, secrets only as 'stored' markers."""
+    secret_names = set(integration.secret_field_names())
+    fields = [
+        {
+            "label": field.verbose_name,
+            "secret": field.name in secret_names,
+            "value": None if field.name in secret_names else getattr(integration, field.name),
+            "stored": bool(getattr(integration, field.name)),
+        }
+        for field in type(integration).credential_fields()
+    ]
+    return {"integration": integration, "fields": fields}

@@ -1,0 +1,167 @@
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.template.response import TemplateResponse
+
+from polymorphic.admin import PolymorphicInlineSupportMixin
+
+from integrations.admin import DeletedListFilter, IntegrationInline, actor_of
+from integrations.services import integration_create, integration_delete, integration_update
+from tenants.models import ApiToken, Scope, Tenant
+from tenants.services import api_token_create, api_token_revoke, parse_scopes
+
+
+@admin.register(Tenant)
+class TenantAdmin(PolymorphicInlineSupportMixin, admin.ModelAdmin):
+    list_display = ["name", "display_name", "live_integrations", "created_at", "is_live"]
+    list_filter = [DeletedListFilter]
+    search_fields = ["name", "display_name"]
+    readonly_fields = ["created_at", "updated_at", "deleted_at"]
+    inlines = [IntegrationInline]
+    actions = ["soft_delete", "restore"]
+
+    def get_queryset(self, request):
+        live = Q(integrations__deleted_at__isnull=True)
+        return Tenant.all_objects.annotate(live_count=Count("integrations", filter=live))
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # deletes are soft: see soft_delete
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a tenant is never removed for real; soft_delete keeps its records
+
+    @admin.display(description="integrations", ordering="live_count")
+    def live_integrations(self, obj):
+        return obj.live_count
+
+    @admin.display(boolean=True, description="live")
+    def is_live(self, obj):
+        return obj.deleted_at is None
+
+    @admin.action(description="Delete selected tenants (soft, records kept)", permissions=["change"])
+    def soft_delete(self, request, queryset):
+        tenants = list(queryset.filter(deleted_at__isnull=True))
+        for tenant in tenants:
+            tenant.delete()
+        self.message_user(request, f"Deleted {len(tenants)} tenant(s); restore brings them back.")
+
+    @admin.action(description="Restore selected tenants", permissions=["change"])
+    def restore(self, request, queryset):
+        tenants = list(queryset.filter(deleted_at__isnull=False))
+        for tenant in tenants:
+            tenant.restore()
+        self.message_user(request, f"Restored {len(tenants)} tenant(s).")
+
+    def save_formset(self, request, form, formset, change):
+        """Inline integrations are written through the services, like every other change."""
+        actor = actor_of(request)
+        for integration in formset.save(commit=False):
+            if integration.pk is None:
+                integration_create(integration=integration, actor=actor)
+            else:
+                integration_update(integration=integration, data={}, actor=actor)
+        for integration in formset.deleted_objects:
+            integration_delete(integration=integration, actor=actor)
+
+
+class ApiTokenCreationForm(forms.ModelForm):
+    scope_choices = forms.MultipleChoiceField(
+        label="Scopes",
+        choices=Scope.choices,
+        initial=Scope.values,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ["label", "tenant", "all_tenants", "expires_at"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if bool(cleaned.get("tenant")) == bool(cleaned.get("all_tenants")):
+            raise ValidationError("Choose one tenant, or tick 'all tenants' (not both).")
+        return cleaned
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = [
+        "label", "prefix", "tenant_scope", "scopes", "created_at", "expires_at",
+        "last_used_at", "status",
+    ]
+    list_filter = ["all_tenants", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["label", "prefix", "tenant__name"]
+    list_select_related = ["tenant"]
+    actions = ["revoke"]
+    # The digest is never shown; the prefix is what identifies a token to a person.
+    readonly_fields = [
+        "prefix", "tenant", "all_tenants", "scopes", "created_at", "last_used_at", "revoked_at",
+    ]
+    fields = [
+        "label", "prefix", "tenant", "all_tenants", "scopes", "expires_at", "created_at",
+        "last_used_at", "revoked_at",
+    ]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiTokenCreationForm
+            kwargs["fields"] = [*ApiTokenCreationForm.Meta.fields, "scope_choices"]
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [*ApiTokenCreationForm.Meta.fields, "scope_choices"]
+        return self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["label", "expires_at"])
+            return
+        created, plaintext = api_token_create(
+            label=form.cleaned_data["label"],
+            tenant=form.cleaned_data["tenant"],
+            scopes=parse_scopes(form.cleaned_data["scope_choices"]),
+            expires_at=form.cleaned_data["expires_at"],
+        )
+        obj.pk = created.pk
+        obj.prefix = created.prefix
+        # Kept on the request only, to show once in response_add; never stored or logged.
+        request._created_api_token = plaintext
+
+    def response_add(self, request, obj, post_url_continue=None):
+        plaintext = getattr(request, "_created_api_token", None)
+        if plaintext is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API token created",
+            "opts": self.opts,
+            "token": obj,
+            "plaintext": plaintext,
+        }
+        response = TemplateResponse(request, "admin/tenants/apitoken/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.display(description="tenant")
+    def tenant_scope(self, obj):
+        return "all tenants" if obj.all_tenants else obj.tenant.name
+
+    @admin.display(description="status")
+    def status(self, obj):
+        if obj.revoked_at:
+            return "revoked"
+        return "active" if obj.is_usable() else "expired"
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        tokens = list(queryset.filter(revoked_at__isnull=True))
+        for api_token in tokens:
+            api_token_revoke(api_token=api_token)
+        self.message_user(request, f"Revoked {len(tokens)} token(s).")

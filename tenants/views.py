@@ -1,0 +1,53 @@
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Max, Q
+from django.shortcuts import redirect
+from django.views.generic import FormView, ListView
+
+from integrations.selectors import providers_by_tenant
+from tenants.forms import TenantForm
+from tenants.models import Tenant
+from tenants.services import tenant_create
+
+
+class TenantListView(PermissionRequiredMixin, ListView):
+    permission_required = "tenants.view_tenant"
+    template_name = "tenants/tenant_list.html"
+    paginate_by = 25
+
+    def get_queryset(self):
+        live = Q(integrations__deleted_at__isnull=True)
+        tenants = Tenant.objects.annotate(
+            integration_count=Count("integrations", filter=live),
+            last_change=Max("integrations__updated_at", filter=live),
+        ).order_by("name")
+        query = self.request.GET.get("q", "").strip()
+        if query:
+            tenants = tenants.filter(Q(name__icontains=query) | Q(display_name__icontains=query))
+        return tenants
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        page = list(context["object_list"])
+        configured = providers_by_tenant(tenant_ids=[t.pk for t in page])
+        for tenant in page:
+            tenant.providers = configured.get(tenant.pk, [])
+        context.update(tenants=page, query=self.request.GET.get("q", "").strip())
+        return context
+
+
+class TenantCreateView(PermissionRequiredMixin, FormView):
+    permission_required = "tenants.add_tenant"
+    template_name = "tenants/tenant_form.html"
+    form_class = TenantForm
+
+    def form_valid(self, form):
+        try:
+            tenant = tenant_create(**form.cleaned_data)
+        except ValidationError as error:
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Tenant '{tenant.name}' created.")
+        return redirect("tenant-detail", tenant=tenant.name)
