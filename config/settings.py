@@ -28,11 +28,13 @@ def _required_in_production(name: str) -> str:
     return value
 
 
-SECRET_KEY = _required_in_production("SECRET_KEY") or "insecure-dev-only-key"  # noqa: S105
+SECRET_KEY = _required_in_production("SECRET_KEY") or "insecure-dev-only-key"
 # Comma-separated Fernet keys, newest first: new values are encrypted with the first, every
 # key is tried on read, so a key can be rotated in without a flag day (see rotate_encryption_keys).
 FIELD_ENCRYPTION_KEYS = [
-    key.strip() for key in _required_in_production("FIELD_ENCRYPTION_KEYS").split(",") if key.strip()
+    key.strip()
+    for key in _required_in_production("FIELD_ENCRYPTION_KEYS").split(",")
+    if key.strip()
 ]
 if not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured(
@@ -51,6 +53,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "tenants",
     "integrations",
 ]
@@ -120,6 +124,27 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "integrations.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI document at /1.0/openapi.json and its docs at /1.0/docs (integrations/api/openapi.py
+# derives the schemas from the provider models). Public: it describes the API, holds no data.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Integration registry API",
+    "DESCRIPTION": (
+        "Per-tenant credentials of third-party integrations. Every error is "
+        '`{"error": "<sentence>"}` (plus `fields` for invalid bodies).'
+    ),
+    "VERSION": "1.0",
+    "OAS_VERSION": "3.0.3",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "POSTPROCESSING_HOOKS": ["integrations.api.openapi.postprocess"],
+    # Swagger UI from the sidecar package's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # TLS is terminated in front of the app in production; these are off by default so that

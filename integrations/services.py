@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from integrations.exceptions import IntegrationNotFound
 from integrations.models import Integration
 from integrations.providers import provider_for
 from tenants.models import Tenant
@@ -82,12 +83,38 @@ def integration_create(*, integration: Integration, actor: str) -> Integration:
     return integration
 
 
-def integration_update(*, integration: Integration, data: dict[str, Any], actor: str) -> Integration:
+def integration_update(
+    *, integration: Integration, data: dict[str, Any], actor: str
+) -> Integration:
     """Change some credential fields; the keys absent from `data` keep their stored values."""
     with transaction.atomic():
         _assign(integration, data, actor)
         integration.save()
     return integration
+
+
+def integration_patch(*, integration: Integration, data: dict[str, Any], actor: str) -> Integration:
+    """Change the credential fields in `data` of a live integration; the others are untouched.
+
+    Unlike `integration_update` (which saves the instance as the caller changed it), this
+    locks the row, re-checks that it is still live and writes only the given columns: a
+    delete that lands first wins (IntegrationNotFound) instead of being undone by the save,
+    and two patches of different fields both keep their change.
+    """
+    with transaction.atomic():
+        current = (
+            type(integration)
+            .objects.non_polymorphic()
+            .select_for_update()
+            .filter(pk=integration.pk)
+            .first()
+        )
+        if current is None:
+            raise IntegrationNotFound(integration.ident)
+        _assign(current, data, actor)
+        current.save(update_fields=[*data, "updated_by", "updated_at"])
+    current.tenant = integration.tenant
+    return current
 
 
 def integration_delete(*, integration: Integration, actor: str) -> None:

@@ -1,20 +1,30 @@
-from django.urls import re_path
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from integrations.api.errors import json_not_found
-from integrations.api.views import IntegrationView
+from integrations.api.views import IntegrationListView, IntegrationView, ShortIntegrationView
 
 SEGMENT = r"[^/]+"
 
 urlpatterns = [
+    # The document and its browsable docs: public (they hold no data), no token needed.
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="api-schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Before the short form below, which would otherwise read "integrations" as an id.
     re_path(
-        rf"^tenants/(?P<tenant>{SEGMENT})/integrations/(?P<ident>{SEGMENT})/?$",
+        rf"^tenants/(?P<tenant>{SEGMENT})/integrations/?$",
+        IntegrationListView.as_view(),
+        name="api-integration-list",
+    ),
+    re_path(
+        rf"^tenants/(?P<tenant>{SEGMENT})/integrations/(?P<id>{SEGMENT})/?$",
         IntegrationView.as_view(),
         name="api-integration",
     ),
-    # The API document's headers use this short form; same view, same contract.
+    # The API document's headers use this short form; POST only, same contract.
     re_path(
-        rf"^tenants/(?P<tenant>{SEGMENT})/(?P<ident>{SEGMENT})/?$",
-        IntegrationView.as_view(),
+        rf"^tenants/(?P<tenant>{SEGMENT})/(?P<id>{SEGMENT})/?$",
+        ShortIntegrationView.as_view(),
         name="api-integration-short",
     ),
     # Last: any other path under /1.0/ is a JSON 404, in DEBUG too.

@@ -1,44 +1,169 @@
+"""The integration API: thin views that parse, call a selector or a service, and render.
+
+Routes (integrations/api/urls.py), all under /1.0/tenants/{tenant}/:
+  integrations            GET list
+  integrations/{id}       GET, POST (upsert), PATCH (partial update), DELETE (soft)
+  {id}                    POST only: the short form of the API document's headers
+"""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integrations import selectors, services
+from integrations.api import openapi
 from integrations.api.permissions import TokenActsOnTenant
 from integrations.api.serializers import serializer_for
 from integrations.models import Integration
 from integrations.providers import provider_for
 from tenants.models import Scope
 
+TAGS = ["integrations"]
+RECORD = openapi.record_schema_ref()
+SECRETS_NOTE = (
+    'Secret values are returned only to tokens holding the `secrets` scope; others see "********".'
+)
 
-class IntegrationView(APIView):
-    """`/1.0/tenants/{tenant}/integrations/{id}` and the doc's short `/1.0/tenants/{tenant}/{id}`."""
+
+class TenantAPIView(APIView):
+    """Base: a token that covers the tenant in the URL, with the scope the method needs."""
 
     permission_classes = [TokenActsOnTenant]
 
-    def post(self, request, tenant: str, ident: str):
-        tenant_obj = selectors.tenant_get_live(name=tenant)
-        body = request.data
+    def render(self, integration: Integration) -> dict:
+        context = {"show_secrets": self.request.auth.has_scope(Scope.SECRETS)}
+        return serializer_for(type(integration))(integration, context=context).data
+
+    def body_object(self) -> dict:
+        body = self.request.data
         if not isinstance(body, dict):
             raise ValidationError("The request body must be a JSON object.")
-        provider = self._provider_of(body, ident)
+        return body
+
+
+class IntegrationListView(TenantAPIView):
+    @extend_schema(
+        operation_id="integration_list",
+        summary="List the tenant's integrations",
+        description=f"Ordered by id. Needs the `read` scope. {SECRETS_NOTE}",
+        tags=TAGS,
+        parameters=[openapi.tenant_parameter(), openapi.type_parameter()],
+        responses={
+            200: OpenApiResponse({"type": "array", "items": RECORD}, "The integrations."),
+            **openapi.errors(openapi.READ_ERRORS),
+        },
+    )
+    def get(self, request, tenant: str):
+        tenant_obj = selectors.tenant_get_live(name=tenant)
+        type_key = request.query_params.get("type")
+        provider = None if type_key is None else selectors.provider_get(key=type_key)
+        integrations = selectors.integration_list(tenant=tenant_obj, provider=provider)
+        return Response([self.render(integration) for integration in integrations])
+
+
+class IntegrationView(TenantAPIView):
+    """`/1.0/tenants/{tenant}/integrations/{id}`."""
+
+    @extend_schema(
+        operation_id="integration_get",
+        summary="Get one integration",
+        description=f"Needs the `read` scope. {SECRETS_NOTE}",
+        tags=TAGS,
+        parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
+        responses={
+            200: OpenApiResponse(RECORD, "The integration."),
+            **openapi.errors(openapi.READ_ERRORS),
+        },
+    )
+    def get(self, request, tenant: str, id: str):
+        tenant_obj = selectors.tenant_get_live(name=tenant)
+        integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
+        return Response(self.render(integration))
+
+    @extend_schema(
+        operation_id="integration_upsert",
+        summary="Create or replace an integration",
+        description=(
+            "The body holds every field of the provider. `id` defaults to the URL's; `type` "
+            "defaults to the id when the id names a provider. Creating answers 201, replacing "
+            f"200. Needs the `write` scope. {SECRETS_NOTE}"
+        ),
+        tags=TAGS,
+        parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
+        request={"application/json": openapi.request_schema_ref(partial=False)},
+        responses={
+            200: OpenApiResponse(RECORD, "Replaced."),
+            201: OpenApiResponse(RECORD, "Created."),
+            **openapi.errors(openapi.WRITE_ERRORS),
+        },
+    )
+    def post(self, request, tenant: str, id: str):
+        tenant_obj = selectors.tenant_get_live(name=tenant)
+        body = self.body_object()
+        provider = self._provider_of(body, id)
         serializer = serializer_for(provider)(data=body)
         serializer.is_valid(raise_exception=True)
         integration, created = services.integration_upsert(
             tenant=tenant_obj,
-            ident=ident,
+            ident=id,
             provider=provider,
             data=serializer.validated_data,
             actor=str(request.user),
         )
         return Response(
-            self._render(integration),
+            self.render(integration),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    def _render(self, integration: Integration) -> dict:
-        context = {"show_secrets": self.request.auth.has_scope(Scope.SECRETS)}
-        return serializer_for(type(integration))(integration, context=context).data
+    @extend_schema(
+        operation_id="integration_update",
+        summary="Change some fields of an integration",
+        description=(
+            "Only the keys given change (rotate one secret without resending the rest). "
+            "The type cannot change. Needs the `write` scope. " + SECRETS_NOTE
+        ),
+        tags=TAGS,
+        parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
+        request={"application/json": openapi.request_schema_ref(partial=True)},
+        responses={
+            200: OpenApiResponse(RECORD, "Changed."),
+            **openapi.errors(openapi.WRITE_ERRORS),
+        },
+    )
+    def patch(self, request, tenant: str, id: str):
+        tenant_obj = selectors.tenant_get_live(name=tenant)
+        integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
+        body = self.body_object()
+        self._check_unchanged_identity(body, integration)
+        serializer = serializer_for(type(integration))(integration, data=body, partial=True)
+        serializer.is_valid(raise_exception=True)
+        integration = services.integration_patch(
+            integration=integration, data=serializer.validated_data, actor=str(request.user)
+        )
+        return Response(self.render(integration))
+
+    @extend_schema(
+        operation_id="integration_delete",
+        summary="Delete an integration",
+        description=(
+            "A soft delete: the record is kept as history, reads answer 422, and a later POST "
+            "creates the id anew. Needs the `write` scope."
+        ),
+        tags=TAGS,
+        parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
+        request=None,
+        responses={
+            204: OpenApiResponse(None, "Deleted."),
+            **openapi.errors(openapi.READ_ERRORS),
+        },
+    )
+    def delete(self, request, tenant: str, id: str):
+        tenant_obj = selectors.tenant_get_live(name=tenant)
+        integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
+        services.integration_delete(integration=integration, actor=str(request.user))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @staticmethod
     def _provider_of(body: dict, ident: str) -> type[Integration]:
@@ -49,12 +174,53 @@ class IntegrationView(APIView):
         if "type" not in body:
             provider = provider_for(ident)
             if provider is None:
-                raise ValidationError(
-                    {"type": ["Required when the id does not name a provider."]}
-                )
+                raise ValidationError({"type": ["Required when the id does not name a provider."]})
             return provider
         type_key = body["type"]
         # null, numbers and "" are a malformed body (400), not an unknown provider (422).
         if not isinstance(type_key, str) or not type_key:
             raise ValidationError({"type": ["Must be a non-empty string."]})
         return selectors.provider_get(key=type_key)
+
+    @staticmethod
+    def _check_unchanged_identity(body: dict, integration: Integration) -> None:
+        """A PATCH may repeat `id` and `type`, but not change them."""
+        if "id" in body and body["id"] != integration.ident:
+            raise ValidationError(
+                {"id": [f"The id cannot change; it must be '{integration.ident}'."]}
+            )
+        if "type" in body and body["type"] != integration.provider_key:
+            raise ValidationError(
+                {
+                    "type": [
+                        f"The type cannot change: '{integration.ident}' is a "
+                        f"{integration.provider_key} integration."
+                    ]
+                }
+            )
+
+
+class ShortIntegrationView(IntegrationView):
+    """`/1.0/tenants/{tenant}/{id}`: the API document's headers; POST only, same contract."""
+
+    http_method_names = ["post", "options"]
+
+    @extend_schema(
+        operation_id="integration_upsert_short",
+        summary="Create or replace an integration (short form)",
+        description=(
+            "The short route of the API document's headers: the same as "
+            "`POST /1.0/tenants/{tenant}/integrations/{id}`. The id `integrations` is the list "
+            "route, which answers 405 to POST."
+        ),
+        tags=TAGS,
+        parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
+        request={"application/json": openapi.request_schema_ref(partial=False)},
+        responses={
+            200: OpenApiResponse(RECORD, "Replaced."),
+            201: OpenApiResponse(RECORD, "Created."),
+            **openapi.errors((*openapi.WRITE_ERRORS, 405)),
+        },
+    )
+    def post(self, request, tenant: str, id: str):
+        return super().post(request, tenant, id)
