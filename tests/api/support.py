@@ -1,0 +1,47 @@
+"""Bodies and helpers shared by the API tests."""
+
+import json
+
+JSON = "application/json; charset=utf-8"
+
+# One valid body per provider, in the API's hyphenated keys; every secret value is distinct
+# and unmistakable, so a leak shows up in any text it lands in.
+SALESFORCE = {
+    "consumer-key": "consumerkey",
+    "consumer-secret": "sf-consumer-secret-value",
+    "username": "dev@userevents.com",
+    "password": "sf-password-value",
+    "secret-token": "sf-secret-token-value",
+}
+TWILIO = {"account": "AC0123456789", "password": "twilio-auth-token-value"}
+SENDGRID = {"account": "sendgrid-user", "password": "sendgrid-password-value"}
+DATASIFT = {"username": "datasift-user", "api-key": "datasift-api-key-value"}
+
+BODIES = {
+    "salesforce": SALESFORCE,
+    "twilio": TWILIO,
+    "sendgrid": SENDGRID,
+    "datasift": DATASIFT,
+}
+SECRET_KEYS = {
+    "salesforce": ["consumer-secret", "password", "secret-token"],
+    "twilio": ["password"],
+    "sendgrid": ["password"],
+    "datasift": ["api-key"],
+}
+
+
+def url(ident: str, tenant: str = "acme", *, short: bool = False) -> str:
+    if short:
+        return f"/1.0/tenants/{tenant}/{ident}"
+    return f"/1.0/tenants/{tenant}/integrations/{ident}"
+
+
+def post_json(client, path: str, body, **extra):
+    """POST `body` encoded as JSON (a str is sent as it is, to send broken JSON)."""
+    data = body if isinstance(body, str | bytes) else json.dumps(body)
+    return client.post(path, data, content_type=JSON, **extra)
+
+
+def field_name(json_key: str) -> str:
+    return json_key.replace("-", "_")

@@ -1,0 +1,101 @@
+"""The issue's query budget: a create and a replace each cost at most 6 SQL statements,
+authentication included, transaction control (BEGIN/COMMIT/SAVEPOINT) not counted.
+
+Measured with last_used_at fresh (no write) and stale (one UPDATE of the token). The content
+type of each provider is looked up once per process by django-polymorphic and then cached, so
+the cache is warmed first, as it is in a running server after its first write.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from integrations.providers import all_providers
+from tenants.authentication import LAST_USED_PRECISION
+from tenants.models import ApiToken
+from tenants.services import api_token_create
+from tests.api.support import BODIES, post_json, url
+from tests.factories import PROVIDER_FACTORIES, TwilioFactory
+
+pytestmark = pytest.mark.django_db
+
+BUDGET = 6
+
+
+@pytest.fixture(autouse=True)
+def _warm_content_types(db):
+    for provider in all_providers():
+        ContentType.objects.get_for_model(provider, for_concrete_model=False)
+
+
+@pytest.fixture(params=["tenant-token", "global-token"])
+def api_token(request, tenant):
+    token, plaintext = api_token_create(
+        label="budget", tenant=tenant if request.param == "tenant-token" else None
+    )
+    token.plaintext = plaintext
+    return token
+
+
+def client_for(api_token, *, last_used):
+    ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=last_used)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token.plaintext}")
+    return client
+
+
+FRESH = "fresh"
+STALE = "stale"
+
+
+def last_used(kind):
+    if kind == FRESH:
+        return timezone.now() - timedelta(seconds=5)
+    return timezone.now() - LAST_USED_PRECISION - timedelta(seconds=5)
+
+
+@pytest.mark.parametrize("kind", [FRESH, STALE])
+@pytest.mark.parametrize("factory", PROVIDER_FACTORIES, ids=lambda f: f._meta.model.provider_key)
+def test_a_create_stays_within_the_budget(count_sql, tenant, api_token, kind, factory):
+    key = factory._meta.model.provider_key
+    client = client_for(api_token, last_used=last_used(kind))
+
+    with count_sql() as sql:
+        response = post_json(client, url(key), BODIES[key])
+
+    assert response.status_code == 201
+    assert len(sql.statements) <= BUDGET, "\n".join(sql.statements)
+
+
+@pytest.mark.parametrize("kind", [FRESH, STALE])
+@pytest.mark.parametrize("factory", PROVIDER_FACTORIES, ids=lambda f: f._meta.model.provider_key)
+def test_a_replace_stays_within_the_budget(count_sql, tenant, api_token, kind, factory):
+    key = factory._meta.model.provider_key
+    factory(tenant=tenant)
+    client = client_for(api_token, last_used=last_used(kind))
+
+    with count_sql() as sql:
+        response = post_json(client, url(key), BODIES[key])
+
+    assert response.status_code == 200
+    assert len(sql.statements) <= BUDGET, "\n".join(sql.statements)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["create", "replace"])
+def test_a_stale_last_used_costs_exactly_one_more_statement(count_sql, tenant, api_token, existing):
+    counts = {}
+    for kind in (FRESH, STALE):
+        ident = f"twilio-{kind}"
+        if existing:
+            TwilioFactory(tenant=tenant, ident=ident)
+        client = client_for(api_token, last_used=last_used(kind))
+        with count_sql() as sql:
+            post_json(client, url(ident), {"type": "twilio", **BODIES["twilio"]})
+        counts[kind] = sql.statements
+
+    assert len(counts[STALE]) == len(counts[FRESH]) + 1
+    assert [s for s in counts[STALE] if s.startswith("UPDATE") and "apitoken" in s]
+    assert not [s for s in counts[FRESH] if "apitoken" in s and s.startswith("UPDATE")]
