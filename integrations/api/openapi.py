@@ -124,8 +124,10 @@ def provider_schema(provider: type[Integration], *, direction: str) -> dict[str,
         },
     }
     required = ["id", "type"] if direction == "response" else []
+    labels = {json_key(f.name): capfirst(f.verbose_name) for f in provider.credential_fields()}
     for key, field in fields.items():
         properties[key] = field_schema(field, secret=key in secrets, direction=direction)
+        properties[key]["title"] = labels[key]
         if direction == "request" and field.required:
             required.append(key)
         if direction == "response":
@@ -151,7 +153,7 @@ def field_schema(field: serializers.Field, *, secret: bool, direction: str) -> d
         # Only string credentials exist so far; a new field type needs its mapping here (and
         # in the serializers), and test_openapi fails until it has one.
         raise TypeError(f"No OpenAPI mapping for {type(field).__name__}")
-    schema: dict[str, Any] = {"type": "string", "title": capfirst(str(field.label))}
+    schema: dict[str, Any] = {"type": "string"}
     if field.max_length is not None:
         schema["maxLength"] = field.max_length
     if direction != "response" and not field.allow_blank:
