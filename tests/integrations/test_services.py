@@ -1,0 +1,108 @@
+"""The write services: upsert, soft delete, and the id rules, whichever door calls them."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from integrations.models import Integration
+from integrations.providers import SalesforceIntegration, TwilioIntegration
+from integrations.services import integration_check_ident, integration_delete, integration_upsert
+from tests.factories import TwilioFactory
+
+pytestmark = pytest.mark.django_db
+
+TWILIO_DATA = {"account": "AC1", "password": "token-1"}
+
+
+def upsert(tenant, ident="twilio", provider=TwilioIntegration, data=TWILIO_DATA):
+    return integration_upsert(
+        tenant=tenant, ident=ident, provider=provider, data=data, actor="tester"
+    )
+
+
+def test_upsert_creates_then_replaces(tenant):
+    created, was_created = upsert(tenant)
+    replaced, was_created_again = upsert(tenant, data={"account": "AC2", "password": "token-2"})
+
+    assert (was_created, was_created_again) == (True, False)
+    assert replaced.pk == created.pk
+    row = Integration.objects.get(pk=created.pk)
+    assert (row.account, row.password, row.updated_by) == ("AC2", "token-2", "tester")
+    assert row.provider == "twilio"
+
+
+def test_upsert_refuses_a_key_that_is_not_a_field_of_the_provider(tenant):
+    with pytest.raises(ValueError, match="consumer_key"):
+        upsert(tenant, data={**TWILIO_DATA, "consumer_key": "x"})
+
+    assert not Integration.all_objects.exists()
+
+
+def test_upsert_refuses_to_change_the_type_of_an_id(tenant):
+    upsert(tenant, ident="crm")
+
+    with pytest.raises(ValidationError) as raised:
+        upsert(
+            tenant,
+            ident="crm",
+            provider=SalesforceIntegration,
+            data={
+                "consumer_key": "k",
+                "consumer_secret": "s",
+                "username": "a@example.com",
+                "password": "p",
+                "secret_token": "t",
+            },
+        )
+
+    assert list(raised.value.message_dict) == ["type"]
+    assert Integration.all_objects.count() == 1
+
+
+@pytest.mark.parametrize("ident", ["Upper", "a b", "a--b", "", "x" * 65])
+def test_an_id_must_be_a_slug(ident):
+    with pytest.raises(ValidationError) as raised:
+        integration_check_ident(ident=ident, provider=TwilioIntegration)
+
+    assert list(raised.value.message_dict) == ["id"]
+
+
+def test_an_id_that_names_a_provider_belongs_to_that_provider():
+    integration_check_ident(ident="twilio", provider=TwilioIntegration)
+    integration_check_ident(ident="twilio-2", provider=SalesforceIntegration)
+
+    with pytest.raises(ValidationError) as raised:
+        integration_check_ident(ident="twilio", provider=SalesforceIntegration)
+
+    assert list(raised.value.message_dict) == ["type"]
+
+
+def test_delete_is_soft_and_hides_the_integration(tenant):
+    integration = TwilioFactory(tenant=tenant)
+
+    integration_delete(integration=integration, actor="remover")
+
+    assert not Integration.objects.filter(pk=integration.pk).exists()
+    kept = Integration.all_objects.get(pk=integration.pk)
+    assert kept.is_deleted
+    assert kept.updated_by == "remover"
+    assert kept.password == integration.password
+
+
+def test_after_a_delete_the_id_is_created_again_as_a_new_row(tenant):
+    old = TwilioFactory(tenant=tenant)
+    integration_delete(integration=old, actor="remover")
+
+    new, created = upsert(tenant)
+
+    assert created is True
+    assert new.pk != old.pk
+    assert Integration.all_objects.filter(tenant=tenant, ident="twilio").count() == 2
+    assert Integration.objects.get(tenant=tenant, ident="twilio").pk == new.pk
+
+
+def test_the_database_allows_one_live_row_per_tenant_and_id(tenant):
+    TwilioFactory(tenant=tenant)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TwilioFactory(tenant=tenant)
