@@ -12,7 +12,7 @@ from polymorphic.admin import (
 )
 
 from integrations import services
-from integrations.forms import SecretsKeepingModelForm
+from integrations.forms import IntegrationFormRules
 from integrations.models import Integration
 from integrations.providers import all_providers
 
@@ -48,7 +48,7 @@ def actor_of(request) -> str:
 
 class IntegrationChildAdmin(PolymorphicChildModelAdmin):
     base_model = Integration
-    base_form = SecretsKeepingModelForm
+    base_form = IntegrationFormRules
     show_in_index = False
     readonly_fields = ["provider", "updated_at", "updated_by", "deleted_at"]
 
@@ -129,7 +129,7 @@ class IntegrationInline(StackedPolymorphicInline):
         type(
             f"{provider.__name__}Inline",
             (StackedPolymorphicInline.Child,),
-            {"model": provider, "form": SecretsKeepingModelForm, "exclude": ["deleted_at"]},
+            {"model": provider, "form": IntegrationFormRules, "exclude": ["deleted_at"]},
         )
         for provider in all_providers()
     ]

@@ -38,7 +38,13 @@ class SecretField(models.TextField):
 class SecretFormField(forms.CharField):
     """A password input that never renders the stored value back into the page."""
 
-    widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+    def __init__(self, **kwargs):
+        # Whatever widget a caller asks for (the admin asks for a textarea for every
+        # TextField), a secret gets an input that never renders its value.
+        kwargs["widget"] = forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "new-password"}
+        )
+        super().__init__(**kwargs)
 
 
 def secret_formfield(model_field: SecretField, **kwargs) -> forms.Field:

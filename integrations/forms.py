@@ -11,42 +11,63 @@ from integrations.models import Integration
 KEEP_PLACEHOLDER = "stored — leave blank to keep"
 
 
-class KeepBlankSecretsMixin:
-    """On an existing record a blank secret input means "unchanged" (the value is never sent
-    to the browser, so the browser cannot send it back)."""
+class IntegrationFormRules(forms.ModelForm):
+    """What every form over a provider model does, wherever it is shown.
+
+    - On an existing record a blank secret input means "unchanged": the value is never sent
+      to the browser, so the browser cannot send it back.
+    - The id follows the service's rules and must be free in the tenant. (The database's
+      conditional unique constraint is not checked by ModelForm validation, which skips
+      constraints whose condition reads a field the form leaves out.)
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk is None:
-            return
-        for name in self._secret_names():
-            field = self.fields.get(name)
-            if field is not None:
-                field.required = False
-                field.widget.attrs["placeholder"] = KEEP_PLACEHOLDER
+        if self._editing:
+            for name in self._secret_names():
+                if name in self.fields:
+                    self.fields[name].required = False
+                    self.fields[name].widget.attrs["placeholder"] = KEEP_PLACEHOLDER
+
+    @property
+    def _editing(self) -> bool:
+        return self.instance.pk is not None
 
     def _secret_names(self) -> list[str]:
-        model = type(self.instance)
-        return model.secret_field_names() if issubclass(model, Integration) else []
+        return type(self.instance).secret_field_names()
 
     def clean(self):
         cleaned = super().clean()
-        if self.instance.pk is not None:
+        if self._editing:
             for name in self._secret_names():
                 if name in cleaned and not cleaned[name]:
                     # Absent from cleaned_data, the model instance keeps its stored value.
                     del cleaned[name]
+        if "ident" in cleaned and "ident" in self.changed_data:
+            self._check_ident(cleaned["ident"], cleaned.get("tenant") or self._tenant())
         return cleaned
+
+    def _tenant(self):
+        return self.instance.tenant if self.instance.tenant_id else None
+
+    def _check_ident(self, ident: str, tenant) -> None:
+        try:
+            services.integration_check_ident(ident=ident, provider=type(self.instance))
+        except ValidationError as error:
+            self.add_error("ident", [m for ms in error.message_dict.values() for m in ms])
+            return
+        if tenant is not None and tenant.pk is not None:
+            taken = Integration.objects.filter(tenant=tenant, ident=ident)
+            if taken.exclude(pk=self.instance.pk).exists():
+                self.add_error("ident", "This tenant already has an integration with this id.")
 
     @property
     def changed_data(self) -> list[str]:
         # A blank secret input differs from the stored value but changes nothing: keep it out
         # of "changed" (the admin history would otherwise claim the secret was changed).
-        kept = {
-            name
-            for name in self._secret_names()
-            if self.instance.pk is not None and not self.data.get(self.add_prefix(name))
-        }
+        kept = set()
+        if self._editing:
+            kept = {n for n in self._secret_names() if not self.data.get(self.add_prefix(n))}
         return [name for name in super().changed_data if name not in kept]
 
     def credential_data(self) -> dict:
@@ -55,31 +76,13 @@ class KeepBlankSecretsMixin:
         return {name: self.cleaned_data[name] for name in names if name in self.cleaned_data}
 
 
-class SecretsKeepingModelForm(KeepBlankSecretsMixin, forms.ModelForm):
-    """The admin's form for provider models (change pages and tenant inlines)."""
+class IntegrationForm(IntegrationFormRules):
+    """The staff add/edit form: the id is chosen when adding and fixed afterwards."""
 
-
-class IntegrationForm(KeepBlankSecretsMixin, forms.ModelForm):
-    """Add/edit form of one provider; `ident` is chosen when adding and fixed afterwards."""
-
-    def __init__(self, *args, tenant=None, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.tenant = tenant
-        if self.instance.pk is not None:
+        if self._editing:
             self.fields["ident"].disabled = True
-
-    def clean_ident(self):
-        ident = self.cleaned_data["ident"]
-        if self.instance.pk is None:
-            try:
-                services.integration_check_ident(ident=ident, provider=type(self.instance))
-            except ValidationError as error:
-                raise ValidationError(sum(error.message_dict.values(), [])) from None
-            if self.tenant is not None and self.tenant.integrations.filter(
-                ident=ident, deleted_at__isnull=True
-            ).exists():
-                raise ValidationError("This tenant already has an integration with this id.")
-        return ident
 
 
 @cache

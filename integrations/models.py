@@ -76,7 +76,9 @@ class Integration(PolymorphicModel):
         return [
             field
             for field in cls._meta.get_fields(include_parents=False)
-            if isinstance(field, models.Field) and field.concrete and not field.auto_created
+            if isinstance(field, models.Field)
+            and field.concrete
+            and not field.auto_created
             and not field.remote_field
         ]
 

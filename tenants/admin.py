@@ -3,7 +3,6 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
-
 from polymorphic.admin import PolymorphicInlineSupportMixin
 
 from integrations.admin import DeletedListFilter, IntegrationInline, actor_of
@@ -41,7 +40,9 @@ class TenantAdmin(PolymorphicInlineSupportMixin, admin.ModelAdmin):
     def is_live(self, obj):
         return obj.deleted_at is None
 
-    @admin.action(description="Delete selected tenants (soft, records kept)", permissions=["change"])
+    @admin.action(
+        description="Delete selected tenants (soft, records kept)", permissions=["change"]
+    )
     def soft_delete(self, request, queryset):
         tenants = list(queryset.filter(deleted_at__isnull=True))
         for tenant in tenants:
@@ -89,8 +90,14 @@ class ApiTokenCreationForm(forms.ModelForm):
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     list_display = [
-        "label", "prefix", "tenant_scope", "scopes", "created_at", "expires_at",
-        "last_used_at", "status",
+        "label",
+        "prefix",
+        "tenant_scope",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "status",
     ]
     list_filter = ["all_tenants", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["label", "prefix", "tenant__name"]
@@ -98,11 +105,24 @@ class ApiTokenAdmin(admin.ModelAdmin):
     actions = ["revoke"]
     # The digest is never shown; the prefix is what identifies a token to a person.
     readonly_fields = [
-        "prefix", "tenant", "all_tenants", "scopes", "created_at", "last_used_at", "revoked_at",
+        "prefix",
+        "tenant",
+        "all_tenants",
+        "scopes",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
     ]
     fields = [
-        "label", "prefix", "tenant", "all_tenants", "scopes", "expires_at", "created_at",
-        "last_used_at", "revoked_at",
+        "label",
+        "prefix",
+        "tenant",
+        "all_tenants",
+        "scopes",
+        "expires_at",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
     ]
 
     def get_form(self, request, obj=None, change=False, **kwargs):

@@ -23,7 +23,7 @@ class Tenant(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     objects = LiveManager()
-    all_objects = models.Manager()
+    all_objects = models.Manager()  # noqa: DJ012 (a manager; `objects` must stay first)
 
     class Meta:
         ordering = ["name"]

@@ -28,7 +28,6 @@ class IntegrationFactory(factory.django.DjangoModelFactory):
     provider = factory.LazyFunction(lambda: None)
     updated_by = "factory"
 
-
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
         kwargs["provider"] = model_class.provider_key

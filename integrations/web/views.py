@@ -84,7 +84,7 @@ class IntegrationFormView(TenantScopedView):
     def get_form(self, instance: Integration):
         form_class = integration_form_for(type(instance))
         data = self.request.POST if self.request.method == "POST" else None
-        return form_class(data=data, instance=instance, tenant=self.tenant)
+        return form_class(data=data, instance=instance)
 
     def get(self, request, *args, **kwargs):
         return self.render_form(self.get_form(self.get_instance()))

@@ -9,7 +9,7 @@ from tenants.models import ApiToken, Tenant
 from tenants.services import api_token_create, tenant_create
 
 DEMO_TENANT = "demo"
-DEMO_TOKEN_LABEL = "demo token (make run)"
+DEMO_TOKEN_LABEL = "demo token (make run)"  # noqa: S105 (a label, not a secret)
 ADMIN_USERNAME = "admin"
 
 

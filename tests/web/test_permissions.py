@@ -1,0 +1,53 @@
+import pytest
+
+from integrations.models import Integration
+from tests.factories import TwilioFactory
+
+WRITE_URLS = [
+    "/tenants/new/",
+    "/tenants/acme/integrations/add/",
+    "/tenants/acme/integrations/add/twilio/",
+    "/tenants/acme/integrations/twilio/edit/",
+    "/tenants/acme/integrations/twilio/delete/",
+]
+
+
+@pytest.mark.django_db
+def test_a_viewer_sees_the_pages_without_any_edit_button(viewer, tenant):
+    TwilioFactory(tenant=tenant)
+
+    listing = viewer.get("/").content.decode()
+    detail = viewer.get("/tenants/acme/").content.decode()
+
+    assert "New tenant" not in listing
+    assert "twilio" in detail
+    for action in ["Add integration", "/edit/", "/delete/"]:
+        assert action not in detail
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", WRITE_URLS)
+def test_a_viewer_gets_403_on_every_write_url(viewer, tenant, url):
+    TwilioFactory(tenant=tenant, account="AC-KEEP")
+
+    assert viewer.get(url).status_code == 403
+    assert viewer.post(url, {"ident": "x", "account": "AC-NEW", "password": "p"}).status_code == 403
+    integration = Integration.all_objects.get()
+    assert (integration.account, integration.deleted_at) == ("AC-KEEP", None)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/", "/tenants/acme/", *WRITE_URLS])
+def test_a_user_without_permissions_gets_403_everywhere(outsider, tenant, url):
+    TwilioFactory(tenant=tenant)
+
+    response = outsider.get(url)
+
+    assert response.status_code == 403
+    assert "Not allowed" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_permission_is_checked_before_the_tenant_is_looked_up(outsider):
+    # Someone without access cannot tell existing tenants from missing ones.
+    assert outsider.get("/tenants/nobody/").status_code == 403
