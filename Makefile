@@ -10,7 +10,7 @@ TEST_ENV := SECRET_KEY=test-only-secret-key \
 	FIELD_ENCRYPTION_KEYS=dGVzdC1vbmx5LWtleS0wMTIzNDU2Nzg5YWJjZGVmISE= \
 	DEBUG=false
 
-.PHONY: install env migrate seed run test lint format clean
+.PHONY: install env migrate seed run test bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ run: seed
 
 test: install
 	env $(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+# Latency and SQL count per API operation, in-process, on a throw-away SQLite file.
+bench: install
+	env $(TEST_ENV) $(BIN)/python tests/benchmarks/bench_api.py
 
 lint: install
 	$(BIN)/ruff check .

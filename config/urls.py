@@ -10,5 +10,6 @@ urlpatterns = [
 ]
 
 # JSON under /1.0/, HTML elsewhere (see integrations.api.errors).
+handler400 = "integrations.api.errors.bad_request_handler"
 handler404 = "integrations.api.errors.not_found_handler"
 handler500 = "integrations.api.errors.server_error_handler"

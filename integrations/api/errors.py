@@ -11,7 +11,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
-from django.views.defaults import page_not_found, server_error
+from django.views.defaults import bad_request, page_not_found, server_error
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -114,6 +114,14 @@ def not_found_handler(request, exception=None):
     if request.path.startswith(API_PREFIX):
         return json_not_found(request)
     return page_not_found(request, exception)
+
+
+def bad_request_handler(request, exception=None):
+    # Reached for requests Django refuses before any view runs (e.g. a Host header that is
+    # not in ALLOWED_HOSTS); under /1.0/ the answer still has the one error shape.
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse({"error": "Bad request."}, status=400)
+    return bad_request(request, exception)
 
 
 def server_error_handler(request):
