@@ -14,7 +14,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 # Variables already in the environment win over the file (read_env uses setdefault).
-environ.Env.read_env(BASE_DIR / ".env")
+# ENV_FILE points elsewhere (or at /dev/null, to read none).
+environ.Env.read_env(env.str("ENV_FILE", default=str(BASE_DIR / ".env")))
 
 DEBUG = env.bool("DEBUG", default=False)
 
