@@ -31,6 +31,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             ApiToken.objects.select_related("tenant")
             .filter(prefix=tokens.prefix_of(presented))
             .first()
+            if tokens.well_formed(presented)
+            else None
         )
         now = timezone.now()
         if (

@@ -8,14 +8,25 @@ high-entropy random string, so verifying must cost microseconds, not a deliberat
 
 import hashlib
 import hmac
+import re
 import secrets
 
 PREFIX_MARK = "ir_"
 PREFIX_LENGTH = 12
+_TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def generate() -> str:
     return PREFIX_MARK + secrets.token_urlsafe(32)
+
+
+def well_formed(token: str) -> bool:
+    """Whether `token` could be one of ours: the mark, then url-safe characters only.
+
+    Checked before any lookup, so that no odd string (a NUL character makes PostgreSQL fail)
+    reaches the database from an Authorization header.
+    """
+    return token.startswith(PREFIX_MARK) and _TOKEN_CHARACTERS.fullmatch(token) is not None
 
 
 def prefix_of(token: str) -> str:

@@ -30,7 +30,8 @@ MASKED_NOTE = (
 
 # The error statuses, in the words of the API contract (DESIGN.md, "Errors").
 ERROR_DESCRIPTIONS = {
-    400: "The body is not valid JSON, not an object, or a field is wrong (see `fields`).",
+    400: "The body is not valid JSON, not an object, or a field is wrong (see `fields`); "
+    "or a query parameter is unknown or repeated.",
     401: "No token, or the token is invalid, expired or revoked.",
     403: "The token may not act on this tenant, or lacks the scope this method needs.",
     404: "No API route matches the path.",
@@ -41,7 +42,7 @@ ERROR_DESCRIPTIONS = {
     "or the type is unknown.",
     500: "An unexpected error; the body holds no detail.",
 }
-READ_ERRORS = (401, 403, 404, 422, 500)
+READ_ERRORS = (400, 401, 403, 404, 422, 500)
 WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 422, 500)
 
 

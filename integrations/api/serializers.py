@@ -82,4 +82,3 @@ def serializer_for(provider: type[Integration]) -> type[ProviderSerializer]:
         {"model": provider, "fields": [f.name for f in provider.credential_fields()]},
     )
     return type(f"{provider.__name__}Serializer", (ProviderSerializer,), {"Meta": meta})
-

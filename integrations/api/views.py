@@ -31,6 +31,18 @@ class TenantAPIView(APIView):
     """Base: a token that covers the tenant in the URL, with the scope the method needs."""
 
     permission_classes = [TokenActsOnTenant]
+    # Like unknown body keys, unknown query parameters are a client mistake: say so (400)
+    # rather than ignore them, so that a misspelt filter never silently returns everything.
+    query_parameters: frozenset[str] = frozenset()
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication and scopes first
+        given = request.query_params
+        if set(given) - self.query_parameters:
+            takes = ", ".join(sorted(self.query_parameters)) or "none"
+            raise ValidationError(f"Unknown query parameter; this route takes: {takes}.")
+        if any(len(given.getlist(name)) > 1 for name in given):
+            raise ValidationError("A query parameter is given more than once.")
 
     def render(self, integration: Integration) -> dict:
         context = {"show_secrets": self.request.auth.has_scope(Scope.SECRETS)}
@@ -44,6 +56,8 @@ class TenantAPIView(APIView):
 
 
 class IntegrationListView(TenantAPIView):
+    query_parameters = frozenset({"type"})
+
     @extend_schema(
         operation_id="integration_list",
         summary="List the tenant's integrations",

@@ -1,0 +1,154 @@
+"""Schemathesis fuzzes every documented operation in-process, over WSGI, with real tokens.
+
+The schema is the app's own /1.0/openapi.json. Each operation gets positive data (fits the
+schema) and negative data (breaks it), against a real tenant holding one integration of each
+provider, so reads, patches and deletes meet existing records as well as missing ones. Every
+answer must: not be a 5xx, fit the documented status codes, content type and schema, be
+`{"error": ...}` when it is an error, and never echo a secret sent in the body.
+
+Two runs: a token of the tenant on its own tenant (the everyday caller), and an all-tenants
+token with generated tenant names too, so that odd names reach the database (a NUL character
+in a path made PostgreSQL fail with a 500 before the selectors refused impossible names).
+The number of cases is written at the end of the run; the seed makes it repeatable.
+"""
+
+from collections import Counter
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+
+from integrations.providers import all_providers
+from tenants.services import api_token_create
+from tests.factories import PROVIDER_FACTORIES, TenantFactory
+
+TENANT = "fuzz"
+# Real ids the path parameter is drawn from half of the time; the rest are generated.
+# "integrations" makes the short POST route meet the list route (405).
+IDENTS = [p.provider_key for p in all_providers()] + ["crm-eu", "integrations"]
+SECRET_KEYS = {key.replace("_", "-") for p in all_providers() for key in p.secret_field_names()}
+
+
+def config(*, max_examples: int, tenant_probability: float | None) -> schemathesis.Config:
+    tenant = (
+        TENANT
+        if tenant_probability is None
+        else {"dictionary": "tenants", "probability": tenant_probability}
+    )
+    return schemathesis.Config.from_dict(
+        {
+            "seed": 20261128,
+            "generation": {
+                "mode": "all",
+                "max-examples": max_examples,
+                "database": "none",
+                # The test sends the real token itself; the fuzzer leaves Authorization
+                # alone (its ignored_auth check still tries every operation without it).
+                "with-security-parameters": False,
+            },
+            "phases": {"stateful": {"enabled": False}},
+            "checks": {
+                # Data that fits the schema may still break a rule the schema cannot state
+                # (a body id must equal the path's; an id naming a provider is of that
+                # provider), and a missing record is 422 by the API's contract, not 404.
+                "positive_data_acceptance": {
+                    "expected-statuses": ["2xx", "400", "401", "403", "404", "405", "422"]
+                },
+            },
+            "parameters": {
+                "path.tenant": tenant,
+                "path.id": {"dictionary": "idents", "probability": 0.5},
+            },
+            "dictionaries": {
+                "idents": {"values": IDENTS},
+                "tenants": {"values": [TENANT, "globex"]},
+            },
+        }
+    )
+
+
+def load(cfg: schemathesis.Config):
+    return schemathesis.openapi.from_wsgi("/1.0/openapi.json", get_wsgi_application(), config=cfg)
+
+
+own_tenant = load(config(max_examples=100, tenant_probability=None))
+any_tenant = load(config(max_examples=30, tenant_probability=0.6))
+
+CASES: Counter = Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_case_count(request):
+    yield
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None or not CASES:
+        return
+    detail = ", ".join(f"{label}: {n}" for label, n in sorted(CASES.items()))
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(f"\nschemathesis ran {sum(CASES.values())} cases ({detail})")
+
+
+@pytest.fixture
+def _same_connection_as_the_test():
+    """Like Django's test client: a WSGI request must not close the test's DB connection."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def fuzz_tenant(db, _same_connection_as_the_test):
+    tenant = TenantFactory(name=TENANT)
+    for factory in PROVIDER_FACTORIES:
+        factory(tenant=tenant)
+    PROVIDER_FACTORIES[0](tenant=tenant, ident="crm-eu")
+    PROVIDER_FACTORIES[1](tenant=TenantFactory(name="globex"))
+    return tenant
+
+
+@pytest.fixture
+def tenant_token(fuzz_tenant) -> str:
+    return api_token_create(label="fuzzer", tenant=fuzz_tenant)[1]
+
+
+@pytest.fixture
+def global_token(fuzz_tenant) -> str:
+    return api_token_create(label="fuzzer", tenant=None)[1]
+
+
+def check(case, token: str, run: str) -> None:
+    CASES[run] += 1
+    response = case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
+
+    if response.status_code >= 400:
+        assert "error" in response.json(), response.text
+        for secret in secrets_sent(case):
+            assert secret not in response.text, "an error body echoes a secret value"
+
+
+def secrets_sent(case) -> list[str]:
+    body = case.body if isinstance(case.body, dict) else {}
+    return [
+        value
+        for key, value in body.items()
+        if key in SECRET_KEYS and isinstance(value, str) and len(value) >= 8
+    ]
+
+
+# One tenant and token per operation, shared by its examples: state builds up as it would.
+@own_tenant.parametrize()
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_tenants_token_survives_generated_requests_on_its_tenant(case, tenant_token):
+    check(case, tenant_token, f"tenant token {case.operation.label}")
+
+
+@any_tenant.parametrize()
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_an_all_tenants_token_survives_generated_requests_on_any_tenant(case, global_token):
+    check(case, global_token, f"all-tenants token {case.operation.label}")
