@@ -42,6 +42,8 @@ ERROR_DESCRIPTIONS = {
     "or the type is unknown.",
     500: "An unexpected error; the body holds no detail.",
 }
+# Swagger UI shows a schema's title in place of its name: the three must differ.
+TITLE_SUFFIXES = {"response": "", "request": " (create or replace)", "patch": " (change)"}
 READ_ERRORS = (400, 401, 403, 404, 422, 500)
 WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 422, 500)
 
@@ -140,7 +142,7 @@ def provider_schema(provider: type[Integration], *, direction: str) -> dict[str,
         )
     schema: dict[str, Any] = {
         "type": "object",
-        "title": f"{provider.label} integration",
+        "title": f"{provider.label} integration{TITLE_SUFFIXES[direction]}",
         "properties": properties,
         "additionalProperties": False,
     }
