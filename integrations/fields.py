@@ -1,8 +1,14 @@
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.text import capfirst
 
 from integrations import encryption
+
+
+def reject_only_whitespace(value: str) -> None:
+    if value and not value.strip():
+        raise ValidationError("May not be only whitespace.", code="only_whitespace")
 
 
 class SecretField(models.TextField):
@@ -14,6 +20,9 @@ class SecretField(models.TextField):
     """
 
     description = "An encrypted secret"
+    # Secrets are stored exactly as given (a leading or trailing space may be part of a
+    # password, so nothing strips them), but a value of only whitespace is a mistake.
+    default_validators = [reject_only_whitespace]
 
     def from_db_value(self, value, expression, connection):
         if value is None:
@@ -48,10 +57,12 @@ class SecretFormField(forms.CharField):
 
 
 def secret_formfield(model_field: SecretField, **kwargs) -> forms.Field:
-    return SecretFormField(
-        label=capfirst(model_field.verbose_name),
-        help_text=model_field.help_text,
-        max_length=model_field.max_length,
-        required=not model_field.blank,
+    options = {
+        "label": capfirst(model_field.verbose_name),
+        "help_text": model_field.help_text,
+        "max_length": model_field.max_length,
+        "required": not model_field.blank,
+        "strip": False,
         **kwargs,
-    )
+    }
+    return SecretFormField(**options)

@@ -9,6 +9,7 @@ from functools import cache
 from django.db import models
 from rest_framework import serializers
 
+from integrations.fields import SecretField
 from integrations.models import Integration
 
 MASK = "********"
@@ -46,6 +47,13 @@ class ProviderSerializer(serializers.ModelSerializer):
         models.TextField: StrictCharField,
         models.EmailField: StrictEmailField,
     }
+
+    def build_standard_field(self, field_name, model_field):
+        field_class, field_kwargs = super().build_standard_field(field_name, model_field)
+        if isinstance(model_field, SecretField):
+            # Stored exactly as sent: spaces at either end may be part of a password.
+            field_kwargs["trim_whitespace"] = False
+        return field_class, field_kwargs
 
     def get_fields(self):
         fields = {}

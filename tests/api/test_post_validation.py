@@ -3,6 +3,7 @@
 import pytest
 
 from integrations.models import Integration
+from integrations.providers import TwilioIntegration
 from tests.api.support import BODIES, SALESFORCE, SECRET_KEYS, TWILIO, post_json, url
 
 pytestmark = pytest.mark.django_db
@@ -211,3 +212,30 @@ def test_a_400_stores_nothing_and_leaves_an_existing_record_unchanged(tenant_cli
 
     assert response.status_code == 400
     assert Integration.objects.get(tenant=tenant, ident="twilio").account == TWILIO["account"]
+
+
+@pytest.mark.django_db
+def test_a_secret_is_stored_exactly_as_sent_spaces_included(tenant_client, tenant):
+    response = tenant_client.post(
+        "/1.0/tenants/acme/integrations/twilio",
+        {"account": " AC1 ", "password": " pass word "},
+        format="json",
+    )
+
+    assert response.status_code == 201
+    assert response.json()["password"] == " pass word "
+    stored = TwilioIntegration.objects.get(tenant=tenant)
+    assert (stored.account, stored.password) == ("AC1", " pass word ")
+
+
+@pytest.mark.django_db
+def test_a_secret_of_only_spaces_is_refused_without_echoing_it(tenant_client, tenant):
+    response = tenant_client.post(
+        "/1.0/tenants/acme/integrations/twilio",
+        {"account": "AC1", "password": "    "},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"password": ["May not be only whitespace."]}
+    assert not TwilioIntegration.all_objects.exists()

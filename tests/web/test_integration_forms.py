@@ -201,3 +201,22 @@ def test_forms_are_csrf_protected(support_user, tenant):
 
     assert response.status_code == 403
     assert not Integration.all_objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_secret_is_stored_exactly_as_typed_spaces_included(support, tenant):
+    support.post(ADD_TWILIO, {"ident": "twilio", "account": " AC1 ", "password": " pass word "})
+
+    stored = TwilioIntegration.objects.get(tenant=tenant)
+    assert (stored.account, stored.password) == ("AC1", " pass word ")
+
+
+@pytest.mark.django_db
+def test_a_secret_of_only_spaces_is_refused(support, tenant):
+    TwilioFactory(tenant=tenant, password="stored")
+
+    response = support.post(EDIT_TWILIO, {"account": "AC1", "password": "   "})
+
+    assert response.status_code == 400
+    assert "May not be only whitespace." in response.content.decode()
+    assert TwilioIntegration.objects.get(tenant=tenant).password == "stored"
