@@ -46,6 +46,12 @@ def actor_of(request) -> str:
     return request.user.get_username()
 
 
+def changed_values(integration: Integration, changed: list[str]) -> dict:
+    """What an admin form changed, as `data` for the update service (kept secrets are not
+    in `changed`: see IntegrationFormRules.changed_data)."""
+    return {name: getattr(integration, name) for name in changed}
+
+
 class IntegrationChildAdmin(PolymorphicChildModelAdmin):
     base_model = Integration
     base_form = IntegrationFormRules
@@ -57,7 +63,11 @@ class IntegrationChildAdmin(PolymorphicChildModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.integration_update(integration=obj, data={}, actor=actor_of(request))
+            services.integration_update(
+                integration=obj,
+                data=changed_values(obj, form.changed_data),
+                actor=actor_of(request),
+            )
         else:
             services.integration_create(integration=obj, actor=actor_of(request))
 

@@ -86,20 +86,12 @@ def integration_create(*, integration: Integration, actor: str) -> Integration:
 def integration_update(
     *, integration: Integration, data: dict[str, Any], actor: str
 ) -> Integration:
-    """Change some credential fields; the keys absent from `data` keep their stored values."""
-    with transaction.atomic():
-        _assign(integration, data, actor)
-        integration.save()
-    return integration
+    """Change the fields in `data` of a live integration; the others keep their stored values.
 
-
-def integration_patch(*, integration: Integration, data: dict[str, Any], actor: str) -> Integration:
-    """Change the credential fields in `data` of a live integration; the others are untouched.
-
-    Unlike `integration_update` (which saves the instance as the caller changed it), this
-    locks the row, re-checks that it is still live and writes only the given columns: a
+    Locks the row, re-checks that it is still live and writes only the given columns: a
     delete that lands first wins (IntegrationNotFound) instead of being undone by the save,
-    and two patches of different fields both keep their change.
+    and two updates of different fields both keep their change. `data` holds credential
+    fields; the admin may also move (`tenant`) or rename (`ident`) after its form checked them.
     """
     with transaction.atomic():
         current = (
@@ -143,7 +135,7 @@ def _live_for_update(provider: type[Integration], tenant: Tenant, ident: str):
 
 
 def _assign(integration: Integration, data: dict[str, Any], actor: str) -> None:
-    allowed = {field.name for field in type(integration).credential_fields()}
+    allowed = {"tenant", "ident", *(field.name for field in type(integration).credential_fields())}
     unexpected = set(data) - allowed
     if unexpected:
         raise ValueError(f"Not fields of {type(integration).__name__}: {sorted(unexpected)}")

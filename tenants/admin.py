@@ -5,7 +5,7 @@ from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from polymorphic.admin import PolymorphicInlineSupportMixin
 
-from integrations.admin import DeletedListFilter, IntegrationInline, actor_of
+from integrations.admin import DeletedListFilter, IntegrationInline, actor_of, changed_values
 from integrations.services import integration_create, integration_delete, integration_update
 from tenants.models import ApiToken, Scope, Tenant
 from tenants.services import api_token_create, api_token_revoke, parse_scopes
@@ -59,11 +59,12 @@ class TenantAdmin(PolymorphicInlineSupportMixin, admin.ModelAdmin):
     def save_formset(self, request, form, formset, change):
         """Inline integrations are written through the services, like every other change."""
         actor = actor_of(request)
-        for integration in formset.save(commit=False):
-            if integration.pk is None:
-                integration_create(integration=integration, actor=actor)
-            else:
-                integration_update(integration=integration, data={}, actor=actor)
+        formset.save(commit=False)
+        for integration in formset.new_objects:
+            integration_create(integration=integration, actor=actor)
+        for integration, changed in formset.changed_objects:
+            data = changed_values(integration, changed)
+            integration_update(integration=integration, data=data, actor=actor)
         for integration in formset.deleted_objects:
             integration_delete(integration=integration, actor=actor)
 

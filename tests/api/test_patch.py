@@ -274,7 +274,7 @@ def test_a_patch_of_a_copy_read_before_a_delete_does_not_bring_it_back(salesforc
     services.integration_delete(integration=reloaded(salesforce), actor="other")
 
     with pytest.raises(IntegrationNotFound):
-        services.integration_patch(integration=stale, data={"password": "new"}, actor="me")
+        services.integration_update(integration=stale, data={"password": "new"}, actor="me")
 
     after = reloaded(salesforce)
     assert after.deleted_at is not None
@@ -286,8 +286,8 @@ def test_two_patches_of_different_fields_from_stale_copies_both_land(salesforce)
 
     first, second = reloaded(salesforce), reloaded(salesforce)
 
-    services.integration_patch(integration=first, data={"password": "pw-2"}, actor="a")
-    services.integration_patch(integration=second, data={"secret_token": "tok-2"}, actor="b")
+    services.integration_update(integration=first, data={"password": "pw-2"}, actor="a")
+    services.integration_update(integration=second, data={"secret_token": "tok-2"}, actor="b")
 
     after = reloaded(salesforce)
     assert (after.password, after.secret_token) == ("pw-2", "tok-2")
