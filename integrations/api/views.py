@@ -16,9 +16,10 @@ from integrations import selectors, services
 from integrations.api import openapi
 from integrations.api.permissions import TokenActsOnTenant
 from integrations.api.serializers import serializer_for
+from integrations.exceptions import TenantNotFound
 from integrations.models import Integration
 from integrations.providers import provider_for
-from tenants.models import Scope
+from tenants.models import Scope, Tenant
 
 TAGS = ["integrations"]
 RECORD = openapi.record_schema_ref()
@@ -43,6 +44,16 @@ class TenantAPIView(APIView):
             raise ValidationError(f"Unknown query parameter; this route takes: {takes}.")
         if any(len(given.getlist(name)) > 1 for name in given):
             raise ValidationError("A query parameter is given more than once.")
+
+    def live_tenant(self, name: str) -> Tenant:
+        """The URL's tenant. A tenant-scoped token loaded it already (and the permission
+        check matched its name), so that costs no query; all-tenants tokens look it up."""
+        known = self.request.auth.tenant
+        if known is not None and known.name == name:
+            if known.is_deleted:
+                raise TenantNotFound(name)
+            return known
+        return selectors.tenant_get_live(name=name)
 
     def render(self, integration: Integration) -> dict:
         context = {"show_secrets": self.request.auth.has_scope(Scope.SECRETS)}
@@ -70,7 +81,7 @@ class IntegrationListView(TenantAPIView):
         },
     )
     def get(self, request, tenant: str):
-        tenant_obj = selectors.tenant_get_live(name=tenant)
+        tenant_obj = self.live_tenant(tenant)
         type_key = request.query_params.get("type")
         provider = None if type_key is None else selectors.provider_get(key=type_key)
         integrations = selectors.integration_list(tenant=tenant_obj, provider=provider)
@@ -92,7 +103,7 @@ class IntegrationView(TenantAPIView):
         },
     )
     def get(self, request, tenant: str, id: str):
-        tenant_obj = selectors.tenant_get_live(name=tenant)
+        tenant_obj = self.live_tenant(tenant)
         integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
         return Response(self.render(integration))
 
@@ -114,7 +125,7 @@ class IntegrationView(TenantAPIView):
         },
     )
     def post(self, request, tenant: str, id: str):
-        tenant_obj = selectors.tenant_get_live(name=tenant)
+        tenant_obj = self.live_tenant(tenant)
         body = self.body_object()
         provider = self._provider_of(body, id)
         serializer = serializer_for(provider)(data=body)
@@ -147,13 +158,13 @@ class IntegrationView(TenantAPIView):
         },
     )
     def patch(self, request, tenant: str, id: str):
-        tenant_obj = selectors.tenant_get_live(name=tenant)
+        tenant_obj = self.live_tenant(tenant)
         integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
         body = self.body_object()
         self._check_unchanged_identity(body, integration)
         serializer = serializer_for(type(integration))(integration, data=body, partial=True)
         serializer.is_valid(raise_exception=True)
-        integration = services.integration_patch(
+        integration = services.integration_update(
             integration=integration, data=serializer.validated_data, actor=str(request.user)
         )
         return Response(self.render(integration))
@@ -174,7 +185,7 @@ class IntegrationView(TenantAPIView):
         },
     )
     def delete(self, request, tenant: str, id: str):
-        tenant_obj = selectors.tenant_get_live(name=tenant)
+        tenant_obj = self.live_tenant(tenant)
         integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
         services.integration_delete(integration=integration, actor=str(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -273,8 +273,9 @@ def test_listing_fifty_integrations_of_mixed_types_with_a_fresh_token_stays_in_b
 
     assert response.status_code == 200
     assert len(response.json()) == 50
-    # token lookup + its last_used_at update + tenant + one JOINed query per provider
-    assert len(sql.statements) == 3 + PROVIDER_COUNT, sql.statements
+    # token lookup (its tenant JOINed) + its last_used_at update + one JOINed query per
+    # provider; the budget is 3 + providers
+    assert len(sql.statements) == 2 + PROVIDER_COUNT, sql.statements
 
 
 def test_listing_fifty_integrations_with_a_just_used_token_skips_the_last_used_write(
@@ -287,7 +288,19 @@ def test_listing_fifty_integrations_with_a_just_used_token_skips_the_last_used_w
         response = tenant_client.get(LIST)
 
     assert len(response.json()) == 50
-    assert len(sql.statements) == 2 + PROVIDER_COUNT, sql.statements
+    assert len(sql.statements) == 1 + PROVIDER_COUNT, sql.statements
+
+
+def test_an_all_tenants_token_costs_one_more_query_to_find_the_tenant(
+    global_client, tenant, count_sql
+):
+    fifty_mixed_integrations(tenant)
+
+    with count_sql() as sql:
+        response = global_client.get(LIST)
+
+    assert len(response.json()) == 50
+    assert len(sql.statements) == 3 + PROVIDER_COUNT, sql.statements
 
 
 def test_the_type_filter_queries_only_that_providers_table(tenant_client, tenant, count_sql):
@@ -297,7 +310,7 @@ def test_the_type_filter_queries_only_that_providers_table(tenant_client, tenant
         response = tenant_client.get(LIST, {"type": "twilio"})
 
     assert len(response.json()) == 13  # 50 cycled over 4 providers: 13, 13, 12, 12
-    assert len(sql.statements) == 4, sql.statements
+    assert len(sql.statements) == 3, sql.statements  # token, its last_used_at, twilio rows
 
 
 @pytest.mark.parametrize("warm", [False, True], ids=["fresh token", "just-used token"])
@@ -310,5 +323,5 @@ def test_getting_one_integration_takes_at_most_five_queries(tenant_client, tenan
         response = tenant_client.get(one("integration-01"))
 
     assert response.status_code == 200
-    # token lookup (+ last_used_at update when fresh) + tenant + base row + provider row
-    assert len(sql.statements) == (4 if warm else 5), sql.statements
+    # token lookup with its tenant (+ last_used_at update when fresh) + base row + provider row
+    assert len(sql.statements) == (3 if warm else 4), sql.statements
