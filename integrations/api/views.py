@@ -28,6 +28,23 @@ SECRETS_NOTE = (
 )
 
 
+def upsert_schema(*, operation_id: str, summary: str, description: str, extra_errors=()):
+    """The POST (create or replace) operation's document; both upsert routes share it."""
+    return extend_schema(
+        operation_id=operation_id,
+        summary=summary,
+        description=description,
+        tags=TAGS,
+        parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
+        request={"application/json": openapi.request_schema_ref(partial=False)},
+        responses={
+            200: OpenApiResponse(RECORD, "Replaced."),
+            201: OpenApiResponse(RECORD, "Created."),
+            **openapi.errors((*openapi.WRITE_ERRORS, *extra_errors)),
+        },
+    )
+
+
 class TenantAPIView(APIView):
     """Base: a token that covers the tenant in the URL, with the scope the method needs."""
 
@@ -107,7 +124,7 @@ class IntegrationView(TenantAPIView):
         integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
         return Response(self.render(integration))
 
-    @extend_schema(
+    @upsert_schema(
         operation_id="integration_upsert",
         summary="Create or replace an integration",
         description=(
@@ -115,14 +132,6 @@ class IntegrationView(TenantAPIView):
             "defaults to the id when the id names a provider. Creating answers 201, replacing "
             f"200. Needs the `write` scope. {SECRETS_NOTE}"
         ),
-        tags=TAGS,
-        parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
-        request={"application/json": openapi.request_schema_ref(partial=False)},
-        responses={
-            200: OpenApiResponse(RECORD, "Replaced."),
-            201: OpenApiResponse(RECORD, "Created."),
-            **openapi.errors(openapi.WRITE_ERRORS),
-        },
     )
     def post(self, request, tenant: str, id: str):
         tenant_obj = self.live_tenant(tenant)
@@ -230,7 +239,7 @@ class ShortIntegrationView(IntegrationView):
 
     http_method_names = ["post", "options"]
 
-    @extend_schema(
+    @upsert_schema(
         operation_id="integration_upsert_short",
         summary="Create or replace an integration (short form)",
         description=(
@@ -238,14 +247,7 @@ class ShortIntegrationView(IntegrationView):
             "`POST /1.0/tenants/{tenant}/integrations/{id}`. The id `integrations` is the list "
             "route, which answers 405 to POST."
         ),
-        tags=TAGS,
-        parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
-        request={"application/json": openapi.request_schema_ref(partial=False)},
-        responses={
-            200: OpenApiResponse(RECORD, "Replaced."),
-            201: OpenApiResponse(RECORD, "Created."),
-            **openapi.errors((*openapi.WRITE_ERRORS, 405)),
-        },
+        extra_errors=(405,),
     )
     def post(self, request, tenant: str, id: str):
         return super().post(request, tenant, id)

@@ -29,6 +29,13 @@ class TenantScopedView(PermissionRequiredMixin, TemplateView):
         except RegistryError as error:
             raise Http404(str(error)) from None
 
+    def get_integration(self) -> Integration:
+        """The live integration named by the URL's `ident`, of its provider's class."""
+        try:
+            return selectors.integration_get_live(tenant=self.tenant, ident=self.kwargs["ident"])
+        except RegistryError as error:
+            raise Http404(str(error)) from None
+
     def get_context_data(self, **kwargs):
         kwargs["tenant"] = self.tenant  # the object, not the URL's name for it
         return super().get_context_data(**kwargs)
@@ -70,12 +77,7 @@ class IntegrationFormView(TenantScopedView):
 
     def get_instance(self) -> Integration:
         if "ident" in self.kwargs:
-            integration = Integration.objects.filter(
-                tenant=self.tenant, ident=self.kwargs["ident"]
-            ).first()
-            if integration is None:
-                raise Http404("No such integration.")
-            return integration
+            return self.get_integration()
         provider = provider_for(self.kwargs["provider"])
         if provider is None:
             raise Http404("No such provider.")
@@ -122,14 +124,6 @@ class IntegrationFormView(TenantScopedView):
 class IntegrationDeleteView(TenantScopedView):
     permission_required = "integrations.delete_integration"
     template_name = "integrations/integration_confirm_delete.html"
-
-    def get_integration(self) -> Integration:
-        integration = Integration.objects.filter(
-            tenant=self.tenant, ident=self.kwargs["ident"]
-        ).first()
-        if integration is None:
-            raise Http404("No such integration.")
-        return integration
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(integration=self.get_integration(), **kwargs)
