@@ -5,6 +5,8 @@ Derived from the provider registry, like everything else; writes go through the 
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 from polymorphic.admin import (
     PolymorphicChildModelAdmin,
     PolymorphicParentModelAdmin,
@@ -52,7 +54,15 @@ def changed_values(integration: Integration, changed: list[str]) -> dict:
     return {name: getattr(integration, name) for name in changed}
 
 
-class IntegrationChildAdmin(PolymorphicChildModelAdmin):
+class HideSecretsFromErrorReports:
+    """A 500 on an admin form must not put the typed secrets into Django's error report."""
+
+    @method_decorator(sensitive_post_parameters())
+    def changeform_view(self, request, *args, **kwargs):
+        return super().changeform_view(request, *args, **kwargs)
+
+
+class IntegrationChildAdmin(HideSecretsFromErrorReports, PolymorphicChildModelAdmin):
     base_model = Integration
     base_form = IntegrationFormRules
     show_in_index = False

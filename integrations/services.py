@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from integrations.exceptions import IntegrationNotFound
 from integrations.models import Integration
@@ -28,6 +29,9 @@ def integration_check_ident(*, ident: str, provider: type[Integration]) -> None:
         )
 
 
+# `data` holds plaintext secrets: error reports (production's tracebacks with locals) must
+# show it as "********************", hence sensitive_variables on every function holding it.
+@sensitive_variables("data")
 def integration_upsert(
     *,
     tenant: Tenant,
@@ -83,6 +87,7 @@ def integration_create(*, integration: Integration, actor: str) -> Integration:
     return integration
 
 
+@sensitive_variables("data")
 def integration_update(
     *, integration: Integration, data: dict[str, Any], actor: str
 ) -> Integration:
@@ -134,6 +139,7 @@ def _live_for_update(provider: type[Integration], tenant: Tenant, ident: str):
     return provider.objects.select_for_update().filter(tenant=tenant, ident=ident).first()
 
 
+@sensitive_variables("data", "value")
 def _assign(integration: Integration, data: dict[str, Any], actor: str) -> None:
     allowed = {"tenant", "ident", *(field.name for field in type(integration).credential_fields())}
     unexpected = set(data) - allowed

@@ -5,14 +5,20 @@ from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from polymorphic.admin import PolymorphicInlineSupportMixin
 
-from integrations.admin import DeletedListFilter, IntegrationInline, actor_of, changed_values
+from integrations.admin import (
+    DeletedListFilter,
+    HideSecretsFromErrorReports,
+    IntegrationInline,
+    actor_of,
+    changed_values,
+)
 from integrations.services import integration_create, integration_delete, integration_update
 from tenants.models import ApiToken, Scope, Tenant
 from tenants.services import api_token_create, api_token_revoke, parse_scopes
 
 
 @admin.register(Tenant)
-class TenantAdmin(PolymorphicInlineSupportMixin, admin.ModelAdmin):
+class TenantAdmin(HideSecretsFromErrorReports, PolymorphicInlineSupportMixin, admin.ModelAdmin):
     list_display = ["name", "display_name", "live_integrations", "created_at", "is_live"]
     list_filter = [DeletedListFilter]
     search_fields = ["name", "display_name"]

@@ -7,7 +7,9 @@ from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.http import Http404
 from django.shortcuts import redirect
+from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import TemplateView
 
 from integrations import selectors, services
@@ -66,6 +68,9 @@ class ProviderChoiceView(TenantScopedView):
         return super().get_context_data(providers=all_providers(), **kwargs)
 
 
+# If a form post ever fails with a 500, Django's error report (the DEBUG page, error mails)
+# must not show what was typed: secret inputs are among the POST parameters.
+@method_decorator(sensitive_post_parameters(), name="dispatch")
 class IntegrationFormView(TenantScopedView):
     """Add (with a provider in the URL) or edit (with an id in the URL) one integration."""
 
