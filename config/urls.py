@@ -1,6 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+admin.site.site_header = "Integration registry admin"
+admin.site.site_title = "Integration registry admin"
+admin.site.site_url = "/"
+
 urlpatterns = [
     path("1.0/", include("integrations.api.urls")),
     path("admin/", admin.site.urls),

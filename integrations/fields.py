@@ -51,7 +51,7 @@ class SecretFormField(forms.CharField):
         # Whatever widget a caller asks for (the admin asks for a textarea for every
         # TextField), a secret gets an input that never renders its value.
         kwargs["widget"] = forms.PasswordInput(
-            render_value=False, attrs={"autocomplete": "new-password"}
+            render_value=False, attrs={"autocomplete": "new-password", "class": "vTextField"}
         )
         super().__init__(**kwargs)
 
