@@ -136,7 +136,14 @@ def integration_restore(*, integration: Integration, actor: str) -> None:
 
 
 def _live_for_update(provider: type[Integration], tenant: Tenant, ident: str):
-    return provider.objects.select_for_update().filter(tenant=tenant, ident=ident).first()
+    # non_polymorphic: the rows are of `provider` already; skipping django-polymorphic's
+    # downcast spares a content-type lookup on the first request of a process.
+    return (
+        provider.objects.non_polymorphic()
+        .select_for_update()
+        .filter(tenant=tenant, ident=ident)
+        .first()
+    )
 
 
 @sensitive_variables("data", "value")
