@@ -31,6 +31,46 @@ SECRET_KEYS = {
 }
 
 
+# The bodies exactly as the API document shows them (Twilio, SendGrid, DataSift omit "type").
+SALESFORCE_EXAMPLE = """ {
+        "id": "salesforce",
+        "type": "salesforce",
+        "consumer-key": "consumerkey",
+        "consumer-secret": "consumersecret",
+        "username": "dev@userevents.com",
+        "secret-token": "secret-token",
+        "password": "password"
+    }"""
+TWILIO_EXAMPLE = """{
+    "id": "twilio",
+    "account": "SID",
+    "password": "Token"
+}"""
+SENDGRID_EXAMPLE = """{
+    "id": "sendgrid",
+    "account": "username",
+    "password": "password"
+}"""
+DATASIFT_EXAMPLE = """{
+    "id": "datasift",
+    "api-key": "api-key",
+    "username": "username"
+}"""
+# The document's Salesforce curl line: a comma is missing before "secret-token".
+SALESFORCE_CURL_BODY = (
+    '{"id": "salesforce", "type": "salesforce", "consumer-key": "consumerkey", '
+    '"consumer-secret":"consumersecret","username":"email@userevents.com"\n'
+    '"secret-token":"secret-token","password":"password"}'
+)
+
+EXAMPLES = [
+    ("salesforce", SALESFORCE_EXAMPLE),
+    ("twilio", TWILIO_EXAMPLE),
+    ("sendgrid", SENDGRID_EXAMPLE),
+    ("datasift", DATASIFT_EXAMPLE),
+]
+
+
 def url(ident: str, tenant: str = "acme", *, short: bool = False) -> str:
     if short:
         return f"/1.0/tenants/{tenant}/{ident}"

@@ -20,7 +20,8 @@ from rest_framework import serializers
 from integrations.api import openapi
 from integrations.api import urls as api_urls
 from integrations.fields import SecretField
-from integrations.providers import all_providers
+from integrations.providers import all_providers, provider_for
+from tests.api.support import EXAMPLES
 from tests.factories import PROVIDER_FACTORIES
 
 pytestmark = pytest.mark.django_db
@@ -289,20 +290,7 @@ def test_the_records_the_api_returns_fit_their_schema(
 
 
 def test_the_seed_bodies_fit_the_request_schemas(document):
-    bodies = {
-        "SalesforceIntegrationRequest": {
-            "id": "salesforce",
-            "type": "salesforce",
-            "consumer-key": "consumerkey",
-            "consumer-secret": "consumersecret",
-            "username": "dev@userevents.com",
-            "secret-token": "secret-token",
-            "password": "password",
-        },
-        "TwilioIntegrationRequest": {"id": "twilio", "account": "SID", "password": "Token"},
-        "SendGridIntegrationRequest": {"id": "sendgrid", "account": "u", "password": "p"},
-        "DataSiftIntegrationRequest": {"id": "datasift", "api-key": "k", "username": "u"},
-    }
+    bodies = {f"{provider_for(key).__name__}Request": json.loads(body) for key, body in EXAMPLES}
     for name, body in bodies.items():
         validator_for(document, name).validate(body)
         assert not validator_for(document, name).is_valid({**body, "extra": "x"})
