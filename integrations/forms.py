@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from integrations import services
-from integrations.models import Integration
+from integrations.models import IDENT_TAKEN, Integration
 
 KEEP_PLACEHOLDER = "stored — leave blank to keep"
 
@@ -59,7 +59,7 @@ class IntegrationFormRules(forms.ModelForm):
         if tenant is not None and tenant.pk is not None:
             taken = Integration.objects.filter(tenant=tenant, ident=ident)
             if taken.exclude(pk=self.instance.pk).exists():
-                self.add_error("ident", "This tenant already has an integration with this id.")
+                self.add_error("ident", IDENT_TAKEN)
 
     @property
     def changed_data(self) -> list[str]:

@@ -9,6 +9,7 @@ from integrations.fields import SecretField
 from tenants.models import Tenant
 
 IDENT_PATTERN = r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$"
+IDENT_TAKEN = "This tenant already has an integration with this id."
 
 
 class LiveIntegrationManager(PolymorphicManager):
@@ -59,7 +60,7 @@ class Integration(PolymorphicModel):
                 fields=["tenant", "ident"],
                 condition=models.Q(deleted_at__isnull=True),
                 name="integration_unique_live_ident_per_tenant",
-                violation_error_message="This tenant already has an integration with this id.",
+                violation_error_message=IDENT_TAKEN,
             ),
         ]
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from integrations.exceptions import IntegrationNotFound
-from integrations.models import Integration
+from integrations.models import IDENT_TAKEN, Integration
 from integrations.providers import provider_for
 from tenants.models import Tenant
 
@@ -81,9 +81,7 @@ def integration_create(*, integration: Integration, actor: str) -> Integration:
         with transaction.atomic():
             integration.save()
     except IntegrityError:
-        raise ValidationError(
-            {"ident": ["This tenant already has an integration with this id."]}
-        ) from None
+        raise ValidationError({"ident": [IDENT_TAKEN]}) from None
     return integration
 
 
