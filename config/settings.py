@@ -8,6 +8,7 @@ Every setting comes from an environment variable (or a `.env` file beside manage
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -41,6 +42,16 @@ if not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured(
         "FIELD_ENCRYPTION_KEYS is empty: secrets cannot be stored. Run `make env` or see README."
     )
+for _position, _key in enumerate(FIELD_ENCRYPTION_KEYS, start=1):
+    # Refuse to start rather than serve 500s on every secret: a Fernet key is 32 url-safe
+    # base64-encoded bytes. The message names the position, never the value.
+    try:
+        Fernet(_key.encode())
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"FIELD_ENCRYPTION_KEYS entry {_position} is not a Fernet key (32 url-safe "
+            "base64-encoded bytes). Generate one: see README, 'Configuration'."
+        ) from None
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -62,6 +73,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every secret a request handles can be scrubbed from its error report.
+    "integrations.error_reports.SecretsSeenInRequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves /static/ in production too (after `collectstatic`), so the app is self-contained.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -173,6 +186,11 @@ if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Error reports (error mail, trackers, the DEBUG page) scrub every secret the request handled,
+# in every frame, not only in the functions marked sensitive (integrations/error_reports.py).
+DEFAULT_EXCEPTION_REPORTER = "integrations.error_reports.ScrubbingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "integrations.error_reports.ScrubbingExceptionReporterFilter"
 
 LOGGING = {
     "version": 1,

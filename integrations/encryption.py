@@ -42,12 +42,12 @@ def decrypt(ciphertext: str) -> str:
         ) from None
 
 
-def invalid_keys(keys: list[str]) -> list[int]:
-    """Positions (1-based) of keys that are not valid Fernet keys."""
-    bad = []
-    for position, key in enumerate(keys, start=1):
-        try:
-            Fernet(key.encode())
-        except ValueError:
-            bad.append(position)
-    return bad
+def rotate(ciphertext: str) -> str:
+    """`ciphertext` re-encrypted under the newest key (MultiFernet.rotate: the plaintext never
+    leaves cryptography's code). Raises SecretDecryptionError when no key decrypts it."""
+    try:
+        return _fernet().rotate(ciphertext.encode()).decode()
+    except InvalidToken:
+        raise SecretDecryptionError(
+            "A stored secret does not decrypt with any key in FIELD_ENCRYPTION_KEYS."
+        ) from None

@@ -1,9 +1,12 @@
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.query_utils import DeferredAttribute
 from django.utils.text import capfirst
 
 from integrations import encryption
+from integrations.error_reports import remember_secret
+from integrations.sealed import SealedSecret
 
 
 def reject_only_whitespace(value: str) -> None:
@@ -11,37 +14,94 @@ def reject_only_whitespace(value: str) -> None:
         raise ValidationError("May not be only whitespace.", code="only_whitespace")
 
 
+SEALED_PREFIX = "sealed:"  # how dumpdata writes a secret: its ciphertext, marked as such
+
+
+class SealedSecretAttribute(DeferredAttribute):
+    """The model attribute of a SecretField: whatever is assigned is held as a SealedSecret.
+
+    A str assigned (from a form, the API, a factory) is plaintext and gets sealed; a value
+    loaded from the database arrives sealed already (SecretField.from_db_value).
+    """
+
+    def __set__(self, instance, value):
+        instance.__dict__[self.field.attname] = self.field.seal(value)
+
+
 class SecretField(models.TextField):
     """A credential stored encrypted (Fernet) and never shown back in HTML.
 
     Declaring a field with this class is what makes it secret everywhere: the API masks it
     for tokens without the `secrets` scope, forms and the admin render a placeholder, and the
-    database holds only ciphertext. `max_length` bounds the plaintext (forms and the API).
+    database holds only ciphertext. In memory the value is a SealedSecret (integrations/sealed.py):
+    `str()` of it is a placeholder, `.reveal()` the plaintext. `max_length` bounds the
+    plaintext (forms and the API).
     """
 
     description = "An encrypted secret"
+    descriptor_class = SealedSecretAttribute
     # Secrets are stored exactly as given (a leading or trailing space may be part of a
     # password, so nothing strips them), but a value of only whitespace is a mistake.
     default_validators = [reject_only_whitespace]
 
-    def from_db_value(self, value, expression, connection):
-        if value is None:
+    def seal(self, value) -> SealedSecret | None:
+        if value is None or isinstance(value, SealedSecret):
             return value
-        return encryption.decrypt(value)
+        return SealedSecret.from_plaintext(value)
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else SealedSecret.from_ciphertext(value)
 
     def get_prep_value(self, value):
-        value = super().get_prep_value(value)
         if value is None:
+            return None
+        return self.seal(value).ciphertext
+
+    def to_python(self, value):
+        """Model attributes are sealed already; a str reaches here only from a deserializer
+        (loaddata), where it must be the sealed form dumpdata writes. A plain str there is
+        refused: taking it as plaintext would silently encrypt a dump's ciphertext twice."""
+        if value is None or isinstance(value, SealedSecret):
             return value
-        return encryption.encrypt(value)
+        if isinstance(value, str) and value.startswith(SEALED_PREFIX):
+            sealed = SealedSecret.from_ciphertext(value.removeprefix(SEALED_PREFIX))
+            try:
+                sealed.rotated()  # proves a configured key opens it, without keeping plaintext
+            except encryption.SecretDecryptionError:
+                raise ValidationError(
+                    "This secret was encrypted under a key that is not in FIELD_ENCRYPTION_KEYS.",
+                    code="foreign_key",
+                ) from None
+            return sealed
+        raise ValidationError(
+            f"A secret in a fixture must be sealed ('{SEALED_PREFIX}<ciphertext>', as "
+            "dumpdata writes it); plaintext and bare ciphertext are refused.",
+            code="not_sealed",
+        )
+
+    def validate(self, value, model_instance):
+        if isinstance(value, SealedSecret):
+            if not value and not self.blank:
+                raise ValidationError(self.error_messages["blank"], code="blank")
+            return
+        super().validate(value, model_instance)
+
+    def run_validators(self, value):
+        # A stored value was validated when it was typed; only a new plaintext is checked.
+        if isinstance(value, SealedSecret):
+            if not value.has_plaintext:
+                return
+            value = value.reveal()
+        super().run_validators(value)
 
     def formfield(self, **kwargs):
         # Every ModelForm, the admin's included, gets an input that never shows the value.
         return secret_formfield(self, **kwargs)
 
     def value_to_string(self, obj):
-        # Serialization (dumpdata) keeps ciphertext: a fixture is a dump, and must not leak.
-        return self.get_prep_value(self.value_from_object(obj))
+        # dumpdata keeps ciphertext, marked so that loaddata takes it back as it is.
+        value = self.value_from_object(obj)
+        return None if value is None else SEALED_PREFIX + self.seal(value).ciphertext
 
 
 class SecretFormField(forms.CharField):
@@ -54,6 +114,11 @@ class SecretFormField(forms.CharField):
             render_value=False, attrs={"autocomplete": "new-password", "class": "vTextField"}
         )
         super().__init__(**kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        remember_secret(value)  # scrubbed from any error report of this request
+        return value
 
 
 def secret_formfield(model_field: SecretField, **kwargs) -> forms.Field:

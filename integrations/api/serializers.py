@@ -9,6 +9,7 @@ from functools import cache
 from django.db import models
 from rest_framework import serializers
 
+from integrations.error_reports import remember_secret
 from integrations.fields import SecretField
 from integrations.models import Integration
 
@@ -38,6 +39,18 @@ class StrictEmailField(StrictStringMixin, serializers.EmailField):
     default_error_messages = {"not_a_string": "Must be a string."}
 
 
+class SecretCharField(StrictCharField):
+    """A secret in a body: kept exactly as sent, and remembered for error-report scrubbing."""
+
+    def __init__(self, **kwargs):
+        kwargs["trim_whitespace"] = False  # spaces at either end may be part of a password
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        remember_secret(data)
+        return super().to_internal_value(data)
+
+
 class ProviderSerializer(serializers.ModelSerializer):
     """Base for the per-provider serializers that `serializer_for` builds."""
 
@@ -51,8 +64,7 @@ class ProviderSerializer(serializers.ModelSerializer):
     def build_standard_field(self, field_name, model_field):
         field_class, field_kwargs = super().build_standard_field(field_name, model_field)
         if isinstance(model_field, SecretField):
-            # Stored exactly as sent: spaces at either end may be part of a password.
-            field_kwargs["trim_whitespace"] = False
+            field_class = SecretCharField
         return field_class, field_kwargs
 
     def get_fields(self):
@@ -76,8 +88,13 @@ class ProviderSerializer(serializers.ModelSerializer):
     def to_representation(self, instance):
         record = {"id": instance.ident, "type": instance.provider_key}
         record.update(super().to_representation(instance))
-        if not self.context.get("show_secrets", False):
-            for name in type(instance).secret_field_names():
+        show_secrets = self.context.get("show_secrets", False)
+        for name in type(instance).secret_field_names():
+            # The only place the API decrypts: a token without `secrets` never costs one.
+            value = getattr(instance, name)
+            if show_secrets:
+                record[json_key(name)] = value.reveal() if value else ""
+            else:
                 record[json_key(name)] = MASK
         return record
 

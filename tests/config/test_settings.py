@@ -54,12 +54,26 @@ def test_production_refuses_to_start_without_its_keys(missing):
     assert f"{missing} must be set when DEBUG is false" in result.stderr
 
 
-def test_an_invalid_encryption_key_fails_the_system_check():
-    result = manage("check", env={**PRODUCTION, "FIELD_ENCRYPTION_KEYS": "not-a-fernet-key"})
+@pytest.mark.parametrize("debug", ["true", "false"])
+def test_the_server_refuses_to_start_with_an_invalid_encryption_key(debug):
+    keys = f"{FERNET_KEY},not-a-fernet-key"
+    env = {**PRODUCTION, "DEBUG": debug, "FIELD_ENCRYPTION_KEYS": keys}
+
+    # The WSGI application is what a server loads: it must not come up at all.
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.wsgi"],
+        env={"PATH": os.environ["PATH"], "ENV_FILE": "/dev/null", **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
     assert result.returncode != 0
-    assert "integrations.E001" in result.stderr
+    assert "FIELD_ENCRYPTION_KEYS entry 2 is not a Fernet key" in result.stderr
     assert "not-a-fernet-key" not in result.stderr  # the key itself is never printed
+    assert manage("check", env=env).returncode != 0
 
 
 def test_production_with_tls_options_passes_check_deploy():

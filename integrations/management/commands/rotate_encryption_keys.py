@@ -15,8 +15,13 @@ class Command(BaseCommand):
         with transaction.atomic():
             for provider in all_providers():
                 secret_names = provider.secret_field_names()
-                # Loading decrypts with whichever key matches; saving encrypts with the first.
+                # MultiFernet.rotate: decrypts with whichever key matches, encrypts with the
+                # first; the plaintext never reaches this code.
                 for integration in provider.all_objects.select_for_update().iterator():
+                    for name in secret_names:
+                        value = getattr(integration, name)
+                        if value is not None:
+                            setattr(integration, name, value.rotated())
                     integration.save(update_fields=secret_names)
                     total += 1
         self.stdout.write(f"Re-encrypted the secrets of {total} integration(s).")
