@@ -15,6 +15,18 @@ class IntegrationNotFound(RegistryError):
         super().__init__(f"Integration '{ident}' does not exist or has been deleted.")
 
 
+class IntegrationBusy(RegistryError):
+    """Racing writes of one id kept winning over this one: nothing was written; retry."""
+
+    retry_after_seconds = 1
+
+    def __init__(self, ident: str):
+        super().__init__(
+            f"Integration '{ident}' is being changed by other requests; nothing was written, "
+            "try again."
+        )
+
+
 class UnknownProvider(RegistryError):
     def __init__(self, key: str):
         from integrations.providers import all_providers

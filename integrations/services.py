@@ -9,10 +9,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from integrations.exceptions import IntegrationNotFound
+from integrations.exceptions import IntegrationBusy, IntegrationNotFound
 from integrations.models import IDENT_TAKEN, Integration
 from integrations.providers import provider_for
 from tenants.models import Tenant
+
+# How many lost races a create-or-replace retries before answering IntegrationBusy.
+UPSERT_ATTEMPTS = 5
 
 
 def integration_check_ident(*, ident: str, provider: type[Integration]) -> None:
@@ -43,13 +46,20 @@ def integration_upsert(
     """Create the tenant's integration `ident`, or replace the live one. Returns (it, created).
 
     `data` holds every credential field of the provider, already validated. Safe under
-    concurrency: the unique constraint on live (tenant, ident) decides which of two racing
-    creates wins; the loser replaces instead, so no request fails and no row is doubled.
+    concurrency (creates, replaces and deletes of one id racing): each attempt locks the live
+    row and replaces it, or, with none, inserts one; the unique constraint on live
+    (tenant, ident) decides which of two racing inserts wins. The loser looks at the live row:
+    of another provider, that is the caller's type error; of this one, or none (deleted in the
+    meantime), the race is retried. After UPSERT_ATTEMPTS lost races: IntegrationBusy.
     """
     integration_check_ident(ident=ident, provider=provider)
-    with transaction.atomic():
-        existing = _live_for_update(provider, tenant, ident)
-        if existing is None:
+    for _ in range(UPSERT_ATTEMPTS):
+        with transaction.atomic():
+            existing = _live_for_update(provider, tenant, ident)
+            if existing is not None:
+                _assign(existing, data, actor)
+                existing.save()
+                return existing, False
             try:
                 with transaction.atomic():  # a savepoint: a lost race must not end the outer one
                     integration = provider(
@@ -59,13 +69,8 @@ def integration_upsert(
                     integration.save()
                 return integration, True
             except IntegrityError:
-                existing = _live_for_update(provider, tenant, ident)
-                if existing is None:
-                    _raise_type_conflict(tenant, ident)
-                    raise
-        _assign(existing, data, actor)
-        existing.save()
-        return existing, False
+                _raise_type_conflict(tenant, ident, provider)
+    raise IntegrationBusy(ident)
 
 
 def integration_create(*, integration: Integration, actor: str) -> Integration:
@@ -113,10 +118,22 @@ def integration_update(
 
 
 def integration_delete(*, integration: Integration, actor: str) -> None:
-    """Soft delete: the row stays as history; the id can be created again."""
-    integration.deleted_at = timezone.now()
+    """Soft delete: the row stays as history; the id can be created again.
+
+    Conditional: only a live row is deleted, in one UPDATE. One deleted since it was read
+    (a racing delete) raises IntegrationNotFound and keeps its first deleted_at and updated_by.
+    """
+    now = timezone.now()
+    deleted = (
+        Integration.objects.non_polymorphic()
+        .filter(pk=integration.pk)
+        .update(deleted_at=now, updated_by=actor, updated_at=now)
+    )
+    if not deleted:
+        raise IntegrationNotFound(integration.ident)
+    integration.deleted_at = now
     integration.updated_by = actor
-    integration.save(update_fields=["deleted_at", "updated_by", "updated_at"])
+    integration.updated_at = now
 
 
 def integration_restore(*, integration: Integration, actor: str) -> None:
@@ -155,10 +172,13 @@ def _assign(integration: Integration, data: dict[str, Any], actor: str) -> None:
     integration.updated_by = actor
 
 
-def _raise_type_conflict(tenant: Tenant, ident: str) -> None:
+def _raise_type_conflict(tenant: Tenant, ident: str, provider: type[Integration]) -> None:
+    """After a lost insert race: the live row of another provider is a type error; of this
+    provider, or none (deleted since), is not, and the caller retries."""
     other = (
         Integration.objects.non_polymorphic()
         .filter(tenant=tenant, ident=ident)
+        .exclude(provider=provider.provider_key)
         .values_list("provider", flat=True)
         .first()
     )

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from integrations.api.parsers import PayloadTooLarge
 from integrations.api.serializers import json_key
-from integrations.exceptions import RegistryError
+from integrations.exceptions import IntegrationBusy, RegistryError
 
 logger = logging.getLogger("integrations.api")
 
@@ -34,6 +34,11 @@ _SENTENCES = {
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, IntegrationBusy):
+        # A race lost several times over: retryable, and nothing was written.
+        response = error_response(str(exc), status.HTTP_409_CONFLICT)
+        response["Retry-After"] = str(exc.retry_after_seconds)
+        return response
     if isinstance(exc, RegistryError):
         return error_response(str(exc), status.HTTP_422_UNPROCESSABLE_ENTITY)
     if isinstance(exc, DjangoValidationError):

@@ -36,6 +36,8 @@ ERROR_DESCRIPTIONS = {
     403: "The token may not act on this tenant, or lacks the scope this method needs.",
     404: "No API route matches the path.",
     405: "The route does not allow this method.",
+    409: "Concurrent writes of this id kept overtaking this one; nothing was written. "
+    "Retry after the `Retry-After` seconds.",
     413: "The body is larger than 1 MiB.",
     415: "The body is not JSON (send `Content-Type: application/json`).",
     422: "The tenant or the integration does not exist or has been deleted, "

@@ -40,7 +40,7 @@ def upsert_schema(*, operation_id: str, summary: str, description: str, extra_er
         responses={
             200: OpenApiResponse(RECORD, "Replaced."),
             201: OpenApiResponse(RECORD, "Created."),
-            **openapi.errors((*openapi.WRITE_ERRORS, *extra_errors)),
+            **openapi.errors((*openapi.WRITE_ERRORS, 409, *extra_errors)),
         },
     )
 

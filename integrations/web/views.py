@@ -135,7 +135,10 @@ class IntegrationDeleteView(TenantScopedView):
 
     def post(self, request, *args, **kwargs):
         integration = self.get_integration()
-        services.integration_delete(integration=integration, actor=self.actor())
+        try:
+            services.integration_delete(integration=integration, actor=self.actor())
+        except RegistryError as error:  # deleted by someone else since it was read
+            raise Http404(str(error)) from None
         messages.success(request, f"{integration.label} integration '{integration.ident}' deleted.")
         return self.to_tenant_page()
 

@@ -1,7 +1,8 @@
-"""Concurrent POSTs of one id: the unique constraint and the upsert's transaction decide, so
-there is one row, one 201, and no 500. Needs real concurrency: PostgreSQL."""
+"""Concurrent POSTs (and DELETEs) of one id: the unique constraint and the upsert's transaction
+decide, so there is one live row and no 500. Needs real concurrency: PostgreSQL."""
 
 import threading
+from functools import partial
 
 import pytest
 from django.db import connection
@@ -13,34 +14,44 @@ from tests.api.support import TWILIO, post_json, url
 from tests.factories import TenantFactory, TwilioFactory
 
 THREADS = 20
+# The POST/DELETE race: rounds of this many requests, half of each.
+RACE_REQUESTS = 20
+RACE_ROUNDS = 5
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def post_all_at_once(token: str, path: str, bodies: list[dict]) -> list:
-    """POST each body from its own thread and connection, released together by a barrier."""
-    barrier = threading.Barrier(len(bodies))
-    results: list = [None] * len(bodies)
+def all_at_once(token: str, requests: list) -> list:
+    """Run each request (a function of an APIClient) from its own thread and connection,
+    released together by a barrier; returns (status, JSON body or None) per request."""
+    barrier = threading.Barrier(len(requests))
+    results: list = [None] * len(requests)
 
     def worker(index: int) -> None:
         try:
             client = APIClient()
             client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
             barrier.wait(timeout=30)
-            response = post_json(client, path, bodies[index])
-            results[index] = (response.status_code, response.json())
+            response = requests[index](client)
+            body = response.json() if response.content else None
+            results[index] = (response.status_code, body)
         except Exception as error:  # reported by the assertions below, not lost in a thread
             results[index] = ("exception", repr(error))
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(bodies))]
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(requests))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in threads), "a request hung"
     return results
+
+
+def post_all_at_once(token: str, path: str, bodies: list[dict]) -> list:
+    """POST each body from its own thread and connection, released together by a barrier."""
+    return all_at_once(token, [partial(post_json, path=path, body=body) for body in bodies])
 
 
 @pytest.fixture
@@ -75,3 +86,32 @@ def test_twenty_simultaneous_replaces_keep_one_row_and_all_answer_200(acme_token
 
     assert [status for status, _ in results] == [200] * THREADS, results
     assert Integration.all_objects.filter(tenant=tenant, ident="twilio").count() == 1
+
+
+def test_posts_and_deletes_of_one_id_racing_never_answer_500_or_a_false_400(acme_token):
+    tenant, token = acme_token
+    TwilioFactory(tenant=tenant)
+    path = url("twilio")
+    # Same type in every body: a 400 ("its type cannot change") would be false.
+    requests = [
+        partial(post_json, path=path, body={**TWILIO, "account": f"AC{i:02d}"})
+        if i % 2
+        else (lambda client: client.delete(path))
+        for i in range(RACE_REQUESTS)
+    ]
+
+    deletes = 0
+    for _ in range(RACE_ROUNDS):
+        results = all_at_once(token, requests)
+
+        statuses = [status for status, _ in results]
+        assert set(statuses) <= {200, 201, 204, 409, 422}, results
+        for status, body in results:
+            if status in {409, 422}:
+                assert set(body) == {"error"}, body
+        deletes += statuses.count(204)
+        assert Integration.objects.filter(tenant=tenant, ident="twilio").count() <= 1
+    # A DELETE answered 204 only when it deleted a live row: one deleted row per 204 (a
+    # DELETE that lost the race answers 422 and leaves the first deleted_at alone).
+    rows = Integration.all_objects.filter(tenant=tenant, ident="twilio")
+    assert rows.filter(deleted_at__isnull=False).count() == deletes

@@ -4,6 +4,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from integrations import services
+from integrations.exceptions import IntegrationBusy, IntegrationNotFound
 from integrations.models import Integration
 from integrations.providers import SalesforceIntegration, TwilioIntegration
 from integrations.services import integration_check_ident, integration_delete, integration_upsert
@@ -106,3 +108,93 @@ def test_the_database_allows_one_live_row_per_tenant_and_id(tenant):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         TwilioFactory(tenant=tenant)
+
+
+def test_deleting_an_integration_deleted_since_it_was_read_raises_and_keeps_the_first_delete(
+    tenant,
+):
+    integration = TwilioFactory(tenant=tenant)
+    read_before = Integration.all_objects.get(pk=integration.pk)
+    integration_delete(integration=integration, actor="first")
+    first = Integration.all_objects.get(pk=integration.pk)
+
+    with pytest.raises(IntegrationNotFound):
+        integration_delete(integration=read_before, actor="second")
+
+    after = Integration.all_objects.get(pk=integration.pk)
+    assert (after.deleted_at, after.updated_at, after.updated_by) == (
+        first.deleted_at,
+        first.updated_at,
+        "first",
+    )
+
+
+@pytest.fixture
+def lock_misses(monkeypatch):
+    """The upsert's locking read finds nothing for its first `n` calls, as when a racing
+    create commits right after it (or a racing delete right before)."""
+
+    def install(n: int) -> list:
+        real = services._live_for_update
+        calls: list = []
+
+        def blind(*args):
+            calls.append(args)
+            return None if len(calls) <= n else real(*args)
+
+        monkeypatch.setattr(services, "_live_for_update", blind)
+        return calls
+
+    return install
+
+
+def test_an_upsert_that_loses_insert_races_to_its_own_type_retries_and_replaces(
+    tenant, lock_misses
+):
+    existing = TwilioFactory(tenant=tenant, account="AC-old")
+    calls = lock_misses(2)
+
+    integration, created = upsert(tenant)
+
+    assert (created, integration.pk) == (False, existing.pk)
+    assert len(calls) == 3
+    row = Integration.all_objects.get(tenant=tenant, ident="twilio")
+    assert (row.account, row.password, row.updated_by) == ("AC1", "token-1", "tester")
+
+
+def test_an_upsert_that_keeps_losing_races_to_its_own_type_gives_up_busy_not_a_type_error(
+    tenant, lock_misses
+):
+    existing = TwilioFactory(tenant=tenant, account="AC-old")
+    calls = lock_misses(1000)
+
+    with pytest.raises(IntegrationBusy):
+        upsert(tenant)
+
+    assert len(calls) == services.UPSERT_ATTEMPTS
+    row = Integration.all_objects.get(tenant=tenant, ident="twilio")
+    assert (row.pk, row.account) == (existing.pk, "AC-old")
+
+
+def test_an_upsert_that_loses_a_race_to_another_type_is_the_type_error(tenant, lock_misses):
+    upsert(tenant, ident="crm")
+    lock_misses(1000)
+
+    with pytest.raises(ValidationError) as raised:
+        upsert(
+            tenant,
+            ident="crm",
+            provider=SalesforceIntegration,
+            data={
+                "consumer_key": "k",
+                "consumer_secret": "s",
+                "username": "a@example.com",
+                "password": "p",
+                "secret_token": "t",
+            },
+        )
+
+    assert raised.value.message_dict == {
+        "type": ["Integration 'crm' is a twilio integration; its type cannot change."]
+    }
+    assert Integration.all_objects.count() == 1

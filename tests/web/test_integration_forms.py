@@ -180,6 +180,27 @@ def test_delete_asks_for_confirmation_then_soft_deletes(support, tenant):
 
 
 @pytest.mark.django_db
+def test_deleting_an_integration_someone_deleted_meanwhile_is_404_and_keeps_their_delete(
+    support, tenant, monkeypatch
+):
+    from integrations import services
+
+    integration = SalesforceFactory(tenant=tenant)
+    delete = services.integration_delete
+
+    def deleted_first_by_another(*, integration, actor):
+        delete(integration=Integration.all_objects.get(pk=integration.pk), actor="other")
+        delete(integration=integration, actor=actor)
+
+    monkeypatch.setattr(services, "integration_delete", deleted_first_by_another)
+
+    response = support.post("/tenants/acme/integrations/salesforce/delete/")
+
+    assert response.status_code == 404
+    assert Integration.all_objects.get(pk=integration.pk).updated_by == "other"
+
+
+@pytest.mark.django_db
 def test_unknown_provider_and_unknown_or_deleted_integration_are_404(support, tenant):
     gone = TwilioFactory(tenant=tenant)
     gone.deleted_at = gone.created_at
