@@ -8,7 +8,7 @@ from polymorphic.models import PolymorphicModel
 from integrations.fields import SecretField
 from tenants.models import Tenant
 
-IDENT_PATTERN = r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$"
+IDENT_PATTERN = r"^[a-z0-9]+(?:[-_][a-z0-9]+)*\Z"
 IDENT_TAKEN = "This tenant already has an integration with this id."
 
 
