@@ -1,36 +1,78 @@
-"""A crash while saving a form must not put the typed secret into Django's error report
-(what production sends to error mail or a tracker: POST data and every frame's locals)."""
+"""A crash never puts a secret into an error report: not the mail production sends to the
+admins (DEBUG=false), not the DEBUG page (DEBUG=true).
 
+The faults are real: a database trigger refuses the write, inside Django's own save frames,
+whose locals (`values`, `row`) our `sensitive_variables` cannot reach; what keeps the secrets
+out is the central scrubbing of every report (integrations/error_reports.py).
+"""
+
+import logging
 import sys
 
 import pytest
-from django.core.signals import got_request_exception
+from django.core import mail
+from django.db import connection
 from django.test import Client
-from django.views.debug import ExceptionReporter
+from django.utils.log import AdminEmailHandler
+from django.views.debug import get_exception_reporter_class
 
-from integrations.providers import TwilioIntegration
+from integrations.error_reports import SCRUBBED
+from tests.factories import TwilioFactory
 
-# Built at run time, so that the test's own source lines in the traceback do not contain it.
-SECRET = "-".join(["typed", "secret", "value"])
+# Built at run time, so that the test's own source lines in a traceback do not contain them.
+TYPED = "-".join(["typed", "secret", "value"])
+STORED = "-".join(["stored", "secret", "value"])
+FAULT = "the database refused this write"
+
+
+def _install_failing_trigger(table: str) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION refuse_write() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN RAISE EXCEPTION '{FAULT}'; END $$"
+            )
+            cursor.execute(
+                f"CREATE TRIGGER refuse_write BEFORE INSERT OR UPDATE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_write()"
+            )
+        else:
+            for event in ("INSERT", "UPDATE"):
+                cursor.execute(
+                    f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{FAULT}'); END"
+                )
 
 
 @pytest.fixture
-def error_reports(monkeypatch, settings):
-    """Make saving a Twilio integration crash, and collect the error reports it produces."""
-    settings.DEBUG = False  # Django filters reports in production mode only
+def twilio_writes_fail(tenant):
+    """A stored Twilio integration; from then on every INSERT or UPDATE of a Twilio row fails
+    in the database (undone with the test's transaction, DDL included, on SQLite and
+    PostgreSQL alike)."""
+    twilio = TwilioFactory(tenant=tenant, password=STORED)
+    _install_failing_trigger("integrations_twiliointegration")
+    return twilio
 
-    def crash(self, *args, **kwargs):
-        raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(TwilioIntegration, "save", crash)
-    reports = []
+@pytest.fixture
+def error_mail(settings):
+    """Production's error reports: with ADMINS set, Django's default logging mails each
+    500's report to them (AdminEmailHandler); we add its HTML variant to check that too."""
+    settings.DEBUG = False
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    with_html = AdminEmailHandler(include_html=True)
+    logger = logging.getLogger("django.request")
+    logger.addHandler(with_html)
+    yield mail.outbox
+    logger.removeHandler(with_html)
 
-    def report(sender, request, **kwargs):
-        reports.append(ExceptionReporter(request, *sys.exc_info()).get_traceback_html())
 
-    got_request_exception.connect(report)
-    yield reports
-    got_request_exception.disconnect(report)
+def _report_texts(outbox) -> list[str]:
+    assert len(outbox) == 2, "Django's report and its HTML twin were mailed"
+    texts = [message.body for message in outbox]
+    texts += [content for message in outbox for content, _ in message.alternatives]
+    assert any("<html" in text for text in texts)
+    return texts
 
 
 def _client(user) -> Client:
@@ -39,32 +81,83 @@ def _client(user) -> Client:
     return client
 
 
+def _doors(tenant, twilio) -> list[tuple[str, dict]]:
+    """The HTML forms that write a Twilio integration, with a newly typed secret."""
+    return [
+        (
+            f"/tenants/acme/integrations/{twilio.ident}/edit/",
+            {"account": "AC-NEW", "password": TYPED},
+        ),
+        (
+            "/tenants/acme/integrations/add/twilio/",
+            {"ident": "twilio-two", "account": "AC-NEW", "password": TYPED},
+        ),
+        (
+            f"/admin/integrations/twiliointegration/{twilio.pk}/change/",
+            {"tenant": tenant.pk, "ident": twilio.ident, "account": "AC-NEW", "password": TYPED},
+        ),
+        (
+            "/admin/integrations/twiliointegration/add/",
+            {"tenant": tenant.pk, "ident": "twilio-two", "account": "AC-NEW", "password": TYPED},
+        ),
+    ]
+
+
 @pytest.mark.django_db
-def test_the_error_report_of_the_staff_form_hides_the_typed_secret(
-    support_user, tenant, error_reports
+@pytest.mark.parametrize(
+    "door", range(4), ids=["staff-edit", "staff-add", "admin-change", "admin-add"]
+)
+def test_the_error_mail_of_a_failed_write_shows_neither_typed_nor_stored_secrets(
+    door, admin_user, tenant, error_mail, twilio_writes_fail
 ):
-    response = _client(support_user).post(
-        "/tenants/acme/integrations/add/twilio/",
-        {"ident": "twilio", "account": "AC1", "password": SECRET},
-    )
+    twilio = twilio_writes_fail
+    path, form = _doors(tenant, twilio)[door]
+
+    response = _client(admin_user).post(path, form)
 
     assert response.status_code == 500
-    assert len(error_reports) == 1
-    assert "the database went away" in error_reports[0]
-    assert "integration_upsert" in error_reports[0]  # the service's frame is in the report
-    assert SECRET not in error_reports[0]
+    texts = _report_texts(error_mail)
+    assert any("Local Vars" in text for text in texts)  # the HTML report: every frame's locals
+    for text in texts:
+        assert path in text
+        assert TYPED not in text
+        assert STORED not in text
+    assert TYPED not in response.content.decode()
 
 
 @pytest.mark.django_db
-def test_the_error_report_of_the_admin_form_hides_the_typed_secret(
-    admin_user, tenant, error_reports
+def test_the_debug_page_of_a_failed_write_hides_the_typed_secret(
+    settings, admin_user, tenant, twilio_writes_fail
 ):
-    response = _client(admin_user).post(
-        "/admin/integrations/twiliointegration/add/",
-        {"tenant": tenant.pk, "ident": "twilio", "account": "AC1", "password": SECRET},
-    )
+    settings.DEBUG = True
+    path, form = _doors(tenant, twilio_writes_fail)[0]
 
+    response = _client(admin_user).post(path, form)
+
+    page = response.content.decode()
     assert response.status_code == 500
-    assert len(error_reports) == 1
-    assert "integration_create" in error_reports[0]
-    assert SECRET not in error_reports[0]
+    assert FAULT in page  # Django's technical 500 page, with its frames and locals
+    assert "values" in page  # Django's save frame, whose locals held the typed secret
+    assert TYPED not in page
+    assert SCRUBBED in page
+
+
+@pytest.mark.django_db
+def test_a_report_hides_the_database_password_and_the_keys_held_in_any_frame(rf, settings):
+    settings.DATABASES = {**settings.DATABASES}
+    settings.DATABASES["default"] = {**settings.DATABASES["default"], "PASSWORD": "db-pass-1234"}
+    request = rf.get("/")
+
+    def connect(password=settings.DATABASES["default"]["PASSWORD"], keys=settings.SECRET_KEY):
+        raise ConnectionError("connection refused")
+
+    try:
+        connect()
+    except ConnectionError:
+        reporter = get_exception_reporter_class(request)(request, *sys.exc_info())
+        html, text = reporter.get_traceback_html(), reporter.get_traceback_text()
+
+    for report in (html, text):
+        assert "connection refused" in report
+        assert "db-pass-1234" not in report
+        assert settings.SECRET_KEY not in report
