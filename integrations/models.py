@@ -53,6 +53,9 @@ class Integration(PolymorphicModel):
     class Meta:
         ordering = ["ident"]
         base_manager_name = "all_objects"
+        # dumpdata, loaddata and the admin read through the default manager: they must see
+        # soft-deleted rows too, or a dump would hold rows pointing at rows it left out.
+        default_manager_name = "all_objects"
         constraints = [
             # One live integration per (tenant, id); deleted ones stay as history and do
             # not block re-creating the id. Also what makes concurrent creates safe.
