@@ -17,6 +17,14 @@ def reject_only_whitespace(value: str) -> None:
 SEALED_PREFIX = "sealed:"  # how dumpdata writes a secret: its ciphertext, marked as such
 
 
+class UnloadableSecret:
+    """What `to_python` makes of a fixture value that cannot be loaded; saving it raises
+    ValueError(reason), which loaddata reports with the record it belongs to."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
 class SealedSecretAttribute(DeferredAttribute):
     """The model attribute of a SecretField: whatever is assigned is held as a SealedSecret.
 
@@ -25,7 +33,9 @@ class SealedSecretAttribute(DeferredAttribute):
     """
 
     def __set__(self, instance, value):
-        instance.__dict__[self.field.attname] = self.field.seal(value)
+        if not isinstance(value, UnloadableSecret):  # refused when saved, see to_python
+            value = self.field.seal(value)
+        instance.__dict__[self.field.attname] = value
 
 
 class SecretField(models.TextField):
@@ -47,6 +57,8 @@ class SecretField(models.TextField):
     def seal(self, value) -> SealedSecret | None:
         if value is None or isinstance(value, SealedSecret):
             return value
+        if isinstance(value, UnloadableSecret):
+            raise ValueError(value.reason)
         return SealedSecret.from_plaintext(value)
 
     def from_db_value(self, value, expression, connection):
@@ -59,25 +71,28 @@ class SecretField(models.TextField):
 
     def to_python(self, value):
         """Model attributes are sealed already; a str reaches here only from a deserializer
-        (loaddata), where it must be the sealed form dumpdata writes. A plain str there is
-        refused: taking it as plaintext would silently encrypt a dump's ciphertext twice."""
-        if value is None or isinstance(value, SealedSecret):
+        (loaddata), where it must be the sealed form dumpdata writes. Anything else cannot be
+        loaded: taking it as plaintext would silently encrypt a dump's ciphertext twice.
+
+        Refusals are deferred to the save (UnloadableSecret): Django's deserializer quotes
+        the offending value in errors raised here, and that value may be a plaintext secret.
+        """
+        if value is None or isinstance(value, SealedSecret | UnloadableSecret):
             return value
-        if isinstance(value, str) and value.startswith(SEALED_PREFIX):
-            sealed = SealedSecret.from_ciphertext(value.removeprefix(SEALED_PREFIX))
-            try:
-                sealed.rotated()  # proves a configured key opens it, without keeping plaintext
-            except encryption.SecretDecryptionError:
-                raise ValidationError(
-                    "This secret was encrypted under a key that is not in FIELD_ENCRYPTION_KEYS.",
-                    code="foreign_key",
-                ) from None
-            return sealed
-        raise ValidationError(
-            f"A secret in a fixture must be sealed ('{SEALED_PREFIX}<ciphertext>', as "
-            "dumpdata writes it); plaintext and bare ciphertext are refused.",
-            code="not_sealed",
-        )
+        if not (isinstance(value, str) and value.startswith(SEALED_PREFIX)):
+            return UnloadableSecret(
+                f"A secret in a fixture must be sealed ('{SEALED_PREFIX}<ciphertext>', as "
+                "dumpdata writes it); plaintext and bare ciphertext are refused."
+            )
+        sealed = SealedSecret.from_ciphertext(value.removeprefix(SEALED_PREFIX))
+        try:
+            sealed.rotated()  # proves that a configured key opens it, keeping no plaintext
+        except encryption.SecretDecryptionError:
+            return UnloadableSecret(
+                "A secret in this fixture was encrypted under a key that is not in "
+                "FIELD_ENCRYPTION_KEYS."
+            )
+        return sealed
 
     def validate(self, value, model_instance):
         if isinstance(value, SealedSecret):
