@@ -23,6 +23,7 @@ from integrations.providers import all_providers
 from tenants.models import Tenant
 
 ERROR = "Error"
+WRITTEN = "IntegrationWritten"
 SECURITY_SCHEME = "bearerAuth"
 MASKED_NOTE = (
     f'Secret: returned only to tokens holding the `secrets` scope; masked as "{MASK}" otherwise.'
@@ -80,6 +81,11 @@ def record_schema_ref() -> dict[str, Any]:
     }
 
 
+def written_schema_ref() -> dict[str, Any]:
+    """What a write answers: the record, or (to a token without `read`) its id and type."""
+    return {"oneOf": [record_schema_ref(), ref(WRITTEN)]}
+
+
 def request_schema_ref(*, partial: bool) -> dict[str, Any]:
     # anyOf, not oneOf: providers may share a shape (account + password), and `type` may be
     # left out when the id names the provider, so a body can fit several at once.
@@ -91,7 +97,7 @@ def request_schema_ref(*, partial: bool) -> dict[str, Any]:
 
 
 def component_schemas() -> dict[str, dict[str, Any]]:
-    components: dict[str, dict[str, Any]] = {ERROR: error_schema()}
+    components: dict[str, dict[str, Any]] = {ERROR: error_schema(), WRITTEN: written_schema()}
     for provider in all_providers():
         components[record_name(provider)] = provider_schema(provider, direction="response")
         components[request_name(provider)] = provider_schema(provider, direction="request")
@@ -112,6 +118,25 @@ def error_schema() -> dict[str, Any]:
             },
         },
         "required": ["error"],
+        "additionalProperties": False,
+    }
+
+
+def written_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "title": "Integration written (token without `read`)",
+        "description": "What POST and PATCH answer to a token without the `read` scope: the "
+        "id and type of the integration written, none of its fields.",
+        "properties": {
+            "id": ident_schema(),
+            "type": {
+                "type": "string",
+                "enum": [p.provider_key for p in all_providers()],
+                "description": "The provider.",
+            },
+        },
+        "required": ["id", "type"],
         "additionalProperties": False,
     }
 

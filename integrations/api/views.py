@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from integrations import selectors, services
 from integrations.api import openapi
 from integrations.api.permissions import TokenActsOnTenant
-from integrations.api.serializers import serializer_for
+from integrations.api.serializers import ENVELOPE_KEYS, serializer_for
 from integrations.exceptions import TenantNotFound
 from integrations.models import Integration
 from integrations.providers import provider_for
@@ -23,8 +23,14 @@ from tenants.models import Scope, Tenant
 
 TAGS = ["integrations"]
 RECORD = openapi.record_schema_ref()
+# What POST and PATCH answer: the record, or only its id and type to a token without `read`.
+WRITTEN = openapi.written_schema_ref()
 SECRETS_NOTE = (
     'Secret values are returned only to tokens holding the `secrets` scope; others see "********".'
+)
+WRITE_ONLY_NOTE = (
+    "A token without the `read` scope gets only the id and type back, "
+    '`{"id": ..., "type": ...}`, with the same status: writing does not grant reading.'
 )
 
 
@@ -38,8 +44,8 @@ def upsert_schema(*, operation_id: str, summary: str, description: str, extra_er
         parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
         request={"application/json": openapi.request_schema_ref(partial=False)},
         responses={
-            200: OpenApiResponse(RECORD, "Replaced."),
-            201: OpenApiResponse(RECORD, "Created."),
+            200: OpenApiResponse(WRITTEN, "Replaced."),
+            201: OpenApiResponse(WRITTEN, "Created."),
             **openapi.errors((*openapi.WRITE_ERRORS, 409, *extra_errors)),
         },
     )
@@ -75,6 +81,13 @@ class TenantAPIView(APIView):
     def render(self, integration: Integration) -> dict:
         context = {"show_secrets": self.request.auth.has_scope(Scope.SECRETS)}
         return serializer_for(type(integration))(integration, context=context).data
+
+    def render_written(self, integration: Integration) -> dict:
+        """A write's answer. A token that may not read gets the id and type only: writing
+        must not be a way around the `read` scope (nor, with `secrets`, a way to read them)."""
+        if not self.request.auth.has_scope(Scope.READ):
+            return {"id": integration.ident, "type": integration.provider_key}
+        return self.render(integration)
 
     def body_object(self) -> dict:
         body = self.request.data
@@ -130,7 +143,7 @@ class IntegrationView(TenantAPIView):
         description=(
             "The body holds every field of the provider. `id` defaults to the URL's; `type` "
             "defaults to the id when the id names a provider. Creating answers 201, replacing "
-            f"200. Needs the `write` scope. {SECRETS_NOTE}"
+            f"200. Needs the `write` scope. {SECRETS_NOTE} {WRITE_ONLY_NOTE}"
         ),
     )
     def post(self, request, tenant: str, id: str):
@@ -147,7 +160,7 @@ class IntegrationView(TenantAPIView):
             actor=str(request.user),
         )
         return Response(
-            self.render(integration),
+            self.render_written(integration),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -155,14 +168,16 @@ class IntegrationView(TenantAPIView):
         operation_id="integration_update",
         summary="Change some fields of an integration",
         description=(
-            "Only the keys given change (rotate one secret without resending the rest). "
-            "The type cannot change. Needs the `write` scope. " + SECRETS_NOTE
+            "Only the keys given change (rotate one secret without resending the rest); a body "
+            "with no field to change (`{}`, or only `id` and `type`) is a 400 and writes "
+            "nothing. The type cannot change. Needs the `write` scope. "
+            f"{SECRETS_NOTE} {WRITE_ONLY_NOTE}"
         ),
         tags=TAGS,
         parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
         request={"application/json": openapi.request_schema_ref(partial=True)},
         responses={
-            200: OpenApiResponse(RECORD, "Changed."),
+            200: OpenApiResponse(WRITTEN, "Changed."),
             **openapi.errors(openapi.WRITE_ERRORS),
         },
     )
@@ -171,12 +186,17 @@ class IntegrationView(TenantAPIView):
         integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
         body = self.body_object()
         self._check_unchanged_identity(body, integration)
+        if not set(body) - set(ENVELOPE_KEYS):
+            raise ValidationError(
+                "Nothing to change: the body holds no field of the integration besides id and "
+                "type; send at least one field to change."
+            )
         serializer = serializer_for(type(integration))(integration, data=body, partial=True)
         serializer.is_valid(raise_exception=True)
         integration = services.integration_update(
             integration=integration, data=serializer.validated_data, actor=str(request.user)
         )
-        return Response(self.render(integration))
+        return Response(self.render_written(integration))
 
     @extend_schema(
         operation_id="integration_delete",
@@ -245,7 +265,7 @@ class ShortIntegrationView(IntegrationView):
         description=(
             "The short route of the API document's headers: the same as "
             "`POST /1.0/tenants/{tenant}/integrations/{id}`. The id `integrations` is the list "
-            "route, which answers 405 to POST."
+            f"route, which answers 405 to POST. {WRITE_ONLY_NOTE}"
         ),
         extra_errors=(405,),
     )

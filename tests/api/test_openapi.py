@@ -171,6 +171,21 @@ def test_every_error_status_of_every_operation_has_the_error_schema(document):
                 assert response["description"], (path, method, code)
 
 
+def test_every_write_operation_says_a_token_without_read_gets_only_the_id_and_type(document):
+    writes = [(p, m, op) for p, m, op in operations(document) if m in {"post", "patch"}]
+
+    assert len(writes) == 3
+    for path, method, operation in writes:
+        assert (
+            "A token without the `read` scope gets only the id and type back"
+            in (operation["description"])
+        ), (path, method)
+        for code in ("200", "201"):
+            if code in operation["responses"]:
+                schema = operation["responses"][code]["content"]["application/json"]["schema"]
+                assert {"$ref": "#/components/schemas/IntegrationWritten"} in schema["oneOf"]
+
+
 def test_success_statuses_are_those_the_views_answer(document):
     expected = {
         ("/1.0/tenants/{tenant}/integrations", "get"): {200},
@@ -283,10 +298,37 @@ def test_the_records_the_api_returns_fit_their_schema(
     validator_for(document, name).validate(client.get("/1.0/tenants/acme/integrations/main").json())
     for record in client.get("/1.0/tenants/acme/integrations").json():
         validator_for(document, name).validate(record)
+    first_field = json_key(type(integration).credential_fields()[0])
     patched = client.patch(
-        "/1.0/tenants/acme/integrations/main", "{}", content_type="application/json"
+        "/1.0/tenants/acme/integrations/main",
+        {first_field: getattr(integration, first_field.replace("-", "_"))},
+        format="json",
     )
+    assert patched.status_code == 200, patched.content
     validator_for(document, name).validate(patched.json())
+
+
+@pytest.mark.parametrize("factory", PROVIDER_FACTORIES)
+@pytest.mark.parametrize("scopes", ["write", "write,secrets", "read,write"])
+def test_what_a_write_answers_fits_the_written_schema_of_the_operation(
+    document, token_client, tenant, factory, scopes
+):
+    integration = factory(tenant=tenant, ident="main")
+    client = token_client(tenant, scopes)
+    path = "/1.0/tenants/acme/integrations/main"
+    first_field = json_key(type(integration).credential_fields()[0])
+    operation = document["paths"]["/1.0/tenants/{tenant}/integrations/{id}"]["patch"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    validator = jsonschema.Draft4Validator({**schema, "components": document["components"]})
+
+    patched = client.patch(
+        path, {first_field: getattr(integration, first_field.replace("-", "_"))}, format="json"
+    )
+
+    assert patched.status_code == 200, patched.content
+    validator.validate(patched.json())
+    if "read" not in scopes:
+        validator_for(document, openapi.WRITTEN).validate(patched.json())
 
 
 def test_the_seed_bodies_fit_the_request_schemas(document):

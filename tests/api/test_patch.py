@@ -92,12 +92,24 @@ def test_a_body_that_repeats_the_same_id_and_type_is_accepted(tenant_client, ten
     assert response.json()["account"] == "AC2"
 
 
-def test_an_empty_object_changes_nothing_and_returns_the_record(tenant_client, salesforce):
-    response = patch(tenant_client, url("salesforce"), {})
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"id": "salesforce"}, {"type": "salesforce"}, {"id": "salesforce", "type": "salesforce"}],
+    ids=["empty", "id", "type", "id-and-type"],
+)
+def test_a_body_with_nothing_to_change_is_400_and_writes_nothing(tenant_client, salesforce, body):
+    before = reloaded(salesforce)
 
-    assert response.status_code == 200
-    assert response.json()["password"] == "old-password"
-    assert reloaded(salesforce).password == "old-password"
+    response = patch(tenant_client, url("salesforce"), body)
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {
+        "error": "Nothing to change: the body holds no field of the integration besides id and "
+        "type; send at least one field to change."
+    }
+    after = reloaded(salesforce)
+    assert (after.updated_at, after.updated_by) == (before.updated_at, before.updated_by)
+    assert after.password == "old-password"
 
 
 def test_the_echo_masks_secrets_for_a_token_without_the_secrets_scope(

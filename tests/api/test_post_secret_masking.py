@@ -1,4 +1,5 @@
-"""The POST echo shows secrets only to tokens with the `secrets` scope; others see a mask."""
+"""The POST echo shows secrets only to tokens with the `secrets` scope; others see a mask.
+(The echo needs `read` too: tests/api/test_scopes.py.)"""
 
 import pytest
 
@@ -29,7 +30,7 @@ def test_a_token_without_the_secrets_scope_gets_masked_secrets(token_client, ten
 
 
 def test_a_replace_is_masked_too(token_client, tenant):
-    client = token_client(tenant, "write")
+    client = token_client(tenant, "read,write")
     post_json(client, url("twilio"), BODIES["twilio"])
 
     response = post_json(client, url("twilio"), {**BODIES["twilio"], "password": "rotated"})
@@ -41,7 +42,9 @@ def test_a_replace_is_masked_too(token_client, tenant):
 
 @pytest.mark.parametrize("provider", sorted(BODIES))
 def test_a_token_with_the_secrets_scope_gets_the_secrets(token_client, tenant, provider):
-    response = post_json(token_client(tenant, "write,secrets"), url(provider), BODIES[provider])
+    response = post_json(
+        token_client(tenant, "read,write,secrets"), url(provider), BODIES[provider]
+    )
 
     assert response.status_code == 201
     assert response.json() == {"id": provider, "type": provider, **BODIES[provider]}
