@@ -7,16 +7,18 @@ Every setting comes from an environment variable (or a `.env` file beside manage
 
 from pathlib import Path
 
-import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from config.env import LiteralEnv, read_env_file
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
-# Variables already in the environment win over the file (read_env uses setdefault).
-# ENV_FILE points elsewhere (or at /dev/null, to read none).
-environ.Env.read_env(env.str("ENV_FILE", default=str(BASE_DIR / ".env")))
+# Every value is read literally (config/env.py): no `$` references, `.env` comments are
+# comments. Variables already in the environment win over the file; ENV_FILE points
+# elsewhere (or at /dev/null, to read none).
+env = LiteralEnv()
+read_env_file(env.str("ENV_FILE", default=str(BASE_DIR / ".env")))
 
 DEBUG = env.bool("DEBUG", default=False)
 

@@ -3,6 +3,7 @@
 Each case runs manage.py in a subprocess with a clean environment, as a deployment would.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -81,3 +82,78 @@ def test_production_with_tls_options_passes_check_deploy():
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def settings_seen_with(env_file: Path, **environment: str) -> dict:
+    """DEBUG and SECRET_KEY as Django reads them, from `env_file` plus `environment`."""
+    script = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        "print(json.dumps({'DEBUG': settings.DEBUG, 'SECRET_KEY': settings.SECRET_KEY, "
+        "'DATABASE': settings.DATABASES['default'].get('PASSWORD', '')}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={
+            "PATH": os.environ["PATH"],
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "ENV_FILE": str(env_file),
+            **environment,
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("SECRET_KEY=$starts-with-a-dollar-0123456789", "$starts-with-a-dollar-0123456789"),
+        ("SECRET_KEY=abc-prod-key-0123456789  # prod key", "abc-prod-key-0123456789"),
+        ("SECRET_KEY=has#hash-inside-0123456789", "has#hash-inside-0123456789"),
+        ("SECRET_KEY='quoted # not a comment $HOME'", "quoted # not a comment $HOME"),
+        ('SECRET_KEY="double quoted $HOME  "', "double quoted $HOME  "),
+        ("export SECRET_KEY=exported-0123456789", "exported-0123456789"),
+    ],
+)
+def test_a_dotenv_value_is_read_literally(tmp_path, line, expected):
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"DEBUG=false\nFIELD_ENCRYPTION_KEYS={FERNET_KEY}\n{line}\n")
+
+    assert settings_seen_with(env_file)["SECRET_KEY"] == expected
+
+
+@pytest.mark.parametrize("line", ["DEBUG=true  # local", "DEBUG=true", "DEBUG='true' # on"])
+def test_an_inline_comment_after_debug_is_a_comment(tmp_path, line):
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"{line}\nFIELD_ENCRYPTION_KEYS={FERNET_KEY}\n")
+
+    assert settings_seen_with(env_file)["DEBUG"] is True
+
+
+def test_an_environment_variable_starting_with_a_dollar_is_literal_too(tmp_path):
+    seen = settings_seen_with(
+        Path("/dev/null"),
+        DEBUG="false",
+        FIELD_ENCRYPTION_KEYS=FERNET_KEY,
+        SECRET_KEY="$NOT_A_REFERENCE-0123456789",
+        DATABASE_URL="postgres://registry:pa$$word@127.0.0.1:5432/registry",
+    )
+
+    assert seen["SECRET_KEY"] == "$NOT_A_REFERENCE-0123456789"
+    assert seen["DATABASE"] == "pa$$word"
+
+
+def test_the_environment_wins_over_the_file(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        f"DEBUG=true\nSECRET_KEY=from-the-file\nFIELD_ENCRYPTION_KEYS={FERNET_KEY}\n"
+    )
+
+    seen = settings_seen_with(env_file, SECRET_KEY="from-the-environment")
+
+    assert seen["SECRET_KEY"] == "from-the-environment"
