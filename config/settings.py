@@ -57,6 +57,8 @@ for _position, _key in enumerate(FIELD_ENCRYPTION_KEYS, start=1):
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# JSON under the API's paths, Django's page elsewhere.
+CSRF_FAILURE_VIEW = "integrations.api.errors.csrf_failure_handler"
 
 INSTALLED_APPS = [
     "polymorphic",
@@ -77,6 +79,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that every secret a request handles can be scrubbed from its error report.
     "integrations.error_reports.SecretsSeenInRequestMiddleware",
+    # Whatever Django answers under the API in the end has the JSON error shape.
+    "config.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves /static/ in production too (after `collectstatic`), so the app is self-contained.
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -1,5 +1,7 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+
+from integrations.api.errors import json_not_found
 
 admin.site.site_header = "Integration registry admin"
 admin.site.site_title = "Integration registry admin"
@@ -7,6 +9,9 @@ admin.site.site_url = "/"
 
 urlpatterns = [
     path("1.0/", include("integrations.api.urls")),
+    # Any other version-like prefix, and /1.0 without its slash: a JSON 404 (in DEBUG too),
+    # not an HTML page nor an HTML redirect to /1.0/ (see integrations.api.errors).
+    re_path(r"^\d+(?:\.\d+)+(?:/[\s\S]*)?\Z", json_not_found),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("tenants.urls")),

@@ -1,18 +1,24 @@
 """One error shape for everything under /1.0/: {"error": "<sentence>"} (+ "fields").
 
 The same in DEBUG and production: the DRF exception handler turns every exception raised in
-an API view into JSON (500 without a traceback), and the catch-all route answers unknown
-paths with JSON 404 before Django's debug 404 page could.
+an API view into JSON (500 without a traceback), and the catch-all routes answer unknown
+paths with JSON 404 before Django's debug 404 page could. "Under the API" means any
+version-like prefix (`/1.0/...`, `/1.0`, `/2.0/...`): a client of another version, or one
+that dropped the slash, gets JSON too, never an HTML page or redirect.
 """
 
 import logging
+import re
 
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import bad_request, page_not_found, server_error
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from integrations.api.parsers import PayloadTooLarge
@@ -21,7 +27,13 @@ from integrations.exceptions import IntegrationBusy, RegistryError
 
 logger = logging.getLogger("integrations.api")
 
-API_PREFIX = "/1.0/"
+# A version-like first segment: /1.0, /1.0/..., /2.0/..., /1.0.1/...
+API_PATH = re.compile(r"/\d+(?:\.\d+)+(?:/|\Z)")
+
+
+def is_api_path(path: str) -> bool:
+    return API_PATH.match(path) is not None
+
 
 # DRF's default sentences are fine for these; the rest get ours.
 _SENTENCES = {
@@ -111,12 +123,15 @@ def _as_list(messages) -> list[str]:
     return [str(messages)]
 
 
+# csrf_exempt: a POST or DELETE to an unknown API path is a 404 like a GET, not Django's
+# HTML CSRF page (the API's views are exempt too: a Bearer token is no ambient credential).
+@csrf_exempt
 def json_not_found(request, *args, **kwargs):
     return JsonResponse({"error": f"No API route matches {request.path}."}, status=404)
 
 
 def not_found_handler(request, exception=None):
-    if request.path.startswith(API_PREFIX):
+    if is_api_path(request.path):
         return json_not_found(request)
     return page_not_found(request, exception)
 
@@ -124,12 +139,33 @@ def not_found_handler(request, exception=None):
 def bad_request_handler(request, exception=None):
     # Reached for requests Django refuses before any view runs (e.g. a Host header that is
     # not in ALLOWED_HOSTS); under /1.0/ the answer still has the one error shape.
-    if request.path.startswith(API_PREFIX):
+    if is_api_path(request.path):
         return JsonResponse({"error": "Bad request."}, status=400)
     return bad_request(request, exception)
 
 
 def server_error_handler(request):
-    if request.path.startswith(API_PREFIX):
+    if is_api_path(request.path):
         return JsonResponse({"error": "Internal server error."}, status=500)
     return server_error(request)
+
+
+def csrf_failure_handler(request, reason=""):
+    """settings.CSRF_FAILURE_VIEW: JSON under the API (should a view there ever not be
+    exempt), Django's page elsewhere."""
+    if is_api_path(request.path):
+        return JsonResponse(
+            {"error": "Forbidden: this request needs a valid CSRF token."}, status=403
+        )
+    return django_csrf_failure(request, reason)
+
+
+class JSONErrorsMixin:
+    """For the DRF views that render something else (the Swagger UI page, the OpenAPI
+    document): their errors (405...) are JSON like every other answer under the API."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)

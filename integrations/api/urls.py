@@ -1,15 +1,24 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from integrations.api.errors import json_not_found
+from integrations.api.errors import JSONErrorsMixin, json_not_found
 from integrations.api.views import IntegrationListView, IntegrationView, ShortIntegrationView
 
 SEGMENT = r"[^/]+"
 
+
+class SchemaView(JSONErrorsMixin, SpectacularJSONAPIView):
+    pass
+
+
+class DocsView(JSONErrorsMixin, SpectacularSwaggerView):
+    pass
+
+
 urlpatterns = [
     # The document and its browsable docs: public (they hold no data), no token needed.
-    path("openapi.json", SpectacularJSONAPIView.as_view(), name="api-schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("openapi.json", SchemaView.as_view(), name="api-schema"),
+    path("docs", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     # Before the short form below, which would otherwise read "integrations" as an id.
     re_path(
         rf"^tenants/(?P<tenant>{SEGMENT})/integrations/?$",
