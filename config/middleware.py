@@ -1,10 +1,16 @@
-"""Project-wide middleware: the API's error shape as a last resort."""
+"""Project-wide middleware: the API's error shape as a last resort; a database that is down
+is a 503 on every page."""
 
 from http import HTTPStatus
 
 from django.http import JsonResponse
 
-from integrations.api.errors import is_api_path
+from integrations.api.errors import (
+    DATABASE_UNAVAILABLE,
+    database_unavailable_response,
+    is_api_path,
+    log_database_unavailable,
+)
 
 # Headers of an error answer that still mean something once its body is JSON.
 KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
@@ -40,3 +46,21 @@ def _json_error_like(response):
         if header in response:
             shaped[header] = response[header]
     return shaped
+
+
+class DatabaseUnavailableMiddleware:
+    """A database error in a view (or its template) answers 503 with Retry-After: JSON under
+    the API, the plain 503 page elsewhere; in DEBUG too. The API's own views get theirs from
+    the DRF exception handler; this covers the staff pages and any other view."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, DATABASE_UNAVAILABLE):
+            return None
+        log_database_unavailable(exception, request)
+        return database_unavailable_response(api=is_api_path(request.path_info))

@@ -9,11 +9,14 @@ that dropped the slash, gets JSON too, never an HTML page or redirect.
 
 import logging
 import re
+import sys
 
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import bad_request, page_not_found, server_error
@@ -31,6 +34,13 @@ logger = logging.getLogger("integrations.api")
 API_PATH = re.compile(r"/\d+(?:\.\d+)+(?:/|\Z)")
 
 
+# The database cannot be reached, timed out or dropped the connection: a 503 to retry, not
+# a 500 (psycopg's statement timeouts, deadlocks and failed connects are OperationalErrors).
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE_SENTENCE = "The database is unavailable; try again shortly."
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
 def is_api_path(path: str) -> bool:
     return API_PATH.match(path) is not None
 
@@ -46,6 +56,9 @@ _SENTENCES = {
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        log_database_unavailable(exc, context.get("request"))
+        return database_unavailable_response(api=True)
     if isinstance(exc, IntegrationBusy):
         # A race lost several times over: retryable, and nothing was written.
         response = error_response(str(exc), status.HTTP_409_CONFLICT)
@@ -145,9 +158,32 @@ def bad_request_handler(request, exception=None):
 
 
 def server_error_handler(request):
+    # Called while Django handles the exception (raised by a middleware, say): a database
+    # that is down is a 503 here too.
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+        return database_unavailable_response(api=is_api_path(request.path))
     if is_api_path(request.path):
         return JsonResponse({"error": "Internal server error."}, status=500)
     return server_error(request)
+
+
+def database_unavailable_response(*, api: bool) -> HttpResponse:
+    """JSON under the API, the plain 503 page elsewhere. The page is rendered without the
+    request: its context processors would ask the database for the user."""
+    if api:
+        response = JsonResponse({"error": DATABASE_UNAVAILABLE_SENTENCE}, status=503)
+    else:
+        response = HttpResponse(render_to_string("503.html"), status=503)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
+def log_database_unavailable(exc: Exception, request) -> None:
+    # No traceback, and only the first line of the driver's message (the one that says
+    # "connection refused" or "statement timeout"); no statement or value follows it.
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    path = getattr(request, "path", "?")
+    logger.error("Database unavailable (%s: %s) for %s", type(exc).__name__, first_line, path)
 
 
 def csrf_failure_handler(request, reason=""):
