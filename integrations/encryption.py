@@ -42,6 +42,16 @@ def decrypt(ciphertext: str) -> str:
         ) from None
 
 
+@sensitive_variables()
+def can_decrypt(ciphertext: str) -> bool:
+    """Whether a configured key decrypts `ciphertext` (the plaintext is discarded)."""
+    try:
+        _fernet().decrypt(ciphertext.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
 def rotate(ciphertext: str) -> str:
     """`ciphertext` re-encrypted under the newest key (MultiFernet.rotate: the plaintext never
     leaves cryptography's code). Raises SecretDecryptionError when no key decrypts it."""

@@ -9,6 +9,7 @@ from integrations import services
 from integrations.models import IDENT_TAKEN, Integration
 
 KEEP_PLACEHOLDER = "stored — leave blank to keep"
+UNREADABLE_PLACEHOLDER = "stored secret unreadable — enter it again"
 
 
 class IntegrationFormRules(forms.ModelForm):
@@ -26,6 +27,11 @@ class IntegrationFormRules(forms.ModelForm):
         if self._editing:
             for name in self._secret_names():
                 if name in self.fields:
+                    stored = getattr(self.instance, name)
+                    if stored and not stored.is_readable():
+                        # Nothing usable to keep: the field must be filled in again.
+                        self.fields[name].widget.attrs["placeholder"] = UNREADABLE_PLACEHOLDER
+                        continue
                     self.fields[name].required = False
                     self.fields[name].widget.attrs["placeholder"] = KEEP_PLACEHOLDER
 

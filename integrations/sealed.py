@@ -75,6 +75,12 @@ class SealedSecret:
         """Whether the plaintext is in memory (typed in, or revealed already)."""
         return self._plaintext is not None
 
+    def is_readable(self) -> bool:
+        """Whether reveal() would succeed; decrypts to find out, but keeps no plaintext."""
+        if self._plaintext is not None or not self._ciphertext:
+            return True
+        return encryption.can_decrypt(self._ciphertext)
+
     def rotated(self) -> SealedSecret:
         """The same secret re-encrypted under the newest key, never exposed as plaintext here
         (Fernet key rotation, MultiFernet.rotate). Raises SecretDecryptionError like reveal."""
@@ -93,16 +99,26 @@ class SealedSecret:
 
     def __eq__(self, other: object) -> bool:
         """Equal to a str holding the same plaintext (compared in constant time), or to
-        another SealedSecret of the same plaintext. Comparing with "" needs no decryption."""
+        another SealedSecret of the same plaintext. Comparing with "" needs no decryption;
+        a value that no key decrypts equals nothing."""
         if isinstance(other, SealedSecret):
             if not self or not other:
                 return bool(self) == bool(other)
-            other = other.reveal()
+            other = other._reveal_or_none()
+        if other is None:
+            return False
         if not isinstance(other, str):
             return NotImplemented
         if not other:
             return not self
-        return hmac.compare_digest(self.reveal().encode(), other.encode())
+        mine = self._reveal_or_none()
+        return mine is not None and hmac.compare_digest(mine.encode(), other.encode())
+
+    def _reveal_or_none(self) -> str | None:
+        try:
+            return self.reveal()
+        except encryption.SecretDecryptionError:
+            return None
 
     __hash__ = None  # type: ignore[assignment]  # equality follows a value that may change
 

@@ -17,7 +17,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
-from integrations.api.serializers import MASK, json_key, serializer_for
+from integrations.api.serializers import MASK, UNREADABLE_KEY, json_key, serializer_for
 from integrations.models import Integration
 from integrations.providers import all_providers
 from tenants.models import Tenant
@@ -162,6 +162,8 @@ def provider_schema(provider: type[Integration], *, direction: str) -> dict[str,
             required.append(key)
         if direction == "response":
             required.append(key)
+    if direction == "response" and secrets:
+        properties[UNREADABLE_KEY] = unreadable_schema(sorted(secrets))
     if direction != "response":
         properties["id"]["description"] = "Optional; when given it must equal the id in the URL."
         properties["type"]["description"] = (
@@ -176,6 +178,19 @@ def provider_schema(provider: type[Integration], *, direction: str) -> dict[str,
     if required:
         schema["required"] = required
     return schema
+
+
+def unreadable_schema(secret_keys: list[str]) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "items": {"type": "string", "enum": secret_keys},
+        "title": "Unreadable secrets",
+        "description": (
+            "Present only when a stored secret does not decrypt with any configured key "
+            "(a key was dropped before rotating): names those secrets, whose values read "
+            "`null`. Replace or PATCH them with new values to repair the record."
+        ),
+    }
 
 
 def field_schema(field: serializers.Field, *, secret: bool, direction: str) -> dict[str, Any]:
@@ -194,6 +209,8 @@ def field_schema(field: serializers.Field, *, secret: bool, direction: str) -> d
     if secret:
         schema["format"] = "password"
         description = f"{description}\n\n{MASKED_NOTE}".strip()
+        if direction == "response":
+            schema["nullable"] = True  # null when unreadable: see unreadable-secrets
     if description:
         schema["description"] = description
     return schema

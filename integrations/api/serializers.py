@@ -9,11 +9,14 @@ from functools import cache
 from django.db import models
 from rest_framework import serializers
 
+from integrations.encryption import SecretDecryptionError
 from integrations.error_reports import remember_secret
 from integrations.fields import SecretField
 from integrations.models import Integration
 
 MASK = "********"
+# Names the secrets of a record that no configured key decrypts (their values read null).
+UNREADABLE_KEY = "unreadable-secrets"
 # Keys every body may carry besides the provider's fields; the view resolves them.
 ENVELOPE_KEYS = ("id", "type")
 
@@ -89,13 +92,21 @@ class ProviderSerializer(serializers.ModelSerializer):
         record = {"id": instance.ident, "type": instance.provider_key}
         record.update(super().to_representation(instance))
         show_secrets = self.context.get("show_secrets", False)
+        unreadable = []
         for name in type(instance).secret_field_names():
             # The only place the API decrypts: a token without `secrets` never costs one.
-            value = getattr(instance, name)
-            if show_secrets:
-                record[json_key(name)] = value.reveal() if value else ""
-            else:
-                record[json_key(name)] = MASK
+            key = json_key(name)
+            if not show_secrets:
+                record[key] = MASK
+                continue
+            try:
+                record[key] = getattr(instance, name).reveal()
+            except SecretDecryptionError:
+                # Fail closed for this value only: no ciphertext, no 500 for the record.
+                record[key] = None
+                unreadable.append(key)
+        if unreadable:
+            record[UNREADABLE_KEY] = unreadable
         return record
 
 

@@ -144,15 +144,20 @@ class IntegrationDeleteView(TenantScopedView):
 
 
 def integration_card(integration: Integration) -> dict:
-    """What a card shows: non-secret values in clear, secrets only as 'stored' markers."""
+    """What a card shows: non-secret values in clear, secrets only as 'stored' markers (or
+    'unreadable' when no configured key decrypts them: someone must enter them again)."""
     secret_names = set(integration.secret_field_names())
-    fields = [
-        {
-            "label": field.verbose_name,
-            "secret": field.name in secret_names,
-            "value": None if field.name in secret_names else getattr(integration, field.name),
-            "stored": bool(getattr(integration, field.name)),
-        }
-        for field in type(integration).credential_fields()
-    ]
+    fields = []
+    for field in type(integration).credential_fields():
+        value = getattr(integration, field.name)
+        secret = field.name in secret_names
+        fields.append(
+            {
+                "label": field.verbose_name,
+                "secret": secret,
+                "value": None if secret else value,
+                "stored": bool(value),
+                "unreadable": secret and bool(value) and not value.is_readable(),
+            }
+        )
     return {"integration": integration, "fields": fields}
