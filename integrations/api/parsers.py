@@ -4,6 +4,9 @@ from io import BytesIO
 from django.conf import settings
 from rest_framework import exceptions, parsers
 
+from integrations.api.serializers import secret_json_keys
+from integrations.error_reports import remember_secret
+
 # Bodies are flat objects; this leaves ample room while refusing what only an attack sends
 # (1,000 levels of `[` made json.loads raise RecursionError: a 500 with a logged traceback).
 MAX_NESTING = 32
@@ -52,7 +55,16 @@ class BoundedJSONParser(parsers.JSONParser):
                 "The JSON body holds a string that is not valid Unicode (an unpaired surrogate "
                 "escape such as \\ud800); send text that UTF-8 can encode."
             )
+        _remember_submitted_secrets(data)
         return data
+
+
+def _remember_submitted_secrets(data) -> None:
+    """From here on, the body's secret values are scrubbed from any error report of this
+    request, whichever frame (this one's `body` included) still holds them."""
+    if isinstance(data, dict):
+        for key in secret_json_keys() & data.keys():
+            remember_secret(data[key])
 
 
 def _nested_too_deep(text: str) -> bool:

@@ -13,6 +13,7 @@ from integrations.encryption import SecretDecryptionError
 from integrations.error_reports import remember_secret
 from integrations.fields import SecretField
 from integrations.models import Integration
+from integrations.providers import all_providers
 
 MASK = "********"
 # Names the secrets of a record that no configured key decrypts (their values read null).
@@ -118,3 +119,11 @@ def serializer_for(provider: type[Integration]) -> type[ProviderSerializer]:
         {"model": provider, "fields": [f.name for f in provider.credential_fields()]},
     )
     return type(f"{provider.__name__}Serializer", (ProviderSerializer,), {"Meta": meta})
+
+
+@cache
+def secret_json_keys() -> frozenset[str]:
+    """Every provider's secret keys, as bodies spell them."""
+    return frozenset(
+        json_key(name) for provider in all_providers() for name in provider.secret_field_names()
+    )

@@ -6,6 +6,7 @@ whose locals (`values`, `row`) our `sensitive_variables` cannot reach; what keep
 out is the central scrubbing of every report (integrations/error_reports.py).
 """
 
+import json
 import logging
 import sys
 
@@ -161,3 +162,27 @@ def test_a_report_hides_the_database_password_and_the_keys_held_in_any_frame(rf,
         assert "connection refused" in report
         assert "db-pass-1234" not in report
         assert settings.SECRET_KEY not in report
+
+
+@pytest.mark.django_db
+def test_an_api_crash_mailed_to_the_admins_hides_the_posted_secret(
+    settings, tenant_client, twilio_writes_fail
+):
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    with_locals = AdminEmailHandler(include_html=True)
+    logger = logging.getLogger("integrations.api")
+    logger.addHandler(with_locals)
+    try:
+        response = tenant_client.patch(
+            "/1.0/tenants/acme/integrations/twilio",
+            json.dumps({"password": TYPED}),
+            content_type="application/json",
+        )
+    finally:
+        logger.removeHandler(with_locals)
+
+    assert response.status_code == 500
+    assert response.json() == {"error": "Internal server error."}
+    texts = [m.body for m in mail.outbox] + [c for m in mail.outbox for c, _ in m.alternatives]
+    assert any("Local Vars" in text and SCRUBBED in text for text in texts)  # held, then hidden
+    assert all(TYPED not in text and STORED not in text for text in texts)
