@@ -44,11 +44,12 @@ ERROR_DESCRIPTIONS = {
     422: "The tenant or the integration does not exist or has been deleted, "
     "or the type is unknown.",
     500: "An unexpected error; the body holds no detail.",
+    503: "The database is unreachable or timed out; retry after the `Retry-After` seconds.",
 }
 # Swagger UI shows a schema's title in place of its name: the three must differ.
 TITLE_SUFFIXES = {"response": "", "request": " (create or replace)", "patch": " (change)"}
-READ_ERRORS = (400, 401, 403, 404, 422, 500)
-WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 422, 500)
+READ_ERRORS = (400, 401, 403, 404, 422, 500, 503)
+WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 422, 500, 503)
 
 
 # --- names and references -------------------------------------------------------------------

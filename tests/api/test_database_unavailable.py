@@ -73,3 +73,15 @@ def test_a_database_error_in_a_write_is_a_503_too(tenant_client, tenant, monkeyp
     assert (response.status_code, response.json()) == (503, UNAVAILABLE)
     assert response["Retry-After"] == "5"
     assert TWILIO["password"] not in response.content.decode()
+
+
+def test_every_operation_documents_the_503(client):
+    document = client.get("/1.0/openapi.json").json()
+
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            response = operation["responses"]["503"]
+            assert "Retry-After" in response["description"], (path, method)
+            assert response["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"
+            }
