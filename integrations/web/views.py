@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import TemplateView
 
 from integrations import selectors, services
-from integrations.exceptions import RegistryError
+from integrations.exceptions import IntegrationBusy, RegistryError
 from integrations.forms import integration_form_for
 from integrations.models import Integration
 from integrations.providers import all_providers, provider_for
@@ -102,18 +102,24 @@ class IntegrationFormView(TenantScopedView):
         form = self.get_form(instance)
         if not form.is_valid():
             return self.render_form(form, status=400)
-        if creating:
-            integration, _ = services.integration_upsert(
-                tenant=self.tenant,
-                ident=form.cleaned_data["ident"],
-                provider=type(instance),
-                data=form.credential_data(),
-                actor=self.actor(),
-            )
-        else:
-            integration = services.integration_update(
-                integration=instance, data=form.credential_data(), actor=self.actor()
-            )
+        try:
+            if creating:
+                integration, _ = services.integration_upsert(
+                    tenant=self.tenant,
+                    ident=form.cleaned_data["ident"],
+                    provider=type(instance),
+                    data=form.credential_data(),
+                    actor=self.actor(),
+                )
+            else:
+                integration = services.integration_update(
+                    integration=instance, data=form.credential_data(), actor=self.actor()
+                )
+        except IntegrationBusy as error:  # racing writes of this id: nothing was written
+            form.add_error(None, str(error))
+            return self.render_form(form, status=409)
+        except RegistryError as error:  # deleted by someone else since the form was shown
+            raise Http404(str(error)) from None
         verb = "added" if creating else "saved"
         messages.success(request, f"{integration.label} integration '{integration.ident}' {verb}.")
         return self.to_tenant_page()

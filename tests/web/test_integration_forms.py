@@ -201,6 +201,49 @@ def test_deleting_an_integration_someone_deleted_meanwhile_is_404_and_keeps_thei
 
 
 @pytest.mark.django_db
+def test_an_add_that_keeps_losing_races_says_so_on_the_form_and_writes_nothing(
+    support, tenant, monkeypatch
+):
+    from integrations import services
+    from integrations.exceptions import IntegrationBusy
+
+    def busy(**kwargs):
+        raise IntegrationBusy(kwargs["ident"])
+
+    monkeypatch.setattr(services, "integration_upsert", busy)
+
+    response = support.post(
+        ADD_TWILIO, {"ident": "twilio", "account": "AC1", "password": "typed-secret"}
+    )
+
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "is being changed by other requests; nothing was written, try again." in page
+    assert "typed-secret" not in page
+    assert not Integration.all_objects.exists()
+
+
+@pytest.mark.django_db
+def test_saving_an_integration_someone_deleted_meanwhile_is_404(support, tenant, monkeypatch):
+    from integrations import services
+
+    twilio = TwilioFactory(tenant=tenant, account="AC-old")
+    update = services.integration_update
+
+    def deleted_first(*, integration, data, actor):
+        services.integration_delete(integration=integration, actor="other")
+        return update(integration=integration, data=data, actor=actor)
+
+    monkeypatch.setattr(services, "integration_update", deleted_first)
+
+    response = support.post(EDIT_TWILIO, {"ident": "twilio", "account": "AC-new", "password": ""})
+
+    assert response.status_code == 404
+    row = Integration.all_objects.get(pk=twilio.pk)
+    assert (row.account, row.updated_by) == ("AC-old", "other")
+
+
+@pytest.mark.django_db
 def test_unknown_provider_and_unknown_or_deleted_integration_are_404(support, tenant):
     gone = TwilioFactory(tenant=tenant)
     gone.deleted_at = gone.created_at
