@@ -49,7 +49,8 @@ class IntegrationFormRules(forms.ModelForm):
                 if name in cleaned and not cleaned[name]:
                     # Absent from cleaned_data, the model instance keeps its stored value.
                     del cleaned[name]
-        if "ident" in cleaned and "ident" in self.changed_data:
+        # A row moved to another tenant (the admin's tenant field) must be free there too.
+        if "ident" in cleaned and {"ident", "tenant"} & set(self.changed_data):
             self._check_ident(cleaned["ident"], cleaned.get("tenant") or self._tenant())
         return cleaned
 

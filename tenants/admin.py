@@ -1,14 +1,15 @@
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
-from polymorphic.admin import PolymorphicInlineSupportMixin
 
 from integrations.admin import (
     DeletedListFilter,
     HideSecretsFromErrorReports,
     IntegrationInline,
+    IntegrationInlineSupport,
     actor_of,
     changed_values,
 )
@@ -18,7 +19,7 @@ from tenants.services import api_token_create, api_token_revoke, parse_scopes
 
 
 @admin.register(Tenant)
-class TenantAdmin(HideSecretsFromErrorReports, PolymorphicInlineSupportMixin, admin.ModelAdmin):
+class TenantAdmin(HideSecretsFromErrorReports, IntegrationInlineSupport, admin.ModelAdmin):
     list_display = ["name", "display_name", "live_integrations", "created_at", "is_live"]
     list_filter = [DeletedListFilter]
     search_fields = ["name", "display_name"]
@@ -38,6 +39,11 @@ class TenantAdmin(HideSecretsFromErrorReports, PolymorphicInlineSupportMixin, ad
     def has_delete_permission(self, request, obj=None):
         return False  # a tenant is never removed for real; soft_delete keeps its records
 
+    def has_soft_delete_permission(self, request, obj=None):
+        """Soft delete and restore are deletes: they need tenants.delete_tenant."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('delete', opts)}")
+
     @admin.display(description="integrations", ordering="live_count")
     def live_integrations(self, obj):
         return obj.live_count
@@ -47,7 +53,7 @@ class TenantAdmin(HideSecretsFromErrorReports, PolymorphicInlineSupportMixin, ad
         return obj.deleted_at is None
 
     @admin.action(
-        description="Delete selected tenants (soft, records kept)", permissions=["change"]
+        description="Delete selected tenants (soft, records kept)", permissions=["soft_delete"]
     )
     def soft_delete(self, request, queryset):
         tenants = list(queryset.filter(deleted_at__isnull=True))
@@ -55,7 +61,7 @@ class TenantAdmin(HideSecretsFromErrorReports, PolymorphicInlineSupportMixin, ad
             tenant.delete()
         self.message_user(request, f"Deleted {len(tenants)} tenant(s); restore brings them back.")
 
-    @admin.action(description="Restore selected tenants", permissions=["change"])
+    @admin.action(description="Restore selected tenants", permissions=["soft_delete"])
     def restore(self, request, queryset):
         tenants = list(queryset.filter(deleted_at__isnull=False))
         for tenant in tenants:
@@ -75,6 +81,13 @@ class TenantAdmin(HideSecretsFromErrorReports, PolymorphicInlineSupportMixin, ad
             integration_delete(integration=integration, actor=actor)
 
 
+PRIVILEGED_MINTING_PERMISSION = "tenants.add_privileged_apitoken"
+PRIVILEGED_MINTING_REFUSED = (
+    "Only users with the permission 'Can create all-tenants or secrets-scope API tokens' may "
+    "create {what}."
+)
+
+
 class ApiTokenCreationForm(forms.ModelForm):
     scope_choices = forms.MultipleChoiceField(
         label="Scopes",
@@ -82,15 +95,32 @@ class ApiTokenCreationForm(forms.ModelForm):
         initial=Scope.values,
         widget=forms.CheckboxSelectMultiple,
     )
+    # Whether the user may create all-tenants or secrets-scope tokens (set by the admin).
+    may_create_privileged = False
 
     class Meta:
         model = ApiToken
         fields = ["label", "tenant", "all_tenants", "expires_at"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.may_create_privileged:
+            self.fields["scope_choices"].initial = [Scope.READ, Scope.WRITE]
+
     def clean(self):
         cleaned = super().clean()
         if bool(cleaned.get("tenant")) == bool(cleaned.get("all_tenants")):
             raise ValidationError("Choose one tenant, or tick 'all tenants' (not both).")
+        if not self.may_create_privileged:
+            if cleaned.get("all_tenants"):
+                self.add_error(
+                    "all_tenants", PRIVILEGED_MINTING_REFUSED.format(what="a token for all tenants")
+                )
+            if Scope.SECRETS in cleaned.get("scope_choices", []):
+                self.add_error(
+                    "scope_choices",
+                    PRIVILEGED_MINTING_REFUSED.format(what="a token with the 'secrets' scope"),
+                )
         return cleaned
 
 
@@ -134,7 +164,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
-            kwargs["form"] = ApiTokenCreationForm
+            kwargs["form"] = type(
+                "ApiTokenCreationForm",
+                (ApiTokenCreationForm,),
+                {"may_create_privileged": request.user.has_perm(PRIVILEGED_MINTING_PERMISSION)},
+            )
             kwargs["fields"] = [*ApiTokenCreationForm.Meta.fields, "scope_choices"]
         return super().get_form(request, obj, change=change, **kwargs)
 
@@ -155,11 +189,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
             tenant=form.cleaned_data["tenant"],
             scopes=parse_scopes(form.cleaned_data["scope_choices"]),
             expires_at=form.cleaned_data["expires_at"],
+            actor=actor_of(request),
         )
         obj.pk = created.pk
         obj.prefix = created.prefix
         # Kept on the request only, to show once in response_add; never stored or logged.
         request._created_api_token = plaintext
+
+    def log_addition(self, request, obj, message):
+        pass  # api_token_create records the creation in the history (with its scope)
 
     def response_add(self, request, obj, post_url_continue=None):
         plaintext = getattr(request, "_created_api_token", None)
@@ -186,9 +224,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
             return "revoked"
         return "active" if obj.is_usable() else "expired"
 
-    @admin.action(description="Revoke selected tokens")
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
         tokens = list(queryset.filter(revoked_at__isnull=True))
         for api_token in tokens:
-            api_token_revoke(api_token=api_token)
+            api_token_revoke(api_token=api_token, actor=actor_of(request))
         self.message_user(request, f"Revoked {len(tokens)} token(s).")

@@ -84,6 +84,10 @@ class ApiToken(models.Model):
     class Meta:
         verbose_name = "API token"
         ordering = ["-created_at"]
+        permissions = [
+            # add_apitoken alone mints tokens of one tenant without the secrets scope.
+            ("add_privileged_apitoken", "Can create all-tenants or secrets-scope API tokens"),
+        ]
         constraints = [
             # Exactly one of "one tenant" and "all tenants": a token can never widen by accident.
             models.CheckConstraint(

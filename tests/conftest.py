@@ -57,14 +57,14 @@ def _client_with(token: str) -> APIClient:
 @pytest.fixture
 def tenant_client(tenant):
     """A client holding a token scoped to `tenant` with every scope."""
-    _, token = api_token_create(label="acme ops", tenant=tenant)
+    _, token = api_token_create(actor="tests", label="acme ops", tenant=tenant)
     return _client_with(token)
 
 
 @pytest.fixture
 def global_client(db):
     """A client holding a token for all tenants with every scope."""
-    _, token = api_token_create(label="platform", tenant=None)
+    _, token = api_token_create(actor="tests", label="platform", tenant=None)
     return _client_with(token)
 
 
@@ -73,7 +73,9 @@ def token_client(db):
     """Make a client with a token of the given tenant and scopes: token_client(tenant, "read")."""
 
     def make(tenant, scopes="read,write,secrets", **kwargs):
-        _, token = api_token_create(label="custom", tenant=tenant, scopes=scopes, **kwargs)
+        _, token = api_token_create(
+            actor="tests", label="custom", tenant=tenant, scopes=scopes, **kwargs
+        )
         return _client_with(token)
 
     return make

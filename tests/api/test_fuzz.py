@@ -114,12 +114,12 @@ def fuzz_tenant(db, _same_connection_as_the_test):
 
 @pytest.fixture
 def tenant_token(fuzz_tenant) -> str:
-    return api_token_create(label="fuzzer", tenant=fuzz_tenant)[1]
+    return api_token_create(actor="tests", label="fuzzer", tenant=fuzz_tenant)[1]
 
 
 @pytest.fixture
 def global_token(fuzz_tenant) -> str:
-    return api_token_create(label="fuzzer", tenant=None)[1]
+    return api_token_create(actor="tests", label="fuzzer", tenant=None)[1]
 
 
 def check(case, token: str, run: str) -> None:

@@ -57,7 +57,7 @@ def post_all_at_once(token: str, path: str, bodies: list[dict]) -> list:
 @pytest.fixture
 def acme_token():
     tenant = TenantFactory(name="acme")
-    _, token = api_token_create(label="race", tenant=tenant)
+    _, token = api_token_create(actor="tests", label="race", tenant=tenant)
     return tenant, token
 
 

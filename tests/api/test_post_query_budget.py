@@ -34,7 +34,7 @@ def _warm_content_types(db):
 @pytest.fixture(params=["tenant-token", "global-token"])
 def api_token(request, tenant):
     token, plaintext = api_token_create(
-        label="budget", tenant=tenant if request.param == "tenant-token" else None
+        actor="tests", label="budget", tenant=tenant if request.param == "tenant-token" else None
     )
     token.plaintext = plaintext
     return token

@@ -26,7 +26,7 @@ gone = TenantFactory(name="gone")
 TwilioFactory(tenant=live, password="twilio-plain-secret")
 SalesforceFactory(tenant=live, password="sf-plain-password", deleted_at=timezone.now())
 TwilioFactory(tenant=gone, password="gone-plain-secret")
-api_token_create(label="of a deleted tenant", tenant=gone)
+api_token_create(actor="tests", label="of a deleted tenant", tenant=gone)
 gone.deleted_at = timezone.now()
 gone.save()
 """

@@ -23,7 +23,7 @@ def last_used(api_token):
 
 
 def test_a_valid_token_authenticates_as_itself(rf, tenant):
-    api_token, plaintext = api_token_create(label="ops", tenant=tenant)
+    api_token, plaintext = api_token_create(actor="tests", label="ops", tenant=tenant)
 
     user, auth = authenticate(rf, f"Bearer {plaintext}")
 
@@ -38,7 +38,7 @@ def test_another_scheme_is_left_to_other_authenticators(rf):
 
 
 def test_the_first_use_sets_last_used_at(rf, tenant):
-    api_token, plaintext = api_token_create(label="ops", tenant=tenant)
+    api_token, plaintext = api_token_create(actor="tests", label="ops", tenant=tenant)
     assert last_used(api_token) is None
 
     authenticate(rf, f"Bearer {plaintext}")
@@ -47,7 +47,7 @@ def test_the_first_use_sets_last_used_at(rf, tenant):
 
 
 def test_last_used_at_is_written_at_most_once_a_minute(rf, tenant, django_assert_num_queries):
-    api_token, plaintext = api_token_create(label="ops", tenant=tenant)
+    api_token, plaintext = api_token_create(actor="tests", label="ops", tenant=tenant)
     recent = timezone.now() - timedelta(seconds=10)
     ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=recent)
 
@@ -58,7 +58,7 @@ def test_last_used_at_is_written_at_most_once_a_minute(rf, tenant, django_assert
 
 
 def test_a_stale_last_used_at_is_refreshed(rf, tenant, django_assert_num_queries):
-    api_token, plaintext = api_token_create(label="ops", tenant=tenant)
+    api_token, plaintext = api_token_create(actor="tests", label="ops", tenant=tenant)
     stale = timezone.now() - LAST_USED_PRECISION - timedelta(seconds=1)
     ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=stale)
 
@@ -71,9 +71,11 @@ def test_a_stale_last_used_at_is_refreshed(rf, tenant, django_assert_num_queries
 @pytest.mark.parametrize("state", ["revoked", "expired", "wrong-secret"])
 def test_an_unusable_token_fails_and_is_not_marked_used(rf, tenant, state):
     expires = timezone.now() - timedelta(seconds=1) if state == "expired" else None
-    api_token, plaintext = api_token_create(label="t", tenant=tenant, expires_at=expires)
+    api_token, plaintext = api_token_create(
+        actor="tests", label="t", tenant=tenant, expires_at=expires
+    )
     if state == "revoked":
-        api_token_revoke(api_token=api_token)
+        api_token_revoke(api_token=api_token, actor="tests")
     if state == "wrong-secret":
         plaintext = plaintext[:-1] + ("A" if plaintext[-1] != "A" else "B")
 

@@ -53,6 +53,39 @@ def outsider(db):
     return logged_in(make_user("outsider", []))
 
 
+def every_permission(action: str) -> list[str]:
+    """Every `<action>_*` permission of every installed model, as "app_label.codename"."""
+    permissions = Permission.objects.filter(codename__startswith=f"{action}_")
+    return [f"{p.content_type.app_label}.{p.codename}" for p in permissions.select_related()]
+
+
+def staff_user(username: str, permissions: list[str]) -> User:
+    """A staff user (may open the admin) holding exactly `permissions`."""
+    return make_user(username, permissions, is_staff=True)
+
+
+@pytest.fixture
+def view_only_staff_user(db):
+    """Staff who may view every model in the admin and change nothing."""
+    return staff_user("view-only", every_permission("view"))
+
+
+@pytest.fixture
+def view_only_staff(view_only_staff_user):
+    return logged_in(view_only_staff_user)
+
+
+@pytest.fixture
+def change_only_staff_user(db):
+    """Staff who may view and change every model, but add and delete nothing."""
+    return staff_user("change-only", every_permission("view") + every_permission("change"))
+
+
+@pytest.fixture
+def change_only_staff(change_only_staff_user):
+    return logged_in(change_only_staff_user)
+
+
 @pytest.fixture
 def admin_user(db):
     return User.objects.create_superuser("boss", "boss@example.com", PASSWORD)

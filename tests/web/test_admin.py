@@ -220,7 +220,7 @@ def test_a_token_needs_exactly_one_of_a_tenant_or_all_tenants(admin, tenant):
 
 @pytest.mark.django_db
 def test_the_token_list_shows_scope_and_status_and_revokes(admin, tenant):
-    api_token, _ = api_token_create(label="ci", tenant=tenant, scopes="read")
+    api_token, _ = api_token_create(actor="tests", label="ci", tenant=tenant, scopes="read")
     listing = admin.get("/admin/tenants/apitoken/").content.decode()
     assert "ci" in listing and "acme" in listing and "active" in listing
     assert api_token.digest not in listing

@@ -14,7 +14,7 @@ def _populate(tenants: int, start: int = 0) -> None:
         tenant = TenantFactory(name=f"t-{n:03}")
         for factory in PROVIDER_FACTORIES:
             factory(tenant=tenant)
-        api_token_create(label=f"token {n}", tenant=tenant)
+        api_token_create(actor="tests", label=f"token {n}", tenant=tenant)
 
 
 def _queries(client, url: str) -> int:

@@ -38,6 +38,7 @@ class Command(BaseCommand):
                 tenant=tenant,
                 scopes=options["scopes"],
                 expires_at=timezone.now() + timedelta(days=days) if days else None,
+                actor="manage.py createapitoken",
             )
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from None

@@ -42,7 +42,9 @@ class Command(BaseCommand):
 
         # One demo token at a time: the previous run's is deleted.
         ApiToken.objects.filter(label=DEMO_TOKEN_LABEL, revoked_at__isnull=True).delete()
-        _, token = api_token_create(label=DEMO_TOKEN_LABEL, tenant=tenant)
+        _, token = api_token_create(
+            label=DEMO_TOKEN_LABEL, tenant=tenant, actor="manage.py seed_demo"
+        )
 
         self.stdout.write(
             f"""
