@@ -1,13 +1,6 @@
-"""Domain errors of the registry. The API maps them to statuses; the web views to pages."""
+"""Domain errors of integrations (the base, and the tenant's own, live in tenants.exceptions)."""
 
-
-class RegistryError(Exception):
-    """Base: the message is a sentence safe to show to the caller (it never holds a secret)."""
-
-
-class TenantNotFound(RegistryError):
-    def __init__(self, name: str):
-        super().__init__(f"Tenant '{name}' does not exist or has been deleted.")
+from tenants.exceptions import RegistryError
 
 
 class IntegrationNotFound(RegistryError):

@@ -1,31 +1,10 @@
 """Reads shared by the API and the staff views."""
 
-from django.core.exceptions import ValidationError
-
-from integrations.exceptions import IntegrationNotFound, TenantNotFound, UnknownProvider
+from integrations.exceptions import IntegrationNotFound, UnknownProvider
 from integrations.models import Integration
 from integrations.providers import all_providers, provider_for
 from tenants.models import Tenant
-
-
-def _could_be_stored(model, field_name: str, value: str) -> bool:
-    """Whether `value` passes the field's validators. A value the field refuses cannot be in
-    the table, so it is not looked up: that saves a query, and PostgreSQL rejects some such
-    strings outright (a NUL character is an error there, which would be a 500)."""
-    try:
-        model._meta.get_field(field_name).run_validators(value)
-    except ValidationError:
-        return False
-    return True
-
-
-def tenant_get_live(*, name: str) -> Tenant:
-    if not _could_be_stored(Tenant, "name", name):
-        raise TenantNotFound(name)
-    tenant = Tenant.objects.filter(name=name).first()
-    if tenant is None:
-        raise TenantNotFound(name)
-    return tenant
+from tenants.selectors import could_be_stored
 
 
 def provider_get(*, key: str) -> type[Integration]:
@@ -75,7 +54,7 @@ def integration_list(
 def integration_get_live(*, tenant: Tenant, ident: str) -> Integration:
     """The tenant's live integration `ident`, as its provider's class: two queries (the base
     row names the provider, then that provider's JOINed row). IntegrationNotFound otherwise."""
-    if not _could_be_stored(Integration, "ident", ident):
+    if not could_be_stored(Integration, "ident", ident):
         raise IntegrationNotFound(ident)
     key = (
         Integration.objects.non_polymorphic()

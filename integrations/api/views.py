@@ -16,10 +16,11 @@ from integrations import selectors, services
 from integrations.api import openapi
 from integrations.api.permissions import TokenActsOnTenant
 from integrations.api.serializers import ENVELOPE_KEYS, serializer_for
-from integrations.exceptions import TenantNotFound
 from integrations.models import Integration
 from integrations.providers import provider_for
+from tenants.exceptions import TenantNotFound
 from tenants.models import Scope, Tenant
+from tenants.selectors import tenant_get_live
 
 TAGS = ["integrations"]
 RECORD = openapi.record_schema_ref()
@@ -76,7 +77,7 @@ class TenantAPIView(APIView):
             if known.is_deleted:
                 raise TenantNotFound(name)
             return known
-        return selectors.tenant_get_live(name=name)
+        return tenant_get_live(name=name)
 
     def render(self, integration: Integration) -> dict:
         context = {"show_secrets": self.request.auth.has_scope(Scope.SECRETS)}

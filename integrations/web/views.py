@@ -18,6 +18,7 @@ from integrations.forms import integration_form_for
 from integrations.models import Integration
 from integrations.providers import all_providers, provider_for
 from tenants.models import Tenant
+from tenants.selectors import tenant_get_live
 
 
 class TenantScopedView(PermissionRequiredMixin, TemplateView):
@@ -27,7 +28,7 @@ class TenantScopedView(PermissionRequiredMixin, TemplateView):
     def tenant(self) -> Tenant:
         # Looked up in the handlers, after the permission check: no probing while logged out.
         try:
-            return selectors.tenant_get_live(name=self.kwargs["tenant"])
+            return tenant_get_live(name=self.kwargs["tenant"])
         except RegistryError as error:
             raise Http404(str(error)) from None
 

@@ -1,0 +1,29 @@
+"""Reads of tenants, shared by the API, the staff pages and the commands."""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from tenants.exceptions import TenantNotFound
+from tenants.models import Tenant
+
+
+def could_be_stored(model: type[models.Model], field_name: str, value: str) -> bool:
+    """Whether `value` passes the field's validators. A value the field refuses cannot be in
+    the table, so it is not looked up: that saves a query, and PostgreSQL rejects some such
+    strings outright (a NUL character is an error there, which would be a 500)."""
+    try:
+        model._meta.get_field(field_name).run_validators(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def tenant_get_live(*, name: str) -> Tenant:
+    """The live tenant called `name` (its slug). Raises TenantNotFound when it does not exist
+    or is soft-deleted (the API answers 422, the API document's rule)."""
+    if not could_be_stored(Tenant, "name", name):
+        raise TenantNotFound(name)
+    tenant = Tenant.objects.filter(name=name).first()
+    if tenant is None:
+        raise TenantNotFound(name)
+    return tenant
