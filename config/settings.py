@@ -8,6 +8,7 @@ Every setting comes from an environment variable (or a `.env` file beside manage
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import LiteralEnv, read_env_file
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "tenants",
     "integrations",
 ]
@@ -82,8 +84,13 @@ MIDDLEWARE = [
     # Whatever Django answers under the API in the end has the JSON error shape.
     "config.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy (below) and Cache-Control: no-store on every answer but /static/.
+    "csp.middleware.CSPMiddleware",
+    "config.request_guards.NoStoreMiddleware",
     # Serves /static/ in production too (after `collectstatic`), so the app is self-contained.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A NUL character in the path, the query or a form is a 400 before any view.
+    "config.request_guards.RejectNulCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -206,6 +213,25 @@ if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# The staff pages, the admin and the API docs load nothing from another site and run no inline
+# script (the API docs' one inline script carries the request's nonce:
+# templates/drf_spectacular/swagger_ui.html). Styles need no 'unsafe-inline' either: the one
+# inline style, django-polymorphic's style="display: none;" on its inline's type menu, is
+# allowed by its hash (and static/css/admin.css hides the menu where 'unsafe-hashes' is unknown).
+POLYMORPHIC_MENU_STYLE_HASH = "'sha256-biLFinpqYMtWHmXfkA1BPeCY0/fNt46SAZ+BBk5YUog='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF, csp.NONCE],
+        "style-src": [csp.SELF, csp.UNSAFE_HASHES, POLYMORPHIC_MENU_STYLE_HASH],
+        "img-src": [csp.SELF, "data:"],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    },
+}
 
 # Error reports (error mail, trackers, the DEBUG page) scrub every secret the request handled,
 # in every frame, not only in the functions marked sensitive (integrations/error_reports.py).

@@ -310,6 +310,10 @@ class IntegrationInline(IntegrationInlinePermissions, StackedPolymorphicInline):
     model = Integration
     extra = 0
     formset = IntegrationInlineFormSet
+
+    class Media:
+        css = {"all": ["css/admin.css"]}  # hides polymorphic's type menu without inline styles
+
     child_inlines = [
         type(f"{provider.__name__}Inline", (IntegrationChildInline,), {"model": provider})
         for provider in all_providers()

@@ -98,7 +98,8 @@ class SecretsNeverShown:
         values = set()
         for integration in Integration.all_objects.all():
             values.update(
-                getattr(integration, name) for name in type(integration).secret_field_names()
+                getattr(integration, name).reveal()  # a SealedSecret: its plaintext
+                for name in type(integration).secret_field_names()
             )
         return {value for value in values if value}
 
