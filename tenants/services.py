@@ -8,7 +8,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenants import tokens
@@ -20,10 +20,15 @@ token_logger = logging.getLogger("tenants.tokens")
 
 def tenant_create(*, name: str, display_name: str = "") -> Tenant:
     tenant = Tenant(name=name, display_name=display_name)
+    if Tenant.all_objects.filter(name=name, deleted_at__isnull=False).exists():
+        # Said precisely: the name is kept by a deleted tenant, which an admin can restore.
+        raise ValidationError({"name": "A deleted tenant has this name; an admin can restore it."})
     tenant.full_clean()
-    if Tenant.all_objects.filter(name=name).exists():
-        raise ValidationError({"name": "A tenant with this name exists (it may be deleted)."})
-    tenant.save()
+    try:
+        with transaction.atomic():
+            tenant.save()
+    except IntegrityError:  # created by a racing request since full_clean looked
+        raise ValidationError({"name": "A tenant with this name exists."}) from None
     return tenant
 
 
