@@ -167,6 +167,9 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
+# How many versions of each integration's values are kept for rollback (the newest ones).
+INTEGRATION_VERSIONS_KEPT = env.int("INTEGRATION_VERSIONS_KEPT", default=10)
+
 # The API reads at most this many bytes of a request body; more answers 413.
 API_MAX_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES

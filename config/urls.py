@@ -28,7 +28,6 @@ urlpatterns = [
     re_path(r"^\d+(?:\.\d+)+(?:/[\s\S]*)?\Z", json_not_found),
     path("admin/", admin.site.urls),
     path("accounts/", include(account_urls)),
-    path("", include("tenants.urls")),
     path("", include("integrations.web.urls")),
 ]
 

@@ -26,3 +26,8 @@ class UnknownProvider(RegistryError):
 
         known = ", ".join(cls.provider_key for cls in all_providers())
         super().__init__(f"Unknown integration type '{key}'; known types: {known}.")
+
+
+class VersionNotFound(RegistryError):
+    def __init__(self, number: int):
+        super().__init__(f"Version {number} does not exist or is no longer kept.")

@@ -22,8 +22,13 @@ class LiveIntegrationManager(PolymorphicManager):
 class Integration(PolymorphicModel):
     """One set of credentials of one tenant. Each provider is a subclass (integrations/providers).
 
-    A subclass declares `provider` (the JSON `type`), `label`, and its credential fields; the
-    API keys, serializers, forms, admin and secrecy are all derived from those fields.
+    A subclass declares `provider_key` (the JSON `type`), `label`, and its credential fields;
+    the API keys, serializers, forms, admin and secrecy are all derived from those fields.
+    Which provider a row is of is django-polymorphic's `polymorphic_ctype`: the one type
+    discriminator (see providers.provider_for_ctype_id).
+
+    `version` counts the changes of its values: version n is also kept as an
+    IntegrationVersion row (the last INTEGRATION_VERSIONS_KEPT of them), for rollback.
     """
 
     provider_key: ClassVar[str] = ""
@@ -41,11 +46,11 @@ class Integration(PolymorphicModel):
         ],
         help_text="Unique within the tenant, e.g. 'salesforce' or 'salesforce-emea'.",
     )
-    provider = models.CharField(max_length=32, editable=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.CharField(max_length=150, blank=True, editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    version = models.PositiveIntegerField(default=0, editable=False)
 
     objects = LiveIntegrationManager()
     all_objects = PolymorphicManager()
@@ -89,6 +94,33 @@ class Integration(PolymorphicModel):
     @classmethod
     def secret_field_names(cls) -> list[str]:
         return [f.name for f in cls.credential_fields() if isinstance(f, SecretField)]
+
+
+class IntegrationVersion(models.Model):
+    """The values of an integration at one version, kept for rollback (Vault KV v2's idea).
+
+    `values` holds each credential field by model field name: non-secret values as they are,
+    secrets sealed exactly like live ones ("sealed:<ciphertext>", re-encrypted by key
+    rotation, never rendered). `changed_fields` names what this version changed.
+    """
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    actor = models.CharField(max_length=200)
+    changed_fields = models.JSONField(default=list)
+    values = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "number"], name="integration_version_unique_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.integration_id} v{self.number}"
 
 
 # The provider models live one per module; importing them here registers them with the app

@@ -24,6 +24,9 @@ from integrations.error_reports import remember_secret
 
 # What str() of a stored secret reads, wherever a page renders it without asking.
 STORED_PLACEHOLDER = "secret stored"
+# What the API shows a token without the `secrets` scope in place of a secret. Sent back in a
+# write, it means "keep the stored value": it is never stored as a secret (a known Airflow bug).
+MASK = "********"
 
 
 class SealedSecret:

@@ -2,7 +2,7 @@
 
 from integrations.exceptions import IntegrationNotFound, UnknownProvider
 from integrations.models import Integration
-from integrations.providers import all_providers, provider_for
+from integrations.providers import all_providers, provider_for, provider_for_ctype_id
 from tenants.models import Tenant
 from tenants.selectors import could_be_stored
 
@@ -19,15 +19,16 @@ def providers_by_tenant(*, tenant_ids: list[int]) -> dict[int, list[type[Integra
     rows = (
         Integration.objects.non_polymorphic()
         .filter(tenant_id__in=tenant_ids)
-        .values_list("tenant_id", "provider")
+        .values_list("tenant_id", "polymorphic_ctype_id")
+        .order_by()  # no default ordering, or DISTINCT would be over it too
         .distinct()
     )
-    found: dict[int, set[str]] = {}
-    for tenant_id, key in rows:
-        found.setdefault(tenant_id, set()).add(key)
+    found: dict[int, set[type[Integration]]] = {}
+    for tenant_id, ctype_id in rows:
+        found.setdefault(tenant_id, set()).add(provider_for_ctype_id(ctype_id))
     return {
-        tenant_id: [p for p in all_providers() if p.provider_key in keys]
-        for tenant_id, keys in found.items()
+        tenant_id: [p for p in all_providers() if p in providers]
+        for tenant_id, providers in found.items()
     }
 
 
@@ -56,13 +57,13 @@ def integration_get_live(*, tenant: Tenant, ident: str) -> Integration:
     row names the provider, then that provider's JOINed row). IntegrationNotFound otherwise."""
     if not could_be_stored(Integration, "ident", ident):
         raise IntegrationNotFound(ident)
-    key = (
+    ctype_id = (
         Integration.objects.non_polymorphic()
         .filter(tenant=tenant, ident=ident)
-        .values_list("provider", flat=True)
+        .values_list("polymorphic_ctype_id", flat=True)
         .first()
     )
-    provider = provider_for(key) if key is not None else None
+    provider = provider_for_ctype_id(ctype_id) if ctype_id is not None else None
     integration = (
         provider.objects.non_polymorphic().filter(tenant=tenant, ident=ident).first()
         if provider is not None

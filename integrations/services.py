@@ -1,5 +1,10 @@
-"""The functions that change integrations. The API, the staff views and the admin call these,
-so validation, upsert and soft-delete rules are the same whichever door a change comes in by.
+"""The functions that change integrations. The API, the staff views, the admin and the commands
+call these, so validation, upsert, soft-delete, audit and version rules are the same whichever
+door a change comes in by.
+
+Every change writes its audit event (and, when values changed, a version) in its own
+transaction (integrations.history). A write that changes nothing writes nothing: no event, no
+version, `updated_at` and `updated_by` untouched.
 """
 
 from typing import Any
@@ -9,17 +14,26 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from integrations.exceptions import IntegrationBusy, IntegrationNotFound
-from integrations.models import IDENT_TAKEN, Integration
-from integrations.providers import provider_for
-from tenants.models import Tenant
+from integrations import history
+from integrations.exceptions import IntegrationBusy, IntegrationNotFound, VersionNotFound
+from integrations.fields import SecretField
+from integrations.models import IDENT_TAKEN, Integration, IntegrationVersion
+from integrations.providers import ctype_of, provider_for
+from integrations.sealed import MASK
+from tenants.actors import Actor
+from tenants.models import AuditAction, Tenant
 
 # How many lost races a create-or-replace retries before answering IntegrationBusy.
 UPSERT_ATTEMPTS = 5
+MASK_ON_CREATE = (
+    f'"{MASK}" is the mask shown in place of a secret; nothing is stored to keep. '
+    "Send the secret itself."
+)
 
 
 def integration_check_ident(*, ident: str, provider: type[Integration]) -> None:
-    """An id must be a slug, and an id that names a provider must be of that provider."""
+    """An id must be a slug, and an id that names a provider must be of that provider.
+    Raises ValidationError keyed "id" or "type"."""
     ident_field = Integration._meta.get_field("ident")
     try:
         ident_field.clean(ident, None)
@@ -41,50 +55,50 @@ def integration_upsert(
     ident: str,
     provider: type[Integration],
     data: dict[str, Any],
-    actor: str,
+    actor: Actor,
 ) -> tuple[Integration, bool]:
     """Create the tenant's integration `ident`, or replace the live one. Returns (it, created).
 
-    `data` holds every credential field of the provider, already validated. Safe under
+    `data` holds every credential field of the provider, already validated. A secret equal to
+    the mask keeps the stored value on replace and is a ValidationError on create. Safe under
     concurrency (creates, replaces and deletes of one id racing): each attempt locks the live
     row and replaces it, or, with none, inserts one; the unique constraint on live
     (tenant, ident) decides which of two racing inserts wins. The loser looks at the live row:
-    of another provider, that is the caller's type error; of this one, or none (deleted in the
-    meantime), the race is retried. After UPSERT_ATTEMPTS lost races: IntegrationBusy.
+    of another provider, that is the caller's type error (ValidationError); of this one, or
+    none (deleted in the meantime), the race is retried. After UPSERT_ATTEMPTS lost races:
+    IntegrationBusy.
     """
     integration_check_ident(ident=ident, provider=provider)
     for _ in range(UPSERT_ATTEMPTS):
         with transaction.atomic():
             existing = _live_for_update(provider, tenant, ident)
             if existing is not None:
-                _assign(existing, data, actor)
-                existing.save()
+                existing.tenant = tenant
+                _change(existing, data, actor=actor, action=AuditAction.REPLACE)
                 return existing, False
             try:
                 with transaction.atomic():  # a savepoint: a lost race must not end the outer one
-                    integration = provider(
-                        tenant=tenant, ident=ident, provider=provider.provider_key
-                    )
-                    _assign(integration, data, actor)
-                    integration.save()
+                    integration = provider(tenant=tenant, ident=ident)
+                    _insert(integration, data, actor)
                 return integration, True
             except IntegrityError:
                 _raise_type_conflict(tenant, ident, provider)
     raise IntegrationBusy(ident)
 
 
-def integration_create(*, integration: Integration, actor: str) -> Integration:
-    """Save a new, fully populated integration (the admin builds it from its form).
+def integration_create(*, integration: Integration, actor: Actor) -> Integration:
+    """Save a new, fully populated integration (the admin and the staff Add form build it).
 
-    Unlike upsert, an id that is already live in the tenant is an error, not a replacement.
+    Unlike upsert, an id that is already live in the tenant is an error (ValidationError keyed
+    "ident"), not a replacement.
     """
-    provider = type(integration)
-    integration_check_ident(ident=integration.ident, provider=provider)
-    integration.provider = provider.provider_key
-    integration.updated_by = actor
+    integration_check_ident(ident=integration.ident, provider=type(integration))
+    data = {
+        field.name: getattr(integration, field.name) for field in integration.credential_fields()
+    }
     try:
         with transaction.atomic():
-            integration.save()
+            _insert(integration, data, actor)
     except IntegrityError:
         raise ValidationError({"ident": [IDENT_TAKEN]}) from None
     return integration
@@ -92,62 +106,135 @@ def integration_create(*, integration: Integration, actor: str) -> Integration:
 
 @sensitive_variables("data")
 def integration_update(
-    *, integration: Integration, data: dict[str, Any], actor: str
+    *, integration: Integration, data: dict[str, Any], actor: Actor
 ) -> Integration:
     """Change the fields in `data` of a live integration; the others keep their stored values.
 
-    Locks the row, re-checks that it is still live and writes only the given columns: a
-    delete that lands first wins (IntegrationNotFound) instead of being undone by the save,
-    and two updates of different fields both keep their change. `data` holds credential
-    fields; the admin may also move (`tenant`) or rename (`ident`) after its form checked them.
+    Locks the row, re-checks that it is still live (IntegrationNotFound otherwise: a delete
+    that lands first wins instead of being undone) and writes only the columns that change:
+    two updates of different fields both keep their change, and an update that changes
+    nothing writes nothing. `data` holds credential fields; the admin may also move (`tenant`)
+    or rename (`ident`) after its form checked them.
     """
     with transaction.atomic():
-        current = (
-            type(integration)
-            .objects.non_polymorphic()
-            .select_for_update()
-            .filter(pk=integration.pk)
-            .first()
-        )
-        if current is None:
-            raise IntegrationNotFound(integration.ident)
-        _assign(current, data, actor)
-        current.save(update_fields=[*data, "updated_by", "updated_at"])
-    current.tenant = integration.tenant
+        current = _locked(integration)
+        _change(current, data, actor=actor, action=AuditAction.UPDATE)
     return current
 
 
-def integration_delete(*, integration: Integration, actor: str) -> None:
+def integration_rollback(*, integration: Integration, number: int, actor: Actor) -> Integration:
+    """Make the values of version `number` the current ones, as a new version. Needs no
+    decryption (a token without the `secrets` scope may undo its own bad write). Raises
+    VersionNotFound for a version that does not exist or is no longer kept."""
+    with transaction.atomic():
+        current = _locked(integration)
+        version = IntegrationVersion.objects.filter(integration=current, number=number).first()
+        if version is None:
+            raise VersionNotFound(number)
+        data = history.values_of(version, type(current))
+        _change(current, data, actor=actor, action=AuditAction.ROLLBACK)
+    return current
+
+
+def integration_delete(*, integration: Integration, actor: Actor) -> None:
     """Soft delete: the row stays as history; the id can be created again.
 
     Conditional: only a live row is deleted, in one UPDATE. One deleted since it was read
     (a racing delete) raises IntegrationNotFound and keeps its first deleted_at and updated_by.
     """
     now = timezone.now()
-    deleted = (
-        Integration.objects.non_polymorphic()
-        .filter(pk=integration.pk)
-        .update(deleted_at=now, updated_by=actor, updated_at=now)
-    )
-    if not deleted:
-        raise IntegrationNotFound(integration.ident)
+    with transaction.atomic():
+        deleted = (
+            Integration.objects.non_polymorphic()
+            .filter(pk=integration.pk)
+            .update(deleted_at=now, updated_by=actor.name[:150], updated_at=now)
+        )
+        if not deleted:
+            raise IntegrationNotFound(integration.ident)
+        history.record_event(integration, action=AuditAction.DELETE, actor=actor)
     integration.deleted_at = now
-    integration.updated_by = actor
+    integration.updated_by = actor.name[:150]
     integration.updated_at = now
 
 
-def integration_restore(*, integration: Integration, actor: str) -> None:
-    """Undo a soft delete, unless the id has been created again since."""
-    if integration.deleted_at is None:
-        return
-    taken = Integration.objects.filter(tenant_id=integration.tenant_id, ident=integration.ident)
-    if taken.exists():
-        raise ValidationError(
-            f"'{integration.ident}' has been created again since; delete that one first."
+def integration_restore(*, integration: Integration, actor: Actor) -> None:
+    """Undo a soft delete, unless the id has been created again since (ValidationError)."""
+    with transaction.atomic():
+        taken = Integration.objects.filter(tenant_id=integration.tenant_id, ident=integration.ident)
+        if taken.exists():
+            raise ValidationError(
+                f"'{integration.ident}' has been created again since; delete that one first."
+            )
+        now = timezone.now()
+        restored = (
+            Integration.all_objects.non_polymorphic()
+            .filter(pk=integration.pk, deleted_at__isnull=False)
+            .update(deleted_at=None, updated_by=actor.name[:150], updated_at=now)
         )
+        if restored:
+            history.record_event(integration, action=AuditAction.RESTORE, actor=actor)
     integration.deleted_at = None
-    integration.updated_by = actor
-    integration.save(update_fields=["deleted_at", "updated_by", "updated_at"])
+
+
+def integration_reveals_record(*, integrations: list[Integration], actor: Actor) -> None:
+    """Audit that a response carried the secrets of `integrations` in clear (one `reveal`
+    event each, written in one statement)."""
+    history.record_reveals(integrations, actor=actor)
+
+
+def _locked(integration: Integration) -> Integration:
+    """The live row of `integration`, locked for this transaction; IntegrationNotFound if it
+    was deleted since it was read."""
+    current = (
+        type(integration)
+        .objects.non_polymorphic()
+        .select_for_update()
+        .filter(pk=integration.pk)
+        .first()
+    )
+    if current is None:
+        raise IntegrationNotFound(integration.ident)
+    current.tenant = integration.tenant  # known already: saves a query
+    return current
+
+
+@sensitive_variables("data")
+def _insert(integration: Integration, data: dict[str, Any], actor: Actor) -> None:
+    for field in type(integration).credential_fields():
+        if isinstance(field, SecretField) and data.get(field.name) == MASK:
+            raise ValidationError({field.name: [MASK_ON_CREATE]})
+    _assign(integration, data)
+    integration.updated_by = actor.name[:150]
+    integration.version = 1
+    integration.save(force_insert=True)
+    changes = history.changes_of(type(integration)(), data)
+    history.record_change(integration, action=AuditAction.CREATE, changes=changes, actor=actor)
+
+
+@sensitive_variables("data")
+def _change(
+    integration: Integration, data: dict[str, Any], *, actor: Actor, action: AuditAction
+) -> None:
+    """Assign what in `data` differs from the stored values and write only that, with its
+    records; write nothing when nothing differs."""
+    changes = history.changes_of(integration, data)
+    if not changes:
+        return
+    _assign(integration, {name: data[name] for name in changes})
+    integration.updated_by = actor.name[:150]
+    integration.version += 1
+    integration.save(update_fields=[*changes, "updated_by", "updated_at", "version"])
+    history.record_change(integration, action=action, changes=changes, actor=actor)
+
+
+@sensitive_variables("data", "value")
+def _assign(integration: Integration, data: dict[str, Any]) -> None:
+    allowed = {"tenant", "ident", *(field.name for field in type(integration).credential_fields())}
+    unexpected = set(data) - allowed
+    if unexpected:
+        raise ValueError(f"Not fields of {type(integration).__name__}: {sorted(unexpected)}")
+    for name, value in data.items():
+        setattr(integration, name, value)
 
 
 def _live_for_update(provider: type[Integration], tenant: Tenant, ident: str):
@@ -161,28 +248,21 @@ def _live_for_update(provider: type[Integration], tenant: Tenant, ident: str):
     )
 
 
-@sensitive_variables("data", "value")
-def _assign(integration: Integration, data: dict[str, Any], actor: str) -> None:
-    allowed = {"tenant", "ident", *(field.name for field in type(integration).credential_fields())}
-    unexpected = set(data) - allowed
-    if unexpected:
-        raise ValueError(f"Not fields of {type(integration).__name__}: {sorted(unexpected)}")
-    for name, value in data.items():
-        setattr(integration, name, value)
-    integration.updated_by = actor
-
-
 def _raise_type_conflict(tenant: Tenant, ident: str, provider: type[Integration]) -> None:
     """After a lost insert race: the live row of another provider is a type error; of this
     provider, or none (deleted since), is not, and the caller retries."""
     other = (
         Integration.objects.non_polymorphic()
         .filter(tenant=tenant, ident=ident)
-        .exclude(provider=provider.provider_key)
-        .values_list("provider", flat=True)
+        .exclude(polymorphic_ctype=ctype_of(provider))
         .first()
     )
     if other is not None:
         raise ValidationError(
-            {"type": [f"Integration '{ident}' is a {other} integration; its type cannot change."]}
+            {
+                "type": [
+                    f"Integration '{ident}' is a {other.get_real_instance_class().provider_key} "
+                    "integration; its type cannot change."
+                ]
+            }
         )

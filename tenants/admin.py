@@ -5,26 +5,27 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 
-from integrations.admin import (
-    DeletedListFilter,
-    HideSecretsFromErrorReports,
-    IntegrationInline,
-    IntegrationInlineSupport,
-    actor_of,
-    changed_values,
-)
-from integrations.services import integration_create, integration_delete, integration_update
+from tenants.admin_helpers import DeletedListFilter, HideSecretsFromErrorReports, admin_actor
 from tenants.models import ApiToken, Scope, Tenant
-from tenants.services import api_token_create, api_token_revoke, parse_scopes
+from tenants.services import (
+    api_token_create,
+    api_token_description,
+    api_token_revoke,
+    parse_scopes,
+    tenant_create,
+    tenant_delete,
+    tenant_restore,
+)
 
 
 @admin.register(Tenant)
-class TenantAdmin(HideSecretsFromErrorReports, IntegrationInlineSupport, admin.ModelAdmin):
+class TenantAdmin(HideSecretsFromErrorReports, admin.ModelAdmin):
+    """Tenants; integrations' admin extends this page with the tenant's integrations."""
+
     list_display = ["name", "display_name", "live_integrations", "created_at", "is_live"]
     list_filter = [DeletedListFilter]
     search_fields = ["name", "display_name"]
     readonly_fields = ["created_at", "updated_at", "deleted_at"]
-    inlines = [IntegrationInline]
     actions = ["soft_delete", "restore"]
 
     def get_queryset(self, request):
@@ -44,6 +45,15 @@ class TenantAdmin(HideSecretsFromErrorReports, IntegrationInlineSupport, admin.M
         opts = self.opts
         return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('delete', opts)}")
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save()
+            return
+        created = tenant_create(
+            name=obj.name, display_name=obj.display_name, actor=admin_actor(request)
+        )
+        obj.pk = created.pk
+
     @admin.display(description="integrations", ordering="live_count")
     def live_integrations(self, obj):
         return obj.live_count
@@ -56,29 +66,15 @@ class TenantAdmin(HideSecretsFromErrorReports, IntegrationInlineSupport, admin.M
         description="Delete selected tenants (soft, records kept)", permissions=["soft_delete"]
     )
     def soft_delete(self, request, queryset):
-        tenants = list(queryset.filter(deleted_at__isnull=True))
-        for tenant in tenants:
-            tenant.delete()
-        self.message_user(request, f"Deleted {len(tenants)} tenant(s); restore brings them back.")
+        actor = admin_actor(request)
+        deleted = sum(tenant_delete(tenant=tenant, actor=actor) for tenant in queryset)
+        self.message_user(request, f"Deleted {deleted} tenant(s); restore brings them back.")
 
     @admin.action(description="Restore selected tenants", permissions=["soft_delete"])
     def restore(self, request, queryset):
-        tenants = list(queryset.filter(deleted_at__isnull=False))
-        for tenant in tenants:
-            tenant.restore()
-        self.message_user(request, f"Restored {len(tenants)} tenant(s).")
-
-    def save_formset(self, request, form, formset, change):
-        """Inline integrations are written through the services, like every other change."""
-        actor = actor_of(request)
-        formset.save(commit=False)
-        for integration in formset.new_objects:
-            integration_create(integration=integration, actor=actor)
-        for integration, changed in formset.changed_objects:
-            data = changed_values(integration, changed)
-            integration_update(integration=integration, data=data, actor=actor)
-        for integration in formset.deleted_objects:
-            integration_delete(integration=integration, actor=actor)
+        actor = admin_actor(request)
+        restored = sum(tenant_restore(tenant=tenant, actor=actor) for tenant in queryset)
+        self.message_user(request, f"Restored {restored} tenant(s).")
 
 
 PRIVILEGED_MINTING_PERMISSION = "tenants.add_privileged_apitoken"
@@ -189,15 +185,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
             tenant=form.cleaned_data["tenant"],
             scopes=parse_scopes(form.cleaned_data["scope_choices"]),
             expires_at=form.cleaned_data["expires_at"],
-            actor=actor_of(request),
+            actor=admin_actor(request),
         )
-        obj.pk = created.pk
-        obj.prefix = created.prefix
+        obj.pk, obj.prefix, obj.scopes = created.pk, created.prefix, created.scopes
         # Kept on the request only, to show once in response_add; never stored or logged.
         request._created_api_token = plaintext
 
     def log_addition(self, request, obj, message):
-        pass  # api_token_create records the creation in the history (with its scope)
+        # The admin's history says what the token may do (never the token).
+        return super().log_addition(request, obj, f"Created {api_token_description(obj)}.")
 
     def response_add(self, request, obj, post_url_continue=None):
         plaintext = getattr(request, "_created_api_token", None)
@@ -228,5 +224,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         tokens = list(queryset.filter(revoked_at__isnull=True))
         for api_token in tokens:
-            api_token_revoke(api_token=api_token, actor=actor_of(request))
+            api_token_revoke(api_token=api_token, actor=admin_actor(request))
+            self.log_change(request, api_token, "Revoked.")
         self.message_user(request, f"Revoked {len(tokens)} token(s).")

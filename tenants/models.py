@@ -1,3 +1,4 @@
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -11,11 +12,16 @@ class LiveManager(models.Manager):
         return super().get_queryset().filter(deleted_at__isnull=True)
 
 
+TENANT_NAME_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z"
+TENANT_NAME_RULE = "Lower-case letters and digits, with single hyphens between them."
+
+
 class Tenant(models.Model):
     name = models.SlugField(
         max_length=64,
         unique=True,
-        help_text="Lower-case letters, digits and hyphens; the {tenant} in API URLs.",
+        validators=[RegexValidator(TENANT_NAME_PATTERN, TENANT_NAME_RULE, code="invalid")],
+        help_text=f"{TENANT_NAME_RULE} The {{tenant}} in API URLs, e.g. 'acme' or 'acme-eu'.",
     )
     display_name = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -38,16 +44,6 @@ class Tenant(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
-
-    def delete(self, using=None, keep_parents=False):
-        """Soft delete: the tenant leaves `objects` (the API answers 422); its records stay."""
-        self.deleted_at = timezone.now()
-        self.save(update_fields=["deleted_at", "updated_at"])
-        return 0, {}
-
-    def restore(self) -> None:
-        self.deleted_at = None
-        self.save(update_fields=["deleted_at", "updated_at"])
 
 
 class Scope(models.TextChoices):
@@ -117,3 +113,66 @@ class ApiToken(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > now
+
+
+class Channel(models.TextChoices):
+    """The door a change came in by."""
+
+    API = "api", "API"
+    WEB = "web", "Staff pages"
+    ADMIN = "admin", "Admin"
+    COMMAND = "command", "Management command"
+
+
+class AuditAction(models.TextChoices):
+    CREATE = "create", "Created"
+    REPLACE = "replace", "Replaced"
+    UPDATE = "update", "Updated"
+    DELETE = "delete", "Deleted"
+    RESTORE = "restore", "Restored"
+    ROLLBACK = "rollback", "Rolled back"
+    REVEAL = "reveal", "Secrets revealed"
+    TOKEN_CREATE = "token-create", "API token created"
+    TOKEN_REVOKE = "token-revoke", "API token revoked"
+
+
+# What `changes` records of a secret field: that it changed, never a value or a hash of one.
+SECRET_CHANGED = "changed"  # noqa: S105 (a marker, not a secret)
+
+
+class AuditEvent(models.Model):
+    """One append-only record of a change (or a reveal of secrets), written by the services in
+    the transaction of the change itself.
+
+    `changes` maps a field (JSON key) to {"old": ..., "new": ...} for non-secret values and
+    to "changed" for secrets; a reveal names the revealed fields under "revealed". The subject
+    is named by value (integration id, type and primary key, token prefix), not by foreign
+    key, so that events outlive what they describe (purge_deleted keeps them).
+    """
+
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.CharField(max_length=200)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    request_id = models.CharField(max_length=64, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    integration_pk = models.BigIntegerField(null=True, blank=True)
+    integration_ident = models.CharField("integration id", max_length=64, blank=True)
+    integration_type = models.CharField(max_length=32, blank=True)
+    api_token_prefix = models.CharField(max_length=tokens.PREFIX_LENGTH, blank=True)
+    action = models.CharField(max_length=16, choices=AuditAction.choices)
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["tenant", "integration_ident", "-id"], name="audit_by_integration"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        subject = self.integration_ident or self.api_token_prefix or ""
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {subject}".strip()

@@ -4,21 +4,21 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
-from django.contrib.auth import get_user_model
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenants import tokens
-from tenants.models import ApiToken, Scope, Tenant
+from tenants.actors import Actor
+from tenants.models import ApiToken, AuditAction, AuditEvent, Scope, Tenant
 
 # One line per token created or revoked: its prefix, label and who did it; never the token.
 token_logger = logging.getLogger("tenants.tokens")
 
 
-def tenant_create(*, name: str, display_name: str = "") -> Tenant:
+def tenant_create(*, name: str, display_name: str = "", actor: Actor) -> Tenant:
+    """Create a live tenant. Raises ValidationError for a name that is not a slug or is taken
+    (a deleted tenant keeps its name: it can be restored)."""
     tenant = Tenant(name=name, display_name=display_name)
     if Tenant.all_objects.filter(name=name, deleted_at__isnull=False).exists():
         # Said precisely: the name is kept by a deleted tenant, which an admin can restore.
@@ -27,9 +27,78 @@ def tenant_create(*, name: str, display_name: str = "") -> Tenant:
     try:
         with transaction.atomic():
             tenant.save()
+            audit_event_record(
+                actor=actor,
+                action=AuditAction.CREATE,
+                tenant=tenant,
+                changes={"name": {"old": None, "new": name}},
+            )
     except IntegrityError:  # created by a racing request since full_clean looked
         raise ValidationError({"name": "A tenant with this name exists."}) from None
     return tenant
+
+
+def tenant_delete(*, tenant: Tenant, actor: Actor) -> bool:
+    """Soft delete: the API answers 422 for the tenant from now on; its records stay. Returns
+    whether it was live (deleting a deleted tenant changes nothing)."""
+    return _tenant_set_deleted(tenant, actor, deleted_at=timezone.now())
+
+
+def tenant_restore(*, tenant: Tenant, actor: Actor) -> bool:
+    """Undo a soft delete. Returns whether it was deleted."""
+    return _tenant_set_deleted(tenant, actor, deleted_at=None)
+
+
+def _tenant_set_deleted(tenant: Tenant, actor: Actor, *, deleted_at) -> bool:
+    was_live = deleted_at is not None
+    with transaction.atomic():
+        # Conditional, so that racing deletes (or restores) record one event, not two.
+        changed = Tenant.all_objects.filter(pk=tenant.pk, deleted_at__isnull=was_live).update(
+            deleted_at=deleted_at, updated_at=timezone.now()
+        )
+        if changed:
+            audit_event_record(
+                actor=actor,
+                action=AuditAction.DELETE if was_live else AuditAction.RESTORE,
+                tenant=tenant,
+            )
+    tenant.deleted_at = deleted_at if changed else tenant.deleted_at
+    return bool(changed)
+
+
+def audit_event(
+    *,
+    actor: Actor,
+    action: AuditAction,
+    tenant: Tenant | None = None,
+    integration_pk: int | None = None,
+    integration_ident: str = "",
+    integration_type: str = "",
+    api_token_prefix: str = "",
+    changes: dict | None = None,
+) -> AuditEvent:
+    """An unsaved audit event of `actor` (for bulk_create); `changes` must hold no secret."""
+    return AuditEvent(
+        actor=actor.name[:200],
+        channel=actor.channel,
+        request_id=actor.request_id,
+        client_address=actor.client_address,
+        tenant=tenant,
+        integration_pk=integration_pk,
+        integration_ident=integration_ident,
+        integration_type=integration_type,
+        api_token_prefix=api_token_prefix,
+        action=action,
+        changes=changes or {},
+    )
+
+
+def audit_event_record(**kwargs) -> AuditEvent:
+    """Write one audit event (keyword arguments of `audit_event`); call it inside the
+    transaction of the change it records, so that both or neither are kept."""
+    event = audit_event(**kwargs)
+    event.save(force_insert=True)
+    return event
 
 
 def parse_scopes(scopes: Iterable[str] | str) -> list[str]:
@@ -54,12 +123,10 @@ def api_token_create(
     tenant: Tenant | None,
     scopes: Iterable[str] | str = tuple(Scope.values),
     expires_at: datetime | None = None,
-    actor: str,
+    actor: Actor,
 ) -> tuple[ApiToken, str]:
     """Create a token; returns it with its plaintext, which is shown once and never stored.
-
-    `actor` names who asked (a username, or what ran it, e.g. "manage.py createapitoken").
-    """
+    Raises ValidationError for an unknown scope or a bad label. Logged and audited."""
     plaintext = tokens.generate()
     api_token = ApiToken(
         label=label,
@@ -72,51 +139,45 @@ def api_token_create(
     )
     api_token.full_clean()
     api_token.save()
-    scope = f"tenant '{tenant.name}'" if tenant else "all tenants"
-    expiry = f"expires {expires_at.isoformat()}" if expires_at else "no expiry"
-    _record(
-        api_token,
-        actor=actor,
-        action="created",
-        detail=f"for {scope}, scopes {api_token.scopes}, {expiry}",
-        action_flag=ADDITION,
-    )
+    _record(api_token, actor=actor, action=AuditAction.TOKEN_CREATE)
     return api_token, plaintext
 
 
-def api_token_revoke(*, api_token: ApiToken, actor: str) -> None:
+def api_token_description(api_token: ApiToken) -> str:
+    """What a token may do, in words: "for tenant 'acme', scopes read,write, no expiry"."""
+    scope = f"tenant '{api_token.tenant.name}'" if api_token.tenant else "all tenants"
+    expires_at = api_token.expires_at
+    expiry = f"expires {expires_at.isoformat()}" if expires_at else "no expiry"
+    return f"for {scope}, scopes {api_token.scopes}, {expiry}"
+
+
+def api_token_revoke(*, api_token: ApiToken, actor: Actor) -> None:
     """Revoke a token (from now on it authenticates nothing); revoking twice does nothing."""
     if api_token.revoked_at is not None:
         return
     with transaction.atomic():
         api_token.revoked_at = timezone.now()
         api_token.save(update_fields=["revoked_at"])
-        _record(api_token, actor=actor, action="revoked", detail="", action_flag=CHANGE)
+        _record(api_token, actor=actor, action=AuditAction.TOKEN_REVOKE)
 
 
-def _record(api_token: ApiToken, *, actor: str, action: str, detail: str, action_flag) -> None:
-    """The log line and the admin history entry of a token's creation or revocation.
-
-    The history entry is written when `actor` is a user's name (the admin); a command's
-    actor is no user, so its act is in the log only.
-    """
+def _record(api_token: ApiToken, *, actor: Actor, action: AuditAction) -> None:
+    """The log line and the audit event of a token's creation or revocation: its prefix,
+    label, what it may do and who did it, never the token."""
+    created = action == AuditAction.TOKEN_CREATE
+    detail = api_token_description(api_token) if created else ""
     token_logger.info(
         "API token %s… %r %s by %s%s",
         api_token.prefix,
         api_token.label,
-        action,
-        actor,
+        "created" if created else "revoked",
+        actor.name,
         f" ({detail})" if detail else "",
     )
-    user_model = get_user_model()
-    user = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: actor}).first()
-    if user is None:
-        return
-    LogEntry.objects.create(
-        user=user,
-        content_type=ContentType.objects.get_for_model(ApiToken),
-        object_id=str(api_token.pk),
-        object_repr=str(api_token)[:200],
-        action_flag=action_flag,
-        change_message=f"{action.capitalize()} {detail}".strip() + ".",
+    audit_event_record(
+        actor=actor,
+        action=action,
+        tenant=api_token.tenant,
+        api_token_prefix=api_token.prefix,
+        changes={"label": api_token.label, "detail": detail} if created else {},
     )

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from tenants.services import api_token_create
-from tests.factories import TenantFactory
+from tests.factories import TenantFactory, actor_named
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -57,14 +57,14 @@ def _client_with(token: str) -> APIClient:
 @pytest.fixture
 def tenant_client(tenant):
     """A client holding a token scoped to `tenant` with every scope."""
-    _, token = api_token_create(actor="tests", label="acme ops", tenant=tenant)
+    _, token = api_token_create(actor=actor_named("tests"), label="acme ops", tenant=tenant)
     return _client_with(token)
 
 
 @pytest.fixture
 def global_client(db):
     """A client holding a token for all tenants with every scope."""
-    _, token = api_token_create(actor="tests", label="platform", tenant=None)
+    _, token = api_token_create(actor=actor_named("tests"), label="platform", tenant=None)
     return _client_with(token)
 
 
@@ -74,7 +74,7 @@ def token_client(db):
 
     def make(tenant, scopes="read,write,secrets", **kwargs):
         _, token = api_token_create(
-            actor="tests", label="custom", tenant=tenant, scopes=scopes, **kwargs
+            actor=actor_named("tests"), label="custom", tenant=tenant, scopes=scopes, **kwargs
         )
         return _client_with(token)
 

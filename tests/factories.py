@@ -6,7 +6,8 @@ from integrations.providers import (
     SendGridIntegration,
     TwilioIntegration,
 )
-from tenants.models import Tenant
+from tenants.actors import Actor
+from tenants.models import ApiToken, Channel, Tenant
 
 
 class TenantFactory(factory.django.DjangoModelFactory):
@@ -25,12 +26,10 @@ class IntegrationFactory(factory.django.DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     # ident defaults to the provider key, like the API document's examples.
     ident = factory.LazyFunction(lambda: None)
-    provider = factory.LazyFunction(lambda: None)
     updated_by = "factory"
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        kwargs["provider"] = model_class.provider_key
         kwargs["ident"] = kwargs["ident"] or model_class.provider_key
         return super()._create(model_class, *args, **kwargs)
 
@@ -71,3 +70,13 @@ class DataSiftFactory(IntegrationFactory):
 
 
 PROVIDER_FACTORIES = [SalesforceFactory, TwilioFactory, SendGridFactory, DataSiftFactory]
+
+
+def actor_named(name: str = "tests") -> Actor:
+    """An actor for services called directly by a test (as a management command would)."""
+    return Actor(name=name, channel=Channel.COMMAND)
+
+
+def token_actor_name(label: str) -> str:
+    """How `updated_by` and audit events name the (only) API token labelled `label`."""
+    return f"token:{label} ({ApiToken.objects.get(label=label).prefix}…)"

@@ -14,8 +14,8 @@ from integrations.error_reports import remember_secret
 from integrations.fields import SecretField
 from integrations.models import Integration
 from integrations.providers import all_providers
+from integrations.sealed import MASK
 
-MASK = "********"
 # Names the secrets of a record that no configured key decrypts (their values read null).
 UNREADABLE_KEY = "unreadable-secrets"
 # Keys every body may carry besides the provider's fields; the view resolves them.

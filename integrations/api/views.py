@@ -18,6 +18,7 @@ from integrations.api.permissions import TokenActsOnTenant
 from integrations.api.serializers import ENVELOPE_KEYS, serializer_for
 from integrations.models import Integration
 from integrations.providers import provider_for
+from tenants.actors import Actor
 from tenants.exceptions import TenantNotFound
 from tenants.models import Scope, Tenant
 from tenants.selectors import tenant_get_live
@@ -79,9 +80,24 @@ class TenantAPIView(APIView):
             return known
         return tenant_get_live(name=name)
 
+    def actor(self) -> Actor:
+        return Actor.for_api_token(self.request, self.request.auth)
+
+    def render_all(self, integrations: list[Integration]) -> list[dict]:
+        """The records as the token may see them. Secrets go out in clear only to a token with
+        the `secrets` scope, and each such record is audited as a reveal (one statement)."""
+        show_secrets = self.request.auth.has_scope(Scope.SECRETS)
+        context = {"show_secrets": show_secrets}
+        records = [
+            serializer_for(type(integration))(integration, context=context).data
+            for integration in integrations
+        ]
+        if show_secrets:
+            services.integration_reveals_record(integrations=integrations, actor=self.actor())
+        return records
+
     def render(self, integration: Integration) -> dict:
-        context = {"show_secrets": self.request.auth.has_scope(Scope.SECRETS)}
-        return serializer_for(type(integration))(integration, context=context).data
+        return self.render_all([integration])[0]
 
     def render_written(self, integration: Integration) -> dict:
         """A write's answer. A token that may not read gets the id and type only: writing
@@ -116,7 +132,7 @@ class IntegrationListView(TenantAPIView):
         type_key = request.query_params.get("type")
         provider = None if type_key is None else selectors.provider_get(key=type_key)
         integrations = selectors.integration_list(tenant=tenant_obj, provider=provider)
-        return Response([self.render(integration) for integration in integrations])
+        return Response(self.render_all(integrations))
 
 
 class IntegrationView(TenantAPIView):
@@ -158,7 +174,7 @@ class IntegrationView(TenantAPIView):
             ident=id,
             provider=provider,
             data=serializer.validated_data,
-            actor=str(request.user),
+            actor=self.actor(),
         )
         return Response(
             self.render_written(integration),
@@ -195,7 +211,7 @@ class IntegrationView(TenantAPIView):
         serializer = serializer_for(type(integration))(integration, data=body, partial=True)
         serializer.is_valid(raise_exception=True)
         integration = services.integration_update(
-            integration=integration, data=serializer.validated_data, actor=str(request.user)
+            integration=integration, data=serializer.validated_data, actor=self.actor()
         )
         return Response(self.render_written(integration))
 
@@ -217,7 +233,7 @@ class IntegrationView(TenantAPIView):
     def delete(self, request, tenant: str, id: str):
         tenant_obj = self.live_tenant(tenant)
         integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
-        services.integration_delete(integration=integration, actor=str(request.user))
+        services.integration_delete(integration=integration, actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @staticmethod

@@ -3,6 +3,8 @@
 To add one, see CONTRIBUTING.md: one module here, its import below, a migration, its tests.
 """
 
+from django.contrib.contenttypes.models import ContentType
+
 from integrations.models import Integration
 from integrations.providers.datasift import DataSiftIntegration
 from integrations.providers.salesforce import SalesforceIntegration
@@ -15,7 +17,9 @@ __all__ = [
     "SendGridIntegration",
     "TwilioIntegration",
     "all_providers",
+    "ctype_of",
     "provider_for",
+    "provider_for_ctype_id",
 ]
 
 
@@ -25,4 +29,17 @@ def all_providers() -> list[type[Integration]]:
 
 
 def provider_for(key: str) -> type[Integration] | None:
+    """The provider whose `provider_key` (the JSON `type`) is `key`, or None."""
     return next((cls for cls in all_providers() if cls.provider_key == key), None)
+
+
+def provider_for_ctype_id(ctype_id: int) -> type[Integration] | None:
+    """The provider of a row, from its `polymorphic_ctype_id` (content types are cached per
+    process by Django: no query after the first)."""
+    model = ContentType.objects.get_for_id(ctype_id).model_class()
+    return model if model in all_providers() else None
+
+
+def ctype_of(provider: type[Integration]) -> ContentType:
+    """The content type that marks rows of `provider` (cached like provider_for_ctype_id)."""
+    return ContentType.objects.get_for_model(provider, for_concrete_model=False)

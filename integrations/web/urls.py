@@ -1,16 +1,23 @@
+"""Staff page routes. Fixed words never share a position with a name or an id: tenant names
+and integration ids are only ever the segment after `tenants/` and after `integrations/`, so
+no tenant or integration can be named so as to shadow a page (tests/web/test_url_collisions.py).
+"""
+
 from django.urls import path
 
-from integrations.web import views
+from integrations.web import tenant_pages, views
 
 urlpatterns = [
-    path("tenants/<slug:tenant>/", views.TenantDetailView.as_view(), name="tenant-detail"),
+    path("", tenant_pages.TenantListView.as_view(), name="tenant-list"),
+    path("new-tenant/", tenant_pages.TenantCreateView.as_view(), name="tenant-create"),
+    path("tenants/<slug:tenant>/", tenant_pages.TenantDetailView.as_view(), name="tenant-detail"),
     path(
-        "tenants/<slug:tenant>/integrations/add/",
+        "tenants/<slug:tenant>/add-integration/",
         views.ProviderChoiceView.as_view(),
         name="integration-add-choose",
     ),
     path(
-        "tenants/<slug:tenant>/integrations/add/<slug:provider>/",
+        "tenants/<slug:tenant>/add-integration/<slug:provider>/",
         views.IntegrationFormView.as_view(),
         name="integration-add",
     ),

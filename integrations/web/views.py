@@ -5,6 +5,7 @@ Thin on purpose: the forms validate, the services write (the same ones the API c
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect
 from django.utils.decorators import method_decorator
@@ -13,11 +14,12 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import TemplateView
 
 from integrations import selectors, services
-from integrations.exceptions import IntegrationBusy, RegistryError
+from integrations.exceptions import RegistryError
 from integrations.forms import integration_form_for
 from integrations.models import Integration
 from integrations.providers import all_providers, provider_for
-from tenants.models import Tenant
+from tenants.actors import Actor
+from tenants.models import Channel, Tenant
 from tenants.selectors import tenant_get_live
 
 
@@ -43,22 +45,11 @@ class TenantScopedView(PermissionRequiredMixin, TemplateView):
         kwargs["tenant"] = self.tenant  # the object, not the URL's name for it
         return super().get_context_data(**kwargs)
 
-    def actor(self) -> str:
-        return self.request.user.get_username()
+    def actor(self) -> Actor:
+        return Actor.for_request(self.request, Channel.WEB)
 
     def to_tenant_page(self):
         return redirect("tenant-detail", tenant=self.tenant.name)
-
-
-class TenantDetailView(TenantScopedView):
-    permission_required = "integrations.view_integration"
-    template_name = "integrations/tenant_detail.html"
-
-    def get_context_data(self, **kwargs):
-        integrations = selectors.integration_list(tenant=self.tenant)
-        return super().get_context_data(
-            integrations=[integration_card(i) for i in integrations], **kwargs
-        )
 
 
 class ProviderChoiceView(TenantScopedView):
@@ -87,7 +78,7 @@ class IntegrationFormView(TenantScopedView):
         provider = provider_for(self.kwargs["provider"])
         if provider is None:
             raise Http404("No such provider.")
-        return provider(tenant=self.tenant, provider=provider.provider_key)
+        return provider(tenant=self.tenant)
 
     def get_form(self, instance: Integration):
         form_class = integration_form_for(type(instance))
@@ -105,19 +96,16 @@ class IntegrationFormView(TenantScopedView):
             return self.render_form(form, status=400)
         try:
             if creating:
-                integration, _ = services.integration_upsert(
-                    tenant=self.tenant,
-                    ident=form.cleaned_data["ident"],
-                    provider=type(instance),
-                    data=form.credential_data(),
-                    actor=self.actor(),
+                # Add creates: an id taken since the form was checked is the form's error.
+                integration = services.integration_create(
+                    integration=form.save(commit=False), actor=self.actor()
                 )
             else:
                 integration = services.integration_update(
                     integration=instance, data=form.credential_data(), actor=self.actor()
                 )
-        except IntegrationBusy as error:  # racing writes of this id: nothing was written
-            form.add_error(None, str(error))
+        except ValidationError as error:
+            form.add_error(None, error)
             return self.render_form(form, status=409)
         except RegistryError as error:  # deleted by someone else since the form was shown
             raise Http404(str(error)) from None

@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from integrations.models import Integration
-from tests.factories import SalesforceFactory, TwilioFactory
+from tenants.services import tenant_delete
+from tests.factories import SalesforceFactory, TwilioFactory, actor_named, token_actor_name
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ def test_deleting_answers_204_without_a_body_and_keeps_the_row_as_history(tenant
     assert response.content == b""
     row = reloaded(twilio)
     assert row.deleted_at is not None
-    assert row.updated_by == "token:acme ops"
+    assert row.updated_by == token_actor_name("acme ops")
     assert row.password == "kept-as-history"
     assert not Integration.objects.filter(tenant=tenant).exists()
 
@@ -86,7 +87,7 @@ def test_an_id_deleted_as_one_type_can_come_back_as_another(tenant_client, tenan
     )
 
     assert response.status_code == 201, response.content
-    assert Integration.objects.get(tenant=tenant, ident="messaging").provider == "sendgrid"
+    assert Integration.objects.get(tenant=tenant, ident="messaging").provider_key == "sendgrid"
 
 
 def test_deleting_a_missing_integration_answers_422(tenant_client, tenant):
@@ -100,7 +101,7 @@ def test_deleting_a_missing_integration_answers_422(tenant_client, tenant):
 
 def test_deleting_in_a_deleted_tenant_answers_422_and_keeps_its_records(global_client, tenant):
     twilio = TwilioFactory(tenant=tenant)
-    tenant.delete()
+    tenant_delete(tenant=tenant, actor=actor_named())
 
     response = global_client.delete(url("twilio"))
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 
 from integrations.providers import all_providers
 from tenants.services import api_token_create
-from tests.factories import PROVIDER_FACTORIES, TenantFactory
+from tests.factories import PROVIDER_FACTORIES, TenantFactory, actor_named
 
 TENANT = "fuzz"
 # Real ids the path parameter is drawn from half of the time; the rest are generated.
@@ -114,12 +114,12 @@ def fuzz_tenant(db, _same_connection_as_the_test):
 
 @pytest.fixture
 def tenant_token(fuzz_tenant) -> str:
-    return api_token_create(actor="tests", label="fuzzer", tenant=fuzz_tenant)[1]
+    return api_token_create(actor=actor_named("tests"), label="fuzzer", tenant=fuzz_tenant)[1]
 
 
 @pytest.fixture
 def global_token(fuzz_tenant) -> str:
-    return api_token_create(actor="tests", label="fuzzer", tenant=None)[1]
+    return api_token_create(actor=actor_named("tests"), label="fuzzer", tenant=None)[1]
 
 
 def check(case, token: str, run: str) -> None:

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from integrations.models import Integration
-from tests.factories import SalesforceFactory, TwilioFactory
+from tests.factories import SalesforceFactory, TwilioFactory, actor_named, token_actor_name
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +61,7 @@ def test_patching_one_secret_rotates_it_and_keeps_every_other_field(tenant_clien
         "old-consumer-secret",
         "old-token",
     )
-    assert after.updated_by == "token:acme ops"
+    assert after.updated_by == token_actor_name("acme ops")
     assert after.updated_at > before.updated_at
     assert after.created_at == before.created_at
 
@@ -283,10 +283,12 @@ def test_a_patch_of_a_copy_read_before_a_delete_does_not_bring_it_back(salesforc
     from integrations.exceptions import IntegrationNotFound
 
     stale = reloaded(salesforce)
-    services.integration_delete(integration=reloaded(salesforce), actor="other")
+    services.integration_delete(integration=reloaded(salesforce), actor=actor_named("other"))
 
     with pytest.raises(IntegrationNotFound):
-        services.integration_update(integration=stale, data={"password": "new"}, actor="me")
+        services.integration_update(
+            integration=stale, data={"password": "new"}, actor=actor_named("me")
+        )
 
     after = reloaded(salesforce)
     assert after.deleted_at is not None
@@ -298,8 +300,12 @@ def test_two_patches_of_different_fields_from_stale_copies_both_land(salesforce)
 
     first, second = reloaded(salesforce), reloaded(salesforce)
 
-    services.integration_update(integration=first, data={"password": "pw-2"}, actor="a")
-    services.integration_update(integration=second, data={"secret_token": "tok-2"}, actor="b")
+    services.integration_update(
+        integration=first, data={"password": "pw-2"}, actor=actor_named("a")
+    )
+    services.integration_update(
+        integration=second, data={"secret_token": "tok-2"}, actor=actor_named("b")
+    )
 
     after = reloaded(salesforce)
     assert (after.password, after.secret_token) == ("pw-2", "tok-2")

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from integrations.models import Integration
 from tenants.services import api_token_create, api_token_revoke
 from tests.api.support import TWILIO, post_json, url
+from tests.factories import actor_named
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +63,7 @@ def test_another_auth_scheme_is_401(tenant, header):
 
 
 def test_the_bearer_keyword_is_case_insensitive(tenant):
-    _, token = api_token_create(actor="tests", label="t", tenant=tenant)
+    _, token = api_token_create(actor=actor_named("tests"), label="t", tenant=tenant)
 
     response = post_json(client_with_header(f"bearer {token}"), url("twilio"), TWILIO)
 
@@ -70,15 +71,15 @@ def test_the_bearer_keyword_is_case_insensitive(tenant):
 
 
 def test_a_token_with_the_right_prefix_but_wrong_rest_is_401(tenant):
-    _, token = api_token_create(actor="tests", label="t", tenant=tenant)
+    _, token = api_token_create(actor=actor_named("tests"), label="t", tenant=tenant)
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
 
     assert_unauthorized(post_json(client_with_header(f"Bearer {forged}"), url("twilio"), TWILIO))
 
 
 def test_a_revoked_token_is_401(tenant):
-    api_token, token = api_token_create(actor="tests", label="t", tenant=tenant)
-    api_token_revoke(api_token=api_token, actor="tests")
+    api_token, token = api_token_create(actor=actor_named("tests"), label="t", tenant=tenant)
+    api_token_revoke(api_token=api_token, actor=actor_named("tests"))
 
     response = post_json(client_with_header(f"Bearer {token}"), url("twilio"), TWILIO)
 
@@ -87,7 +88,10 @@ def test_a_revoked_token_is_401(tenant):
 
 def test_an_expired_token_is_401(tenant):
     _, token = api_token_create(
-        actor="tests", label="t", tenant=tenant, expires_at=timezone.now() - timedelta(seconds=1)
+        actor=actor_named("tests"),
+        label="t",
+        tenant=tenant,
+        expires_at=timezone.now() - timedelta(seconds=1),
     )
 
     assert_unauthorized(post_json(client_with_header(f"Bearer {token}"), url("twilio"), TWILIO))
@@ -95,7 +99,10 @@ def test_an_expired_token_is_401(tenant):
 
 def test_a_token_that_has_not_expired_yet_works(tenant):
     _, token = api_token_create(
-        actor="tests", label="t", tenant=tenant, expires_at=timezone.now() + timedelta(minutes=5)
+        actor=actor_named("tests"),
+        label="t",
+        tenant=tenant,
+        expires_at=timezone.now() + timedelta(minutes=5),
     )
 
     response = post_json(client_with_header(f"Bearer {token}"), url("twilio"), TWILIO)
@@ -104,10 +111,13 @@ def test_a_token_that_has_not_expired_yet_works(tenant):
 
 
 def test_unknown_revoked_and_expired_tokens_get_the_same_answer(tenant):
-    revoked, revoked_token = api_token_create(actor="tests", label="r", tenant=tenant)
-    api_token_revoke(api_token=revoked, actor="tests")
+    revoked, revoked_token = api_token_create(actor=actor_named("tests"), label="r", tenant=tenant)
+    api_token_revoke(api_token=revoked, actor=actor_named("tests"))
     _, expired_token = api_token_create(
-        actor="tests", label="e", tenant=tenant, expires_at=timezone.now() - timedelta(days=1)
+        actor=actor_named("tests"),
+        label="e",
+        tenant=tenant,
+        expires_at=timezone.now() - timedelta(days=1),
     )
     tokens = [revoked_token, expired_token, "ir_unknown-token-0123456789abcdefghijklmnop"]
 

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from integrations.models import Integration
 from tenants.services import api_token_create
 from tests.api.support import TWILIO, post_json, url
-from tests.factories import TenantFactory, TwilioFactory
+from tests.factories import TenantFactory, TwilioFactory, actor_named
 
 THREADS = 20
 # The POST/DELETE race: rounds of this many requests, half of each.
@@ -57,7 +57,7 @@ def post_all_at_once(token: str, path: str, bodies: list[dict]) -> list:
 @pytest.fixture
 def acme_token():
     tenant = TenantFactory(name="acme")
-    _, token = api_token_create(actor="tests", label="race", tenant=tenant)
+    _, token = api_token_create(actor=actor_named("tests"), label="race", tenant=tenant)
     return tenant, token
 
 

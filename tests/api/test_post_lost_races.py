@@ -6,7 +6,7 @@ import pytest
 from integrations import services
 from integrations.models import Integration
 from tests.api.support import TWILIO, post_json, url
-from tests.factories import TwilioFactory
+from tests.factories import TwilioFactory, actor_named
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,9 @@ def test_a_delete_of_a_row_deleted_since_it_was_read_answers_422_and_keeps_the_f
     delete = services.integration_delete
 
     def deleted_first_by_another(*, integration, actor):
-        delete(integration=Integration.all_objects.get(pk=integration.pk), actor="other")
+        delete(
+            integration=Integration.all_objects.get(pk=integration.pk), actor=actor_named("other")
+        )
         delete(integration=integration, actor=actor)
 
     monkeypatch.setattr(services, "integration_delete", deleted_first_by_another)

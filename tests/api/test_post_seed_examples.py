@@ -20,7 +20,7 @@ def test_each_seed_example_creates_the_integration_and_echoes_it(
     expected = {"type": ident, **json.loads(body)}
     assert response.json() == expected
     stored = Integration.objects.get(tenant=tenant, ident=ident)
-    assert stored.provider == ident
+    assert stored.provider_key == ident
     for key, value in expected.items():
         if key not in ("id", "type"):
             assert getattr(stored, key.replace("-", "_")) == value

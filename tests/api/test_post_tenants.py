@@ -4,8 +4,9 @@ import pytest
 
 from integrations.models import Integration
 from tenants.models import Tenant
+from tenants.services import tenant_delete, tenant_restore
 from tests.api.support import TWILIO, post_json, url
-from tests.factories import TwilioFactory
+from tests.factories import TwilioFactory, actor_named
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +21,7 @@ def test_a_tenant_that_does_not_exist_is_422(global_client):
 
 def test_a_deleted_tenant_is_422_and_keeps_its_records(global_client, tenant):
     kept = TwilioFactory(tenant=tenant, account="AC-kept")
-    tenant.delete()
+    tenant_delete(tenant=tenant, actor=actor_named())
 
     response = post_json(global_client, url("twilio"), {**TWILIO, "account": "AC-new"})
 
@@ -33,7 +34,7 @@ def test_a_deleted_tenant_is_422_and_keeps_its_records(global_client, tenant):
 
 
 def test_a_deleted_tenant_is_422_for_its_own_token_too(tenant_client, tenant):
-    tenant.delete()
+    tenant_delete(tenant=tenant, actor=actor_named())
 
     response = post_json(tenant_client, url("twilio"), TWILIO)
 
@@ -43,8 +44,8 @@ def test_a_deleted_tenant_is_422_for_its_own_token_too(tenant_client, tenant):
 
 def test_a_restored_tenant_accepts_writes_again(global_client, tenant):
     TwilioFactory(tenant=tenant)
-    tenant.delete()
-    tenant.restore()
+    tenant_delete(tenant=tenant, actor=actor_named())
+    tenant_restore(tenant=tenant, actor=actor_named())
 
     response = post_json(global_client, url("twilio"), TWILIO)
 

@@ -6,6 +6,7 @@ from integrations.models import Integration
 from integrations.providers import SalesforceIntegration, TwilioIntegration
 from integrations.services import integration_delete
 from tests.api.support import BODIES, SALESFORCE, TWILIO, field_name, post_json, url
+from tests.factories import actor_named, token_actor_name
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ def test_it_creates_an_integration_of_each_provider_with_201(tenant_client, tena
     assert response.status_code == 201, response.content
     assert response.json() == {"id": provider, "type": provider, **body}
     integration = stored(tenant, provider)
-    assert integration.provider == provider
+    assert integration.provider_key == provider
     assert integration.provider_key == provider
     for key, value in body.items():
         assert getattr(integration, field_name(key)) == value
@@ -66,7 +67,7 @@ def test_a_replace_is_a_full_replacement_so_every_required_field_must_be_sent(
 def test_it_records_which_token_made_the_change(tenant_client, tenant):
     post_json(tenant_client, url("twilio"), TWILIO)
 
-    assert stored(tenant, "twilio").updated_by == "token:acme ops"
+    assert stored(tenant, "twilio").updated_by == token_actor_name("acme ops")
 
 
 @pytest.mark.parametrize("short", [False, True], ids=["integrations-route", "short-route"])
@@ -186,7 +187,7 @@ def test_an_unknown_type_is_422_and_stores_nothing(tenant_client, tenant):
 def test_a_re_post_after_a_soft_delete_creates_a_new_record(tenant_client, tenant):
     post_json(tenant_client, url("twilio"), TWILIO)
     old = stored(tenant, "twilio")
-    integration_delete(integration=old, actor="test")
+    integration_delete(integration=old, actor=actor_named("test"))
 
     response = post_json(tenant_client, url("twilio"), {**TWILIO, "account": "AC-new"})
 

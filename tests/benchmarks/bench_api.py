@@ -26,6 +26,7 @@ from django.test import Client  # noqa: E402
 
 from tenants import tokens  # noqa: E402
 from tenants.services import api_token_create, tenant_create  # noqa: E402
+from tests.factories import actor_named  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "300"))
 JSON = "application/json"
@@ -55,7 +56,7 @@ def measure(name: str, request, rounds: int = ROUNDS) -> None:
 def main() -> None:
     call_command("migrate", verbosity=0)
     tenant = tenant_create(name=f"bench-{int(time.time())}")
-    _, token = api_token_create(actor="tests", label="bench", tenant=tenant)
+    _, token = api_token_create(actor=actor_named("tests"), label="bench", tenant=tenant)
     client = Client(HTTP_HOST="127.0.0.1", headers={"Authorization": f"Bearer {token}"})
     base = f"/1.0/tenants/{tenant.name}/integrations"
     print(f"{connection.vendor}, {ROUNDS} rounds per operation\n")

@@ -54,7 +54,7 @@ def test_an_admin_adds_a_twilio_integration_in_the_admin(page, secrets_never_sho
     expect(page.locator(".messagelist .success")).to_contain_text("was added successfully")
     seen(page)
     twilio = TwilioIntegration.objects.get(tenant=tenant, ident="twilio-emea")
-    assert (twilio.provider, twilio.account, twilio.password) == (
+    assert (twilio.provider_key, twilio.account, twilio.password) == (
         "twilio",
         "AC-ADMIN-1",
         AUTH_TOKEN,

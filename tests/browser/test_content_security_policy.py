@@ -57,8 +57,8 @@ def test_the_staff_pages_and_the_admin_run_under_the_policy_without_a_violation(
     for url in [
         "/",
         "/tenants/acme/",
-        "/tenants/acme/integrations/add/",
-        "/tenants/acme/integrations/add/twilio/",
+        "/tenants/acme/add-integration/",
+        "/tenants/acme/add-integration/twilio/",
         "/admin/",
         "/admin/integrations/integration/",
         "/admin/integrations/integration/add/",

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 from integrations import services
 from integrations.providers import SalesforceIntegration, SendGridIntegration, TwilioIntegration
 from tests.browser.conftest import PHONE
-from tests.factories import TenantFactory
+from tests.factories import TenantFactory, actor_named
 from tests.web.conftest import SUPPORT_PERMISSIONS, make_user
 
 pytestmark = pytest.mark.browser
@@ -48,7 +48,7 @@ def test_screenshots_of_the_tenant_page_and_the_add_form(
         unknown = set(data) - {f.name for f in provider.credential_fields()}
         assert not unknown, f"{provider.__name__} has no field {unknown}"
         services.integration_upsert(
-            tenant=tenant, ident=ident, provider=provider, data=data, actor="support"
+            tenant=tenant, ident=ident, provider=provider, data=data, actor=actor_named("support")
         )
     log_in_as(make_user("support", SUPPORT_PERMISSIONS))
 
@@ -57,7 +57,7 @@ def test_screenshots_of_the_tenant_page_and_the_add_form(
     seen(page)
     page.screenshot(path=screenshots_dir / "tenant-page.png", full_page=True)
 
-    page.goto("/tenants/acme/integrations/add/twilio/")
+    page.goto("/tenants/acme/add-integration/twilio/")
     expect(page.get_by_role("heading", name="Add Twilio integration")).to_be_visible()
     seen(page)
     page.screenshot(path=screenshots_dir / "add-form.png", full_page=True)

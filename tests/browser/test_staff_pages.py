@@ -65,7 +65,7 @@ def test_a_support_person_manages_a_twilio_integration_in_the_browser(page, secr
     expect(page.get_by_role("heading", name="Add an integration")).to_be_visible()
     seen(page)
     page.locator("a.provider-choice", has_text="Twilio").click()
-    expect(page).to_have_url(re.compile(r"/tenants/initech/integrations/add/twilio/$"))
+    expect(page).to_have_url(re.compile(r"/tenants/initech/add-integration/twilio/$"))
     expect(page.get_by_role("heading", name="Add Twilio integration")).to_be_visible()
     seen(page)
     for input_id, label in [

@@ -20,13 +20,13 @@ KEY = "dGVzdC1vbmx5LWtleS0wMTIzNDU2Nzg5YWJjZGVmISE="
 SEED = """
 from django.utils import timezone
 from tenants.services import api_token_create
-from tests.factories import TenantFactory, TwilioFactory, SalesforceFactory
+from tests.factories import TenantFactory, TwilioFactory, SalesforceFactory, actor_named
 live = TenantFactory(name="live")
 gone = TenantFactory(name="gone")
 TwilioFactory(tenant=live, password="twilio-plain-secret")
 SalesforceFactory(tenant=live, password="sf-plain-password", deleted_at=timezone.now())
 TwilioFactory(tenant=gone, password="gone-plain-secret")
-api_token_create(actor="tests", label="of a deleted tenant", tenant=gone)
+api_token_create(actor=actor_named("tests"), label="of a deleted tenant", tenant=gone)
 gone.deleted_at = timezone.now()
 gone.save()
 """
@@ -35,6 +35,7 @@ READ_BACK = """
 import json
 from integrations.models import Integration
 from tenants.models import ApiToken, Tenant
+from tests.factories import actor_named
 print(json.dumps({
     "tenants": sorted((t.name, t.deleted_at is not None) for t in Tenant.all_objects.all()),
     "tokens": sorted(t.label for t in ApiToken.objects.all()),

@@ -12,7 +12,7 @@ from integrations.providers import TwilioIntegration
 from integrations.services import integration_check_ident
 from tenants.models import Tenant
 from tenants.services import tenant_create
-from tests.factories import TenantFactory
+from tests.factories import TenantFactory, actor_named
 
 OUR_APPS = ["tenants", "integrations"]
 
@@ -41,9 +41,7 @@ def test_every_regex_validator_on_a_model_field_ends_at_the_end_of_the_string(na
 
 @pytest.mark.parametrize("ident", ["twilio\n", "twilio\r\n", "twilio\n\n", "\ntwilio"])
 def test_the_model_validator_refuses_an_id_with_a_newline(tenant, ident):
-    integration = TwilioIntegration(
-        tenant=tenant, ident=ident, provider="twilio", account="AC1", password="p"
-    )
+    integration = TwilioIntegration(tenant=tenant, ident=ident, account="AC1", password="p")
 
     with pytest.raises(ValidationError) as raised:
         integration.full_clean()
@@ -65,7 +63,7 @@ def test_a_tenant_name_with_a_trailing_newline_is_refused_by_the_model_and_the_s
     assert list(raised.value.message_dict) == ["name"]
 
     with pytest.raises(ValidationError):
-        tenant_create(name="acme\n")
+        tenant_create(name="acme\n", actor=actor_named())
     assert not Tenant.all_objects.exists()
 
 

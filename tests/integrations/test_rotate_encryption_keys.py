@@ -10,7 +10,7 @@ from django.test import override_settings
 from integrations.encryption import SecretDecryptionError
 from integrations.models import Integration
 from integrations.services import integration_delete
-from tests.factories import PROVIDER_FACTORIES, TwilioFactory
+from tests.factories import PROVIDER_FACTORIES, TwilioFactory, actor_named
 from tests.integrations.support import raw_column
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ def test_after_rotation_the_old_key_can_be_dropped(settings, tenant):
     old_key = settings.FIELD_ENCRYPTION_KEYS[0]
     created = [factory(tenant=tenant) for factory in PROVIDER_FACTORIES]
     deleted = TwilioFactory(tenant=tenant, ident="gone", password="deleted-but-kept")
-    integration_delete(integration=deleted, actor="test")
+    integration_delete(integration=deleted, actor=actor_named("test"))
     expected = {
         i.pk: {name: getattr(i, name) for name in type(i).secret_field_names()}
         for i in [*created, deleted]

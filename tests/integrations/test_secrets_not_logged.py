@@ -28,7 +28,8 @@ def logged_text(caplog) -> str:
 
 def test_secrets_are_not_logged_across_a_create_and_a_replace(everything_logged, tenant_client):
     created = post_json(tenant_client, url("salesforce", tenant="acme"), SALESFORCE)
-    replaced = post_json(tenant_client, url("salesforce"), SALESFORCE)
+    rotated = {**SALESFORCE, "password": "sf-password-rotated"}
+    replaced = post_json(tenant_client, url("salesforce"), rotated)
 
     assert (created.status_code, replaced.status_code) == (201, 200)
     text = logged_text(everything_logged)
@@ -37,7 +38,7 @@ def test_secrets_are_not_logged_across_a_create_and_a_replace(everything_logged,
     # The SQL log shows the INSERT and UPDATE parameters: ciphertext, never the plaintext.
     assert any("INSERT" in r.getMessage() and "gAAAAA" in r.getMessage() for r in sql)
     assert any("UPDATE" in r.getMessage() and "gAAAAA" in r.getMessage() for r in sql)
-    for secret in SECRETS:
+    for secret in [*SECRETS, rotated["password"]]:
         assert secret not in text
     # Nor the API token: only its prefix is ever looked up.
     api_token = tenant_client._credentials["HTTP_AUTHORIZATION"].split()[1]

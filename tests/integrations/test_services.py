@@ -9,7 +9,7 @@ from integrations.exceptions import IntegrationBusy, IntegrationNotFound
 from integrations.models import Integration
 from integrations.providers import SalesforceIntegration, TwilioIntegration
 from integrations.services import integration_check_ident, integration_delete, integration_upsert
-from tests.factories import TwilioFactory
+from tests.factories import TwilioFactory, actor_named
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,7 @@ TWILIO_DATA = {"account": "AC1", "password": "token-1"}
 
 def upsert(tenant, ident="twilio", provider=TwilioIntegration, data=TWILIO_DATA):
     return integration_upsert(
-        tenant=tenant, ident=ident, provider=provider, data=data, actor="tester"
+        tenant=tenant, ident=ident, provider=provider, data=data, actor=actor_named("tester")
     )
 
 
@@ -30,7 +30,7 @@ def test_upsert_creates_then_replaces(tenant):
     assert replaced.pk == created.pk
     row = Integration.objects.get(pk=created.pk)
     assert (row.account, row.password, row.updated_by) == ("AC2", "token-2", "tester")
-    assert row.provider == "twilio"
+    assert row.provider_key == "twilio"
 
 
 def test_upsert_refuses_a_key_that_is_not_a_field_of_the_provider(tenant):
@@ -82,7 +82,7 @@ def test_an_id_that_names_a_provider_belongs_to_that_provider():
 def test_delete_is_soft_and_hides_the_integration(tenant):
     integration = TwilioFactory(tenant=tenant)
 
-    integration_delete(integration=integration, actor="remover")
+    integration_delete(integration=integration, actor=actor_named("remover"))
 
     assert not Integration.objects.filter(pk=integration.pk).exists()
     kept = Integration.all_objects.get(pk=integration.pk)
@@ -93,7 +93,7 @@ def test_delete_is_soft_and_hides_the_integration(tenant):
 
 def test_after_a_delete_the_id_is_created_again_as_a_new_row(tenant):
     old = TwilioFactory(tenant=tenant)
-    integration_delete(integration=old, actor="remover")
+    integration_delete(integration=old, actor=actor_named("remover"))
 
     new, created = upsert(tenant)
 
@@ -115,11 +115,11 @@ def test_deleting_an_integration_deleted_since_it_was_read_raises_and_keeps_the_
 ):
     integration = TwilioFactory(tenant=tenant)
     read_before = Integration.all_objects.get(pk=integration.pk)
-    integration_delete(integration=integration, actor="first")
+    integration_delete(integration=integration, actor=actor_named("first"))
     first = Integration.all_objects.get(pk=integration.pk)
 
     with pytest.raises(IntegrationNotFound):
-        integration_delete(integration=read_before, actor="second")
+        integration_delete(integration=read_before, actor=actor_named("second"))
 
     after = Integration.all_objects.get(pk=integration.pk)
     assert (after.deleted_at, after.updated_at, after.updated_by) == (

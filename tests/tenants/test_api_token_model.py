@@ -12,12 +12,13 @@ from django.utils import timezone
 from tenants import tokens
 from tenants.models import ApiToken
 from tenants.services import api_token_create, api_token_revoke, parse_scopes
+from tests.factories import actor_named
 
 pytestmark = pytest.mark.django_db
 
 
 def test_the_plaintext_is_never_stored_only_its_prefix_and_sha256_digest(tenant):
-    api_token, plaintext = api_token_create(actor="tests", label="ops", tenant=tenant)
+    api_token, plaintext = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
 
     row = ApiToken.objects.filter(pk=api_token.pk).values().get()
     assert plaintext not in {str(v) for v in row.values()}
@@ -62,21 +63,21 @@ def test_verifying_a_token_costs_microseconds_not_a_password_hash():
 
 
 def test_every_scope_by_default(tenant):
-    api_token, _ = api_token_create(actor="tests", label="ops", tenant=tenant)
+    api_token, _ = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
 
     assert api_token.scopes == "read,write,secrets"
     assert api_token.scope_set == {"read", "write", "secrets"}
 
 
 def test_a_token_without_a_tenant_is_for_all_tenants(tenant, other_tenant):
-    api_token, _ = api_token_create(actor="tests", label="platform", tenant=None)
+    api_token, _ = api_token_create(actor=actor_named("tests"), label="platform", tenant=None)
 
     assert api_token.all_tenants is True
     assert api_token.may_act_on("acme") and api_token.may_act_on("anything")
 
 
 def test_a_tenant_token_acts_on_its_tenant_only(tenant):
-    api_token, _ = api_token_create(actor="tests", label="ops", tenant=tenant)
+    api_token, _ = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
 
     assert api_token.may_act_on("acme")
     assert not api_token.may_act_on("globex")
@@ -132,7 +133,7 @@ def test_a_token_needs_at_least_one_scope(given):
 def test_an_expired_token_is_not_usable(tenant):
     now = timezone.now()
     api_token, _ = api_token_create(
-        actor="tests", label="t", tenant=tenant, expires_at=now + timedelta(hours=1)
+        actor=actor_named("tests"), label="t", tenant=tenant, expires_at=now + timedelta(hours=1)
     )
 
     assert api_token.is_usable(now)
@@ -141,11 +142,11 @@ def test_an_expired_token_is_not_usable(tenant):
 
 
 def test_a_revoked_token_is_not_usable_and_revoking_twice_keeps_the_first_time(tenant):
-    api_token, _ = api_token_create(actor="tests", label="t", tenant=tenant)
+    api_token, _ = api_token_create(actor=actor_named("tests"), label="t", tenant=tenant)
 
-    api_token_revoke(api_token=api_token, actor="tests")
+    api_token_revoke(api_token=api_token, actor=actor_named("tests"))
     first = ApiToken.objects.get(pk=api_token.pk).revoked_at
-    api_token_revoke(api_token=api_token, actor="tests")
+    api_token_revoke(api_token=api_token, actor=actor_named("tests"))
 
     assert first is not None
     assert ApiToken.objects.get(pk=api_token.pk).revoked_at == first

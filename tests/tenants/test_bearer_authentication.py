@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from tenants.authentication import LAST_USED_PRECISION, BearerTokenAuthentication
 from tenants.models import ApiToken
 from tenants.services import api_token_create, api_token_revoke
+from tests.factories import actor_named
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ def last_used(api_token):
 
 
 def test_a_valid_token_authenticates_as_itself(rf, tenant):
-    api_token, plaintext = api_token_create(actor="tests", label="ops", tenant=tenant)
+    api_token, plaintext = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
 
     user, auth = authenticate(rf, f"Bearer {plaintext}")
 
@@ -38,7 +39,7 @@ def test_another_scheme_is_left_to_other_authenticators(rf):
 
 
 def test_the_first_use_sets_last_used_at(rf, tenant):
-    api_token, plaintext = api_token_create(actor="tests", label="ops", tenant=tenant)
+    api_token, plaintext = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
     assert last_used(api_token) is None
 
     authenticate(rf, f"Bearer {plaintext}")
@@ -47,7 +48,7 @@ def test_the_first_use_sets_last_used_at(rf, tenant):
 
 
 def test_last_used_at_is_written_at_most_once_a_minute(rf, tenant, django_assert_num_queries):
-    api_token, plaintext = api_token_create(actor="tests", label="ops", tenant=tenant)
+    api_token, plaintext = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
     recent = timezone.now() - timedelta(seconds=10)
     ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=recent)
 
@@ -58,7 +59,7 @@ def test_last_used_at_is_written_at_most_once_a_minute(rf, tenant, django_assert
 
 
 def test_a_stale_last_used_at_is_refreshed(rf, tenant, django_assert_num_queries):
-    api_token, plaintext = api_token_create(actor="tests", label="ops", tenant=tenant)
+    api_token, plaintext = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
     stale = timezone.now() - LAST_USED_PRECISION - timedelta(seconds=1)
     ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=stale)
 
@@ -72,10 +73,10 @@ def test_a_stale_last_used_at_is_refreshed(rf, tenant, django_assert_num_queries
 def test_an_unusable_token_fails_and_is_not_marked_used(rf, tenant, state):
     expires = timezone.now() - timedelta(seconds=1) if state == "expired" else None
     api_token, plaintext = api_token_create(
-        actor="tests", label="t", tenant=tenant, expires_at=expires
+        actor=actor_named("tests"), label="t", tenant=tenant, expires_at=expires
     )
     if state == "revoked":
-        api_token_revoke(api_token=api_token, actor="tests")
+        api_token_revoke(api_token=api_token, actor=actor_named("tests"))
     if state == "wrong-secret":
         plaintext = plaintext[:-1] + ("A" if plaintext[-1] != "A" else "B")
 

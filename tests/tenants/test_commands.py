@@ -12,7 +12,8 @@ from rest_framework.test import APIClient
 from integrations.models import Integration
 from tenants import tokens
 from tenants.models import ApiToken, Tenant
-from tests.factories import TenantFactory
+from tenants.services import tenant_delete
+from tests.factories import TenantFactory, actor_named, token_actor_name
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +55,7 @@ def test_createtenant_refuses_a_duplicate_name():
 
 
 def test_createtenant_refuses_the_name_of_a_deleted_tenant():
-    TenantFactory(name="acme").delete()
+    tenant_delete(tenant=TenantFactory(name="acme"), actor=actor_named())
 
     with pytest.raises(CommandError, match="deleted"):
         run("createtenant", "acme")
@@ -100,7 +101,7 @@ def test_the_printed_token_authenticates_a_real_request(tenant):
     )
 
     assert response.status_code == 201
-    assert Integration.objects.get(tenant=tenant).updated_by == "token:acme token"
+    assert Integration.objects.get(tenant=tenant).updated_by == token_actor_name("acme token")
 
 
 def test_createapitoken_for_all_tenants(tenant, other_tenant):
@@ -161,7 +162,7 @@ def test_createapitoken_refuses_bad_arguments(tenant, args, message):
 
 
 def test_createapitoken_refuses_a_deleted_tenant(tenant):
-    tenant.delete()
+    tenant_delete(tenant=tenant, actor=actor_named())
 
     with pytest.raises(CommandError, match="No live tenant"):
         run("createapitoken", "--tenant", "acme")

@@ -4,7 +4,8 @@ import pytest
 
 from integrations.models import Integration
 from tenants.models import Tenant
-from tests.factories import TenantFactory, TwilioFactory
+from tenants.services import tenant_delete, tenant_restore
+from tests.factories import TenantFactory, TwilioFactory, actor_named
 
 pytestmark = pytest.mark.django_db
 
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.django_db
 def test_delete_is_soft_and_hides_the_tenant_from_objects():
     tenant = TenantFactory(name="acme")
 
-    tenant.delete()
+    tenant_delete(tenant=tenant, actor=actor_named())
 
     assert tenant.is_deleted
     assert not Tenant.objects.filter(name="acme").exists()
@@ -23,7 +24,7 @@ def test_a_deleted_tenant_keeps_its_integrations():
     tenant = TenantFactory(name="acme")
     integration = TwilioFactory(tenant=tenant)
 
-    tenant.delete()
+    tenant_delete(tenant=tenant, actor=actor_named())
 
     assert Integration.objects.filter(pk=integration.pk).exists()
     assert Integration.objects.get(pk=integration.pk).password == integration.password
@@ -31,9 +32,9 @@ def test_a_deleted_tenant_keeps_its_integrations():
 
 def test_a_deleted_tenant_can_be_restored():
     tenant = TenantFactory(name="acme")
-    tenant.delete()
+    tenant_delete(tenant=tenant, actor=actor_named())
 
-    Tenant.all_objects.get(name="acme").restore()
+    tenant_restore(tenant=Tenant.all_objects.get(name="acme"), actor=actor_named())
 
     restored = Tenant.objects.get(name="acme")
     assert not restored.is_deleted
@@ -43,7 +44,7 @@ def test_a_deleted_tenant_can_be_restored():
 def test_objects_and_all_objects_differ_only_by_the_deleted():
     live = TenantFactory(name="live")
     gone = TenantFactory(name="gone")
-    gone.delete()
+    tenant_delete(tenant=gone, actor=actor_named())
 
     assert list(Tenant.objects.all()) == [live]
     assert set(Tenant.all_objects.all()) == {live, gone}

@@ -6,13 +6,13 @@ from integrations.models import Integration
 from integrations.providers import TwilioIntegration
 from tenants import tokens
 from tenants.models import ApiToken, Tenant
-from tenants.services import api_token_create
-from tests.factories import SalesforceFactory, TwilioFactory
+from tenants.services import api_token_create, tenant_delete
+from tests.factories import SalesforceFactory, TwilioFactory, actor_named
 
 
 @pytest.mark.django_db
 def test_the_tenant_list_filters_live_and_deleted_tenants_and_searches(admin, tenant, other_tenant):
-    other_tenant.delete()
+    tenant_delete(tenant=other_tenant, actor=actor_named())
 
     live = admin.get("/admin/tenants/tenant/")
     deleted = admin.get("/admin/tenants/tenant/", {"status": "deleted"})
@@ -94,7 +94,7 @@ def test_the_tenant_page_edits_its_integrations_inline_keeping_blank_secrets(adm
         "boss",
     )
     added = Integration.objects.get(tenant=tenant, ident="salesforce-us")
-    assert (added.provider, added.password, added.updated_by) == ("salesforce", "pw", "boss")
+    assert (added.provider_key, added.password, added.updated_by) == ("salesforce", "pw", "boss")
 
 
 def _ctype_id(model_name: str) -> int:
@@ -134,7 +134,7 @@ def test_adding_an_integration_in_the_admin_goes_through_the_service(admin, tena
 
     assert response.status_code == 302
     stored = TwilioIntegration.objects.get(tenant=tenant)
-    assert (stored.password, stored.provider, stored.updated_by) == (
+    assert (stored.password, stored.provider_key, stored.updated_by) == (
         "admin-token",
         "twilio",
         "boss",
@@ -220,7 +220,9 @@ def test_a_token_needs_exactly_one_of_a_tenant_or_all_tenants(admin, tenant):
 
 @pytest.mark.django_db
 def test_the_token_list_shows_scope_and_status_and_revokes(admin, tenant):
-    api_token, _ = api_token_create(actor="tests", label="ci", tenant=tenant, scopes="read")
+    api_token, _ = api_token_create(
+        actor=actor_named("tests"), label="ci", tenant=tenant, scopes="read"
+    )
     listing = admin.get("/admin/tenants/apitoken/").content.decode()
     assert "ci" in listing and "acme" in listing and "active" in listing
     assert api_token.digest not in listing

@@ -13,11 +13,11 @@ from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from integrations import services
-from integrations.admin import DeletedListFilter
 from integrations.models import Integration
+from tenants.admin_helpers import DeletedListFilter
 from tenants.models import ApiToken, Tenant
-from tenants.services import api_token_create
-from tests.factories import PROVIDER_FACTORIES, TenantFactory
+from tenants.services import api_token_create, tenant_delete
+from tests.factories import PROVIDER_FACTORIES, TenantFactory, actor_named
 from tests.web.conftest import logged_in
 
 ACTIONS = [
@@ -46,12 +46,12 @@ def test_every_admin_action_declares_a_permission_beyond_view(model, model_admin
 def _examples() -> None:
     """Live and deleted rows of every model an admin is registered for."""
     tenant = TenantFactory(name="acme")
-    TenantFactory(name="gone").delete()
+    tenant_delete(tenant=TenantFactory(name="gone"), actor=actor_named())
     for factory in PROVIDER_FACTORIES:
         factory(tenant=tenant)
         deleted = factory(tenant=tenant, ident=f"{factory._meta.model.provider_key}-old")
-        services.integration_delete(integration=deleted, actor="setup")
-    api_token_create(label="ci", tenant=tenant, scopes="read", actor="setup")
+        services.integration_delete(integration=deleted, actor=actor_named("setup"))
+    api_token_create(label="ci", tenant=tenant, scopes="read", actor=actor_named("setup"))
     User.objects.create_user("someone")
     Group.objects.create(name="ops")
     known = {Tenant, ApiToken, Integration, User, Group}

@@ -16,6 +16,7 @@ from django.utils.html import escape
 
 from tenants.models import ApiToken
 from tenants.services import api_token_create
+from tests.factories import actor_named
 from tests.web.conftest import logged_in, staff_user
 
 ADD = "/admin/tenants/apitoken/add/"
@@ -129,7 +130,7 @@ def test_the_privileged_permission_or_a_superuser_mints_all_tenants_and_secrets_
 def test_revoking_a_token_in_the_admin_is_logged_and_recorded_without_the_token(
     change_only_staff, tenant, caplog
 ):
-    api_token, plaintext = api_token_create(label="ci", tenant=tenant, actor="tests")
+    api_token, plaintext = api_token_create(label="ci", tenant=tenant, actor=actor_named("tests"))
     caplog.clear()
 
     with caplog.at_level(logging.INFO, logger="tenants.tokens"):

@@ -8,7 +8,7 @@ from integrations import services
 from integrations.models import Integration
 from integrations.providers import TwilioIntegration
 from tenants.models import Tenant
-from tests.factories import TwilioFactory
+from tests.factories import TwilioFactory, actor_named
 
 ADD = "/admin/integrations/integration/add/"
 
@@ -43,7 +43,7 @@ def test_a_type_choice_of_no_provider_is_refused_without_a_500(admin, which, sta
 @pytest.fixture
 def deleted_twilio(tenant):
     twilio = TwilioFactory(tenant=tenant, account="AC-GONE", password="old-token")
-    services.integration_delete(integration=twilio, actor="setup")
+    services.integration_delete(integration=twilio, actor=actor_named("setup"))
     twilio.refresh_from_db()
     return twilio
 

@@ -90,7 +90,7 @@ def _doors(tenant, twilio) -> list[tuple[str, dict]]:
             {"account": "AC-NEW", "password": TYPED},
         ),
         (
-            "/tenants/acme/integrations/add/twilio/",
+            "/tenants/acme/add-integration/twilio/",
             {"ident": "twilio-two", "account": "AC-NEW", "password": TYPED},
         ),
         (

@@ -3,25 +3,25 @@ import pytest
 from integrations.forms import KEEP_PLACEHOLDER
 from integrations.models import Integration
 from integrations.providers import TwilioIntegration
-from tests.factories import SalesforceFactory, TwilioFactory
+from tests.factories import SalesforceFactory, TwilioFactory, actor_named
 
-ADD_TWILIO = "/tenants/acme/integrations/add/twilio/"
+ADD_TWILIO = "/tenants/acme/add-integration/twilio/"
 EDIT_TWILIO = "/tenants/acme/integrations/twilio/edit/"
 
 
 @pytest.mark.django_db
 def test_the_provider_choice_lists_every_provider(support, tenant):
-    response = support.get("/tenants/acme/integrations/add/")
+    response = support.get("/tenants/acme/add-integration/")
 
     assert response.status_code == 200
     body = response.content.decode()
     for key in ["salesforce", "twilio", "sendgrid", "datasift"]:
-        assert f'href="/tenants/acme/integrations/add/{key}/"' in body
+        assert f'href="/tenants/acme/add-integration/{key}/"' in body
 
 
 @pytest.mark.django_db
 def test_the_add_form_is_generated_from_the_provider_model(support, tenant):
-    body = support.get("/tenants/acme/integrations/add/salesforce/").content.decode()
+    body = support.get("/tenants/acme/add-integration/salesforce/").content.decode()
 
     for label in ["Consumer key", "Consumer secret", "Username", "Password", "Secret token"]:
         assert f'>{label} <span class="required"' in body
@@ -40,7 +40,11 @@ def test_adding_an_integration_stores_it_through_the_service(support, tenant):
     assert response.status_code == 302
     assert response["Location"] == "/tenants/acme/"
     stored = TwilioIntegration.objects.get(tenant=tenant, ident="twilio")
-    assert (stored.account, stored.password, stored.provider) == ("AC123", "tw-token-1", "twilio")
+    assert (stored.account, stored.password, stored.provider_key) == (
+        "AC123",
+        "tw-token-1",
+        "twilio",
+    )
     assert stored.updated_by == "support"
     page = support.get("/tenants/acme/").content.decode()
     assert "Twilio integration &#x27;twilio&#x27; added." in page
@@ -53,7 +57,7 @@ def test_an_invalid_add_shows_errors_by_the_fields_and_keeps_what_was_typed_but_
     support, tenant
 ):
     response = support.post(
-        "/tenants/acme/integrations/add/salesforce/",
+        "/tenants/acme/add-integration/salesforce/",
         {
             "ident": "salesforce",
             "consumer_key": "ck-typed",
@@ -189,7 +193,9 @@ def test_deleting_an_integration_someone_deleted_meanwhile_is_404_and_keeps_thei
     delete = services.integration_delete
 
     def deleted_first_by_another(*, integration, actor):
-        delete(integration=Integration.all_objects.get(pk=integration.pk), actor="other")
+        delete(
+            integration=Integration.all_objects.get(pk=integration.pk), actor=actor_named("other")
+        )
         delete(integration=integration, actor=actor)
 
     monkeypatch.setattr(services, "integration_delete", deleted_first_by_another)
@@ -201,16 +207,18 @@ def test_deleting_an_integration_someone_deleted_meanwhile_is_404_and_keeps_thei
 
 
 @pytest.mark.django_db
-def test_an_add_that_keeps_losing_races_says_so_on_the_form_and_writes_nothing(
+def test_an_add_that_loses_the_race_for_its_id_says_so_on_the_form_and_replaces_nothing(
     support, tenant, monkeypatch
 ):
     from integrations import services
-    from integrations.exceptions import IntegrationBusy
 
-    def busy(**kwargs):
-        raise IntegrationBusy(kwargs["ident"])
+    create = services.integration_create
 
-    monkeypatch.setattr(services, "integration_upsert", busy)
+    def created_first_by_another(*, integration, actor):
+        TwilioFactory(tenant=tenant, account="AC-theirs", password="their-secret")
+        return create(integration=integration, actor=actor)
+
+    monkeypatch.setattr(services, "integration_create", created_first_by_another)
 
     response = support.post(
         ADD_TWILIO, {"ident": "twilio", "account": "AC1", "password": "typed-secret"}
@@ -218,9 +226,10 @@ def test_an_add_that_keeps_losing_races_says_so_on_the_form_and_writes_nothing(
 
     assert response.status_code == 409
     page = response.content.decode()
-    assert "is being changed by other requests; nothing was written, try again." in page
+    assert "This tenant already has an integration with this id." in page
     assert "typed-secret" not in page
-    assert not Integration.all_objects.exists()
+    theirs = Integration.objects.get()
+    assert (theirs.account, theirs.password) == ("AC-theirs", "their-secret")
 
 
 @pytest.mark.django_db
@@ -231,7 +240,7 @@ def test_saving_an_integration_someone_deleted_meanwhile_is_404(support, tenant,
     update = services.integration_update
 
     def deleted_first(*, integration, data, actor):
-        services.integration_delete(integration=integration, actor="other")
+        services.integration_delete(integration=integration, actor=actor_named("other"))
         return update(integration=integration, data=data, actor=actor)
 
     monkeypatch.setattr(services, "integration_update", deleted_first)
@@ -249,7 +258,7 @@ def test_unknown_provider_and_unknown_or_deleted_integration_are_404(support, te
     gone.deleted_at = gone.created_at
     gone.save()
 
-    assert support.get("/tenants/acme/integrations/add/nosuch/").status_code == 404
+    assert support.get("/tenants/acme/add-integration/nosuch/").status_code == 404
     assert support.get(EDIT_TWILIO).status_code == 404
     assert support.get("/tenants/acme/integrations/nosuch/delete/").status_code == 404
 

@@ -57,10 +57,10 @@ def any_staff_user(request, db):
 
 
 def _pages(tenant, integrations) -> list[str]:
-    staff = ["/", "/?q=acme", "/tenants/acme/", "/tenants/acme/integrations/add/"]
+    staff = ["/", "/?q=acme", "/tenants/acme/", "/tenants/acme/add-integration/"]
     for integration in integrations:
         staff += [
-            f"/tenants/acme/integrations/add/{integration.provider_key}/",
+            f"/tenants/acme/add-integration/{integration.provider_key}/",
             f"/tenants/acme/integrations/{integration.ident}/edit/",
             f"/tenants/acme/integrations/{integration.ident}/delete/",
         ]
@@ -130,7 +130,7 @@ def test_no_page_contains_a_secret_after_saving_through_the_admin_either(
     admin_user, tenant, one_of_each
 ):
     client = logged_in(admin_user)
-    twilio = next(i for i in one_of_each if i.provider == "twilio")
+    twilio = next(i for i in one_of_each if i.provider_key == "twilio")
     client.post(
         f"/admin/integrations/twiliointegration/{twilio.pk}/change/",
         {"tenant": tenant.pk, "ident": "twilio", "account": "AC-CHANGED", "password": ""},

@@ -31,11 +31,11 @@ PAGES = [
     ("admin object id", "admin", "/admin/tenants/tenant/1%00/change/", {}),
 ]
 FORMS = [
-    ("new tenant", "support", "/tenants/new/", {"name": "ac\x00me", "display_name": "Acme"}),
+    ("new tenant", "support", "/new-tenant/", {"name": "ac\x00me", "display_name": "Acme"}),
     (
         "new integration",
         "support",
-        "/tenants/acme/integrations/add/twilio/",
+        "/tenants/acme/add-integration/twilio/",
         {"ident": "twilio", "account": "AC\x00", "password": "p"},
     ),
     ("log in", None, "/accounts/login/", {"username": "boss\x00", "password": "x"}),
@@ -130,6 +130,6 @@ def test_a_nul_under_the_api_is_a_json_400(tenant_client, url, params):
 def test_requests_without_a_nul_go_through(support, admin, tenant):
     assert support.get("/", {"q": "acme"}).status_code == 200
     assert admin.get("/admin/integrations/integration/", {"provider": "twilio"}).status_code == 200
-    response = support.post("/tenants/new/", {"name": "globex", "display_name": "Globex"})
+    response = support.post("/new-tenant/", {"name": "globex", "display_name": "Globex"})
     assert response.status_code == 302
     assert Tenant.objects.filter(name="globex").exists()

@@ -4,9 +4,9 @@ from integrations.models import Integration
 from tests.factories import TwilioFactory
 
 WRITE_URLS = [
-    "/tenants/new/",
-    "/tenants/acme/integrations/add/",
-    "/tenants/acme/integrations/add/twilio/",
+    "/new-tenant/",
+    "/tenants/acme/add-integration/",
+    "/tenants/acme/add-integration/twilio/",
     "/tenants/acme/integrations/twilio/edit/",
     "/tenants/acme/integrations/twilio/delete/",
 ]

@@ -17,7 +17,8 @@ from django.contrib.contenttypes.models import ContentType
 from integrations import services
 from integrations.models import Integration
 from integrations.providers import TwilioIntegration
-from tests.factories import TwilioFactory
+from tenants.services import tenant_delete
+from tests.factories import TwilioFactory, actor_named
 from tests.web.conftest import logged_in, staff_user
 
 TENANT_PAGE_PERMISSIONS = ["tenants.view_tenant", "tenants.change_tenant"]
@@ -80,7 +81,7 @@ def staff_view(client, tenant, twilio):
 
 def staff_add(client, tenant, twilio):
     client.post(
-        f"/tenants/{tenant.name}/integrations/add/twilio/",
+        f"/tenants/{tenant.name}/add-integration/twilio/",
         {"ident": "twilio-new", "account": "AC-ADDED", "password": "new-token"},
     )
     return _added()
@@ -194,7 +195,7 @@ def action_delete_selected_of_the_provider_admin(client, tenant, twilio):
 
 
 def action_restore(client, tenant, twilio):
-    services.integration_delete(integration=twilio, actor="setup")
+    services.integration_delete(integration=twilio, actor=actor_named("setup"))
     before = _row(twilio)
     client.post(
         "/admin/integrations/integration/?status=deleted",
@@ -271,7 +272,7 @@ def test_soft_deleting_and_restoring_a_tenant_in_the_admin_needs_delete_tenant(
     assert (tenant.deleted_at is not None) == allowed
 
     if not allowed:
-        tenant.delete()
+        tenant_delete(tenant=tenant, actor=actor_named())
     client.post(
         "/admin/tenants/tenant/?status=deleted",
         {"action": "restore", "_selected_action": [tenant.pk]},

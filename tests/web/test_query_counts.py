@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from integrations.providers import all_providers
 from tenants.services import api_token_create
-from tests.factories import PROVIDER_FACTORIES, TenantFactory
+from tests.factories import PROVIDER_FACTORIES, TenantFactory, actor_named
 
 
 def _populate(tenants: int, start: int = 0) -> None:
@@ -14,7 +14,7 @@ def _populate(tenants: int, start: int = 0) -> None:
         tenant = TenantFactory(name=f"t-{n:03}")
         for factory in PROVIDER_FACTORIES:
             factory(tenant=tenant)
-        api_token_create(actor="tests", label=f"token {n}", tenant=tenant)
+        api_token_create(actor=actor_named("tests"), label=f"token {n}", tenant=tenant)
 
 
 def _queries(client, url: str) -> int:

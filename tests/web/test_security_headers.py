@@ -37,10 +37,10 @@ def _pages(tenant, twilio) -> list[tuple[str, str]]:
     return [
         ("support", "/"),
         ("support", "/?q=acme"),
-        ("support", "/tenants/new/"),
+        ("support", "/new-tenant/"),
         ("support", "/tenants/acme/"),
-        ("support", "/tenants/acme/integrations/add/"),
-        ("support", "/tenants/acme/integrations/add/twilio/"),
+        ("support", "/tenants/acme/add-integration/"),
+        ("support", "/tenants/acme/add-integration/twilio/"),
         ("support", "/tenants/acme/integrations/twilio/edit/"),
         ("support", "/tenants/acme/integrations/twilio/delete/"),
         ("support", "/tenants/nobody/"),  # the 404 page

@@ -1,12 +1,13 @@
 import pytest
 
 from tenants.models import Tenant
-from tests.factories import DataSiftFactory, TenantFactory, TwilioFactory
+from tenants.services import tenant_delete
+from tests.factories import DataSiftFactory, TenantFactory, TwilioFactory, actor_named
 
 
 @pytest.mark.django_db
 def test_every_staff_page_sends_an_anonymous_visitor_to_the_login_page(client, tenant):
-    for url in ["/", "/tenants/new/", "/tenants/acme/", "/tenants/acme/integrations/add/"]:
+    for url in ["/", "/new-tenant/", "/tenants/acme/", "/tenants/acme/add-integration/"]:
         response = client.get(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith("/accounts/login/?next=")
@@ -81,7 +82,7 @@ def test_the_tenant_list_is_paginated_by_25_and_keeps_the_search(support):
 
 @pytest.mark.django_db
 def test_the_tenant_list_hides_deleted_tenants(support, tenant, other_tenant):
-    other_tenant.delete()
+    tenant_delete(tenant=other_tenant, actor=actor_named())
 
     response = support.get("/")
 
@@ -90,7 +91,7 @@ def test_the_tenant_list_hides_deleted_tenants(support, tenant, other_tenant):
 
 @pytest.mark.django_db
 def test_staff_can_create_a_tenant(support):
-    response = support.post("/tenants/new/", {"name": "initech", "display_name": "Initech"})
+    response = support.post("/new-tenant/", {"name": "initech", "display_name": "Initech"})
 
     assert response.status_code == 302
     assert response["Location"] == "/tenants/initech/"
@@ -111,7 +112,7 @@ def test_staff_can_create_a_tenant(support):
 def test_creating_a_tenant_with_a_bad_name_shows_the_error_and_creates_nothing(
     support, tenant, name, message
 ):
-    response = support.post("/tenants/new/", {"name": name, "display_name": "Typed"})
+    response = support.post("/new-tenant/", {"name": name, "display_name": "Typed"})
 
     assert response.status_code == 200
     assert message in response.content.decode()
@@ -121,9 +122,9 @@ def test_creating_a_tenant_with_a_bad_name_shows_the_error_and_creates_nothing(
 
 @pytest.mark.django_db
 def test_a_deleted_tenants_name_cannot_be_taken_again_from_the_ui(support, tenant):
-    tenant.delete()
+    tenant_delete(tenant=tenant, actor=actor_named())
 
-    response = support.post("/tenants/new/", {"name": "acme"})
+    response = support.post("/new-tenant/", {"name": "acme"})
 
     assert response.status_code == 200
     assert "A deleted tenant has this name" in response.content.decode()
@@ -132,7 +133,7 @@ def test_a_deleted_tenants_name_cannot_be_taken_again_from_the_ui(support, tenan
 
 @pytest.mark.django_db
 def test_a_deleted_or_unknown_tenant_page_is_a_404(support, tenant):
-    tenant.delete()
+    tenant_delete(tenant=tenant, actor=actor_named())
 
     assert support.get("/tenants/acme/").status_code == 404
     assert support.get("/tenants/nobody/").status_code == 404

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from tenants.actors import Actor
 from tenants.models import Scope, Tenant
 from tenants.services import api_token_create
 
@@ -38,7 +39,7 @@ class Command(BaseCommand):
                 tenant=tenant,
                 scopes=options["scopes"],
                 expires_at=timezone.now() + timedelta(days=days) if days else None,
-                actor="manage.py createapitoken",
+                actor=Actor.for_command("createapitoken"),
             )
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from None

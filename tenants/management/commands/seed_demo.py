@@ -5,8 +5,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from tenants.actors import Actor
 from tenants.models import ApiToken, Tenant
-from tenants.services import api_token_create, tenant_create
+from tenants.services import api_token_create, tenant_create, tenant_restore
 
 DEMO_TENANT = "demo"
 DEMO_TOKEN_LABEL = "demo token (make run)"  # noqa: S105 (a label, not a secret)
@@ -26,11 +27,12 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, **options):
         if not settings.DEBUG:
             raise CommandError("seed_demo resets the admin password: it runs only with DEBUG=true.")
+        actor = Actor.for_command("seed_demo")
         tenant = Tenant.all_objects.filter(name=DEMO_TENANT).first()
         if tenant is None:
-            tenant = tenant_create(name=DEMO_TENANT, display_name="Demo tenant")
+            tenant = tenant_create(name=DEMO_TENANT, display_name="Demo tenant", actor=actor)
         elif tenant.is_deleted:
-            tenant.restore()
+            tenant_restore(tenant=tenant, actor=actor)
 
         password = secrets.token_urlsafe(12)
         admin, _ = get_user_model().objects.get_or_create(
@@ -42,9 +44,7 @@ class Command(BaseCommand):
 
         # One demo token at a time: the previous run's is deleted.
         ApiToken.objects.filter(label=DEMO_TOKEN_LABEL, revoked_at__isnull=True).delete()
-        _, token = api_token_create(
-            label=DEMO_TOKEN_LABEL, tenant=tenant, actor="manage.py seed_demo"
-        )
+        _, token = api_token_create(label=DEMO_TOKEN_LABEL, tenant=tenant, actor=actor)
 
         self.stdout.write(
             f"""

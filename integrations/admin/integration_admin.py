@@ -12,25 +12,20 @@ soft-deleted integration is read-only everywhere; restore is the way back.
 import re
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseRedirect
-from django.utils.decorators import method_decorator
-from django.views.decorators.debug import sensitive_post_parameters
 from polymorphic.admin import (
     PolymorphicChildModelAdmin,
-    PolymorphicInlineSupportMixin,
     PolymorphicParentModelAdmin,
-    StackedPolymorphicInline,
 )
-from polymorphic.admin.helpers import PolymorphicInlineAdminFormSet
-from polymorphic.formsets import BasePolymorphicInlineFormSet
 
 from integrations import services
+from integrations.exceptions import IntegrationNotFound
 from integrations.forms import IntegrationFormRules
-from integrations.models import IDENT_TAKEN, Integration
-from integrations.providers import all_providers
+from integrations.models import Integration
+from integrations.providers import all_providers, ctype_of, provider_for, provider_for_ctype_id
+from tenants.admin_helpers import DeletedListFilter, HideSecretsFromErrorReports, admin_actor
 
 
 def has_integration_permission(request, action: str) -> bool:
@@ -64,47 +59,10 @@ class IntegrationPermissions:
         return has_integration_permission(request, "delete") and not _is_deleted(obj)
 
 
-class DeletedListFilter(admin.SimpleListFilter):
-    """Live rows by default; soft-deleted ones on demand."""
-
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [("deleted", "Deleted"), ("all", "All")]
-
-    def choices(self, changelist):
-        yield {
-            "selected": self.value() is None,
-            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
-            "display": "Live",
-        }
-        yield from list(super().choices(changelist))[1:]
-
-    def queryset(self, request, queryset):
-        if self.value() == "deleted":
-            return queryset.filter(deleted_at__isnull=False)
-        if self.value() == "all":
-            return queryset
-        return queryset.filter(deleted_at__isnull=True)
-
-
-def actor_of(request) -> str:
-    return request.user.get_username()
-
-
 def changed_values(integration: Integration, changed: list[str]) -> dict:
     """What an admin form changed, as `data` for the update service (kept secrets are not
     in `changed`: see IntegrationFormRules.changed_data)."""
     return {name: getattr(integration, name) for name in changed}
-
-
-class HideSecretsFromErrorReports:
-    """A 500 on an admin form must not put the typed secrets into Django's error report."""
-
-    @method_decorator(sensitive_post_parameters())
-    def changeform_view(self, request, *args, **kwargs):
-        return super().changeform_view(request, *args, **kwargs)
 
 
 class IntegrationChildAdmin(
@@ -113,7 +71,7 @@ class IntegrationChildAdmin(
     base_model = Integration
     base_form = IntegrationFormRules
     show_in_index = False
-    readonly_fields = ["provider", "updated_at", "updated_by", "deleted_at"]
+    readonly_fields = ["updated_at", "updated_by", "version", "deleted_at"]
 
     def get_queryset(self, request):
         return self.model.all_objects.select_related("tenant")
@@ -134,13 +92,13 @@ class IntegrationChildAdmin(
             services.integration_update(
                 integration=obj,
                 data=changed_values(obj, form.changed_data),
-                actor=actor_of(request),
+                actor=admin_actor(request),
             )
         else:
-            services.integration_create(integration=obj, actor=actor_of(request))
+            services.integration_create(integration=obj, actor=admin_actor(request))
 
     def delete_model(self, request, obj):
-        services.integration_delete(integration=obj, actor=actor_of(request))
+        services.integration_delete(integration=obj, actor=admin_actor(request))
 
     def get_deleted_objects(self, objs, request):
         # What a delete would soft-delete: the live ones (a deleted one cannot be deleted).
@@ -159,6 +117,21 @@ for _provider in all_providers():
     admin.site.register(_provider, _child_admin_for(_provider))
 
 
+class ProviderListFilter(admin.SimpleListFilter):
+    """By provider, named by its key in the URL (?provider=twilio); matched on the one type
+    discriminator, django-polymorphic's content type."""
+
+    title = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request, model_admin):
+        return [(provider.provider_key, provider.label) for provider in all_providers()]
+
+    def queryset(self, request, queryset):
+        provider = provider_for(self.value() or "")
+        return queryset.filter(polymorphic_ctype=ctype_of(provider)) if provider else queryset
+
+
 # What django-polymorphic's add view accepts as ?ct_id= (it calls int() on it, unchecked).
 CONTENT_TYPE_ID = re.compile(r"\A[0-9]{1,9}\Z")
 
@@ -168,7 +141,7 @@ class IntegrationParentAdmin(IntegrationPermissions, PolymorphicParentModelAdmin
     base_model = Integration
     child_models = all_providers()
     list_display = ["ident", "tenant", "provider", "updated_at", "updated_by", "is_live"]
-    list_filter = ["provider", DeletedListFilter, "tenant"]
+    list_filter = [ProviderListFilter, DeletedListFilter, "tenant"]
     search_fields = ["ident", "tenant__name", "tenant__display_name"]
     list_select_related = ["tenant"]
     actions = ["soft_delete", "restore"]
@@ -211,140 +184,28 @@ class IntegrationParentAdmin(IntegrationPermissions, PolymorphicParentModelAdmin
     def is_live(self, obj):
         return obj.deleted_at is None
 
+    @admin.display(description="provider", ordering="polymorphic_ctype")
+    def provider(self, obj):
+        return provider_for_ctype_id(obj.polymorphic_ctype_id).label
+
     @admin.action(description="Delete selected integrations (soft)", permissions=["delete"])
     def soft_delete(self, request, queryset):
-        live = queryset.filter(deleted_at__isnull=True)
-        for integration in live:
-            services.integration_delete(integration=integration, actor=actor_of(request))
-        self.message_user(request, f"Deleted {len(live)} integration(s).")
+        deleted = 0
+        for integration in queryset.filter(deleted_at__isnull=True).select_related("tenant"):
+            try:
+                services.integration_delete(integration=integration, actor=admin_actor(request))
+                deleted += 1
+            except IntegrationNotFound:
+                pass  # deleted by someone else meanwhile: deleted all the same
+        self.message_user(request, f"Deleted {deleted} integration(s).")
 
     @admin.action(description="Restore selected integrations", permissions=["delete"])
     def restore(self, request, queryset):
         restored = 0
         for integration in queryset.filter(deleted_at__isnull=False):
             try:
-                services.integration_restore(integration=integration, actor=actor_of(request))
+                services.integration_restore(integration=integration, actor=admin_actor(request))
                 restored += 1
             except ValidationError as error:
                 self.message_user(request, " ".join(error.messages), messages.ERROR)
         self.message_user(request, f"Restored {restored} integration(s).")
-
-
-class IntegrationInlinePermissions:
-    """The base model's permissions for the inline on a tenant's page and its per-provider rows
-    (an inline's `obj` is the tenant, not an integration)."""
-
-    def has_view_permission(self, request, obj=None):
-        return has_integration_permission(request, "view") or has_integration_permission(
-            request, "change"
-        )
-
-    def has_add_permission(self, request, obj):
-        return has_integration_permission(request, "add")
-
-    def has_change_permission(self, request, obj=None):
-        return has_integration_permission(request, "change")
-
-    def has_delete_permission(self, request, obj=None):
-        return has_integration_permission(request, "delete")
-
-
-def _form_guarded(form_class, *, can_add: bool, can_change: bool):
-    """The form of an inline row that reports no change where the user may not make one.
-
-    Django's inlines guard their forms this way (InlineModelAdmin.get_formset); the rows of a
-    polymorphic inline are built from the child inlines' forms, which Django never wraps: without
-    this, a user who may only view integrations added one by posting an extra row.
-    """
-
-    class GuardedForm(form_class):
-        def has_changed(self):
-            if not (can_add if self.instance._state.adding else can_change):
-                return False
-            return super().has_changed()
-
-    GuardedForm.__name__ = GuardedForm.__qualname__ = f"Guarded{form_class.__name__}"
-    return GuardedForm
-
-
-class IntegrationChildInline(IntegrationInlinePermissions, StackedPolymorphicInline.Child):
-    form = IntegrationFormRules
-    exclude = ["deleted_at"]
-
-    def get_formset_child(self, request, obj=None, **kwargs):
-        kwargs.setdefault(
-            "form",
-            _form_guarded(
-                self.form,
-                can_add=self.has_add_permission(request, obj),
-                can_change=self.has_change_permission(request, obj),
-            ),
-        )
-        return super().get_formset_child(request, obj, **kwargs)
-
-
-class IntegrationInlineFormSet(BasePolymorphicInlineFormSet):
-    """Two rows of the page may not end with the same id: the database would refuse the second
-    (an IntegrityError, a 500). Each form checks its id against the stored rows; this checks the
-    rows against each other."""
-
-    def clean(self):
-        super().clean()
-        claimed = set()
-        for form in self.forms:
-            if self.can_delete and self._should_delete_form(form):
-                continue
-            if form.instance._state.adding and not form.has_changed():
-                continue  # an extra row left empty
-            ident = getattr(form, "cleaned_data", {}).get("ident", form.instance.ident)
-            if not ident:
-                continue
-            if ident in claimed:
-                form.add_error("ident", IDENT_TAKEN)
-            claimed.add(ident)
-
-
-class IntegrationInline(IntegrationInlinePermissions, StackedPolymorphicInline):
-    """On a tenant's page: one form per integration, each of its provider's own type."""
-
-    model = Integration
-    extra = 0
-    formset = IntegrationInlineFormSet
-
-    class Media:
-        css = {"all": ["css/admin.css"]}  # hides polymorphic's type menu without inline styles
-
-    child_inlines = [
-        type(f"{provider.__name__}Inline", (IntegrationChildInline,), {"model": provider})
-        for provider in all_providers()
-    ]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(deleted_at__isnull=True)
-
-
-class IntegrationInlineAdminFormSet(PolymorphicInlineAdminFormSet):
-    """Existing rows are shown read-only to a user who may not change integrations, as Django
-    shows its own inlines (django-polymorphic renders them as inputs that did nothing)."""
-
-    def __iter__(self):
-        for inline_admin_form in super().__iter__():
-            if inline_admin_form.original is not None and not self.has_change_permission:
-                inline_admin_form.readonly_fields = [
-                    *inline_admin_form.readonly_fields,
-                    *flatten_fieldsets(inline_admin_form.fieldsets),
-                ]
-            yield inline_admin_form
-
-
-class IntegrationInlineSupport(PolymorphicInlineSupportMixin):
-    """For the admin that hosts IntegrationInline (the tenant's page)."""
-
-    def get_inline_formsets(self, request, formsets, inline_instances, obj=None):
-        inline_admin_formsets = super().get_inline_formsets(
-            request, formsets, inline_instances, obj
-        )
-        for inline_admin_formset in inline_admin_formsets:
-            if isinstance(inline_admin_formset, PolymorphicInlineAdminFormSet):
-                inline_admin_formset.__class__ = IntegrationInlineAdminFormSet
-        return inline_admin_formsets

@@ -1,3 +1,6 @@
+"""The staff pages of tenants, in one place: the list (with what each tenant has), the form
+that creates one, and a tenant's page with its integrations as cards."""
+
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ValidationError
@@ -5,9 +8,12 @@ from django.db.models import Count, Max, Q
 from django.shortcuts import redirect
 from django.views.generic import FormView, ListView
 
+from integrations import selectors
 from integrations.selectors import providers_by_tenant
+from integrations.web.views import TenantScopedView, integration_card
+from tenants.actors import Actor
 from tenants.forms import TenantForm
-from tenants.models import Tenant
+from tenants.models import Channel, Tenant
 from tenants.services import tenant_create
 
 
@@ -44,10 +50,23 @@ class TenantCreateView(PermissionRequiredMixin, FormView):
 
     def form_valid(self, form):
         try:
-            tenant = tenant_create(**form.cleaned_data)
+            tenant = tenant_create(
+                **form.cleaned_data, actor=Actor.for_request(self.request, Channel.WEB)
+            )
         except ValidationError as error:
             for field, errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
             return self.form_invalid(form)
         messages.success(self.request, f"Tenant '{tenant.name}' created.")
         return redirect("tenant-detail", tenant=tenant.name)
+
+
+class TenantDetailView(TenantScopedView):
+    permission_required = "integrations.view_integration"
+    template_name = "integrations/tenant_detail.html"
+
+    def get_context_data(self, **kwargs):
+        integrations = selectors.integration_list(tenant=self.tenant)
+        return super().get_context_data(
+            integrations=[integration_card(i) for i in integrations], **kwargs
+        )

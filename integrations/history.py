@@ -1,0 +1,141 @@
+"""What the integration services record of each change: its audit event and, when values
+changed, a numbered version. Called only from integrations.services, inside the transaction of
+the change itself, so that a change and its records are kept together or not at all.
+
+Secrets never leave sealed form here: an audit event says a secret "changed" (no value, no
+hash), a version keeps the secret's ciphertext exactly as the live row does.
+"""
+
+from typing import Any
+
+from django.conf import settings
+
+from integrations.fields import SEALED_PREFIX, SecretField
+from integrations.models import Integration, IntegrationVersion
+from integrations.sealed import MASK, SealedSecret
+from tenants.actors import Actor
+from tenants.models import SECRET_CHANGED, AuditAction
+from tenants.services import audit_event, audit_event_record
+
+Changes = dict[str, Any]
+
+
+def changes_of(integration: Integration, data: dict[str, Any]) -> Changes:
+    """What assigning `data` to `integration` would change, for the audit trail: non-secret
+    fields as {"old", "new"}, secrets as "changed". A secret equal to the stored one, or to the
+    API's mask, is no change (the mask means "keep": see integrations.sealed.MASK)."""
+    changes: Changes = {}
+    for name, new in data.items():
+        field = integration._meta.get_field(name)
+        old = getattr(integration, field.attname)
+        if isinstance(field, SecretField):
+            if new == MASK or (old is not None and old == new):
+                continue
+            changes[name] = SECRET_CHANGED
+        elif old != _plain(field, new):
+            changes[name] = {"old": old, "new": _plain(field, new)}
+    return changes
+
+
+def _plain(field, value):
+    # A foreign key (the admin may move an integration to another tenant) is recorded by id.
+    return value.pk if field.is_relation and value is not None else value
+
+
+def record_change(
+    integration: Integration, *, action: AuditAction, changes: Changes, actor: Actor
+) -> None:
+    """The audit event of a change, and the integration's new version when values changed
+    (its `version` already counts it)."""
+    if any(name in _credential_names(integration) for name in changes):
+        IntegrationVersion.objects.create(
+            integration=integration,
+            number=integration.version,
+            actor=actor.name[:200],
+            changed_fields=sorted(changes),
+            values=snapshot(integration),
+        )
+        _prune_versions(integration)
+    record_event(integration, action=action, actor=actor, changes=_audited(changes))
+
+
+def record_event(
+    integration: Integration, *, action: AuditAction, actor: Actor, changes: Changes | None = None
+) -> None:
+    audit_event_record(**_subject(integration), actor=actor, action=action, changes=changes)
+
+
+def record_reveals(integrations: list[Integration], *, actor: Actor) -> None:
+    """One `reveal` event per integration whose secrets a response carried in clear, written
+    in one statement."""
+    events = [
+        audit_event(
+            **_subject(integration),
+            actor=actor,
+            action=AuditAction.REVEAL,
+            changes={"revealed": integration.secret_field_names()},
+        )
+        for integration in integrations
+        if integration.secret_field_names()
+    ]
+    if events:
+        type(events[0]).objects.bulk_create(events)
+
+
+def snapshot(integration: Integration) -> dict[str, Any]:
+    """The credential values of `integration` as a version keeps them (secrets sealed)."""
+    values = {}
+    for field in type(integration).credential_fields():
+        value = getattr(integration, field.attname)
+        if isinstance(field, SecretField) and value is not None:
+            value = SEALED_PREFIX + value.ciphertext
+        values[field.name] = value
+    return values
+
+
+def values_of(version: IntegrationVersion, provider: type[Integration]) -> dict[str, Any]:
+    """A version's values as `data` for the update service: secrets as SealedSecrets, so that
+    restoring one needs no decryption (a write-only token may roll back). Fields the provider
+    has gained since the version was written keep their current values."""
+    data = {}
+    for field in provider.credential_fields():
+        if field.name not in version.values:
+            continue
+        value = version.values[field.name]
+        if isinstance(field, SecretField) and value is not None:
+            value = SealedSecret.from_ciphertext(value.removeprefix(SEALED_PREFIX))
+        data[field.name] = value
+    return data
+
+
+def _credential_names(integration: Integration) -> set[str]:
+    return {field.name for field in type(integration).credential_fields()}
+
+
+def _audited(changes: Changes) -> Changes:
+    # JSON-safe: dates and other values are recorded as text.
+    return {
+        name: change if change == SECRET_CHANGED else {k: _json(v) for k, v in change.items()}
+        for name, change in changes.items()
+    }
+
+
+def _json(value):
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
+
+
+def _subject(integration: Integration) -> dict[str, Any]:
+    return {
+        "tenant": integration.tenant,
+        "integration_pk": integration.pk,
+        "integration_ident": integration.ident,
+        "integration_type": integration.provider_key,
+    }
+
+
+def _prune_versions(integration: Integration) -> None:
+    kept = settings.INTEGRATION_VERSIONS_KEPT
+    if integration.version > kept:
+        IntegrationVersion.objects.filter(
+            integration=integration, number__lte=integration.version - kept
+        ).delete()

@@ -1,0 +1,47 @@
+"""Admin pieces that both apps' admins use. They live in the lower app so that the dependency
+runs one way: integrations' admin imports tenants' admin, never the reverse."""
+
+from django.contrib import admin
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
+
+from tenants.actors import Actor
+from tenants.models import Channel
+
+
+def admin_actor(request) -> Actor:
+    """The signed-in admin user, as the services record them."""
+    return Actor.for_request(request, Channel.ADMIN)
+
+
+class DeletedListFilter(admin.SimpleListFilter):
+    """Live rows by default; soft-deleted ones on demand."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("deleted", "Deleted"), ("all", "All")]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Live",
+        }
+        yield from list(super().choices(changelist))[1:]
+
+    def queryset(self, request, queryset):
+        if self.value() == "deleted":
+            return queryset.filter(deleted_at__isnull=False)
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(deleted_at__isnull=True)
+
+
+class HideSecretsFromErrorReports:
+    """A 500 on an admin form must not put the typed secrets into Django's error report."""
+
+    @method_decorator(sensitive_post_parameters())
+    def changeform_view(self, request, *args, **kwargs):
+        return super().changeform_view(request, *args, **kwargs)
