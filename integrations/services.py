@@ -22,6 +22,7 @@ from integrations.providers import ctype_of, provider_for
 from integrations.sealed import MASK
 from tenants.actors import Actor
 from tenants.models import AuditAction, Tenant
+from tenants.services import tenant_hold_live
 
 # How many lost races a create-or-replace retries before answering IntegrationBusy.
 UPSERT_ATTEMPTS = 5
@@ -71,6 +72,7 @@ def integration_upsert(
     integration_check_ident(ident=ident, provider=provider)
     for _ in range(UPSERT_ATTEMPTS):
         with transaction.atomic():
+            tenant_hold_live(tenant=tenant)
             existing = _live_for_update(provider, tenant, ident)
             if existing is not None:
                 existing.tenant = tenant
@@ -98,6 +100,7 @@ def integration_create(*, integration: Integration, actor: Actor) -> Integration
     }
     try:
         with transaction.atomic():
+            tenant_hold_live(tenant=integration.tenant)
             _insert(integration, data, actor)
     except IntegrityError:
         raise ValidationError({"ident": [IDENT_TAKEN]}) from None
@@ -144,6 +147,7 @@ def integration_delete(*, integration: Integration, actor: Actor) -> None:
     """
     now = timezone.now()
     with transaction.atomic():
+        tenant_hold_live(tenant=integration.tenant)
         deleted = (
             Integration.objects.non_polymorphic()
             .filter(pk=integration.pk)
@@ -160,6 +164,7 @@ def integration_delete(*, integration: Integration, actor: Actor) -> None:
 def integration_restore(*, integration: Integration, actor: Actor) -> None:
     """Undo a soft delete, unless the id has been created again since (ValidationError)."""
     with transaction.atomic():
+        tenant_hold_live(tenant=integration.tenant)
         taken = Integration.objects.filter(tenant_id=integration.tenant_id, ident=integration.ident)
         if taken.exists():
             raise ValidationError(
@@ -183,8 +188,9 @@ def integration_reveals_record(*, integrations: list[Integration], actor: Actor)
 
 
 def _locked(integration: Integration) -> Integration:
-    """The live row of `integration`, locked for this transaction; IntegrationNotFound if it
-    was deleted since it was read."""
+    """The live row of `integration`, locked for this transaction (its tenant held live);
+    IntegrationNotFound if it was deleted since it was read, TenantNotFound likewise."""
+    tenant_hold_live(tenant=integration.tenant)
     current = (
         type(integration)
         .objects.non_polymorphic()

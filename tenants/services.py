@@ -5,11 +5,12 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from tenants import tokens
 from tenants.actors import Actor
+from tenants.exceptions import TenantNotFound
 from tenants.models import ApiToken, AuditAction, AuditEvent, Scope, Tenant
 
 # One line per token created or revoked: its prefix, label and who did it; never the token.
@@ -64,6 +65,26 @@ def _tenant_set_deleted(tenant: Tenant, actor: Actor, *, deleted_at) -> bool:
             )
     tenant.deleted_at = deleted_at if changed else tenant.deleted_at
     return bool(changed)
+
+
+def tenant_hold_live(*, tenant: Tenant) -> None:
+    """Inside a write's transaction: keep `tenant` live until that transaction ends, or raise
+    TenantNotFound if it was soft-deleted since it was read.
+
+    On PostgreSQL a shared row lock (FOR SHARE): writes of one tenant do not wait for each
+    other, but a soft delete (an UPDATE of the row) waits for them, and a write that starts
+    after the delete sees it. SQLite runs one write transaction at a time, so a plain read is
+    enough there.
+    """
+    table = connection.ops.quote_name(Tenant._meta.db_table)
+    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {table} WHERE id = %s AND deleted_at IS NULL{lock}",  # noqa: S608
+            [tenant.pk],
+        )
+        if cursor.fetchone() is None:
+            raise TenantNotFound(tenant.name)
 
 
 def audit_event(

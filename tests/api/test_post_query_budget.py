@@ -1,7 +1,8 @@
-"""The query budget: a create and a replace each cost at most 9 SQL statements,
+"""The query budget: a create and a replace each cost at most 10 SQL statements,
 authentication included, transaction control (BEGIN/COMMIT/SAVEPOINT) not counted: 6 for the
-write itself (the first landing's budget), 2 for its audit event and version, and 1 for the
-audit event of the secrets its answer reveals (these tokens hold the `secrets` scope).
+write itself (the first landing's budget), 1 to hold its tenant live (a racing soft delete of
+the tenant must not be acknowledged as a write into it), 2 for its audit event and version,
+and 1 for the audit event of the secrets its answer reveals (these tokens hold `secrets`).
 
 Measured with last_used_at fresh (no write) and stale (one UPDATE of the token). The content
 type of each provider is looked up once per process by django-polymorphic and then cached, so
@@ -24,7 +25,7 @@ from tests.factories import PROVIDER_FACTORIES, TwilioFactory, actor_named
 
 pytestmark = pytest.mark.django_db
 
-BUDGET = 6 + 2 + 1
+BUDGET = 6 + 1 + 2 + 1
 
 
 @pytest.fixture(autouse=True)
