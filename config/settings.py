@@ -81,6 +81,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that every secret a request handles can be scrubbed from its error report.
     "integrations.error_reports.SecretsSeenInRequestMiddleware",
+    # An id for every request: echoed in X-Request-ID, on every log line, in audit events.
+    "config.request_id.RequestIdMiddleware",
     # Whatever Django answers under the API in the end has the JSON error shape.
     "config.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -241,10 +243,18 @@ CONTENT_SECURITY_POLICY = {
 DEFAULT_EXCEPTION_REPORTER = "integrations.error_reports.ScrubbingExceptionReporter"
 DEFAULT_EXCEPTION_REPORTER_FILTER = "integrations.error_reports.ScrubbingExceptionReporterFilter"
 
+# One line per event, key=value, each carrying the id of the request it belongs to.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "config.request_id.RequestIdLogFilter"}},
+    "formatters": {"keyvalue": {"()": "config.request_id.KeyValueFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "keyvalue",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
