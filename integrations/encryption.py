@@ -42,6 +42,20 @@ def decrypt(ciphertext: str) -> str:
         ) from None
 
 
+@lru_cache(maxsize=4)
+def _newest_for(key: str) -> Fernet:
+    return Fernet(key.encode())
+
+
+def is_under_newest_key(ciphertext: str) -> bool:
+    """Whether `ciphertext` was encrypted under the first (newest) key: nothing to rotate."""
+    try:
+        _newest_for(settings.FIELD_ENCRYPTION_KEYS[0]).decrypt(ciphertext.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
 @sensitive_variables()
 def can_decrypt(ciphertext: str) -> bool:
     """Whether a configured key decrypts `ciphertext` (the plaintext is discarded)."""
