@@ -1,9 +1,9 @@
 """Reads shared by the API and the staff views."""
 
 from integrations.exceptions import IntegrationNotFound, UnknownProvider
-from integrations.models import Integration
+from integrations.models import Integration, IntegrationVersion
 from integrations.providers import all_providers, provider_for, provider_for_ctype_id
-from tenants.models import Tenant
+from tenants.models import AuditEvent, Tenant
 from tenants.selectors import could_be_stored
 
 
@@ -73,3 +73,29 @@ def integration_get_live(*, tenant: Tenant, ident: str) -> Integration:
         raise IntegrationNotFound(ident)
     integration.tenant = tenant
     return integration
+
+
+def integration_history(
+    *, tenant: Tenant, ident: str, before: int | None = None, limit: int = 50
+) -> list[AuditEvent]:
+    """The audit events of the tenant's integration `ident`, newest first: every incarnation
+    of the id, deleted ones included. Keyset-paginated: `before` is the id of the last event
+    of the previous page. IntegrationNotFound when the id never existed in the tenant."""
+    if not could_be_stored(Integration, "ident", ident):
+        raise IntegrationNotFound(ident)
+    events = AuditEvent.objects.filter(tenant=tenant, integration_ident=ident).order_by("-id")
+    if before is not None:
+        events = events.filter(id__lt=before)
+    page = list(events[:limit])
+    if not page and before is None:
+        raise IntegrationNotFound(ident)
+    return page
+
+
+def integration_versions(*, integration: Integration) -> list[IntegrationVersion]:
+    """The kept versions of a live integration, newest first (values not loaded)."""
+    return list(
+        IntegrationVersion.objects.filter(integration=integration)
+        .defer("values")
+        .order_by("-number")
+    )

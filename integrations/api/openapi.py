@@ -20,7 +20,7 @@ from rest_framework import serializers
 from integrations.api.serializers import MASK, UNREADABLE_KEY, json_key, serializer_for
 from integrations.models import Integration
 from integrations.providers import all_providers
-from tenants.models import Tenant
+from tenants.models import SECRET_CHANGED, AuditAction, Channel, Tenant
 
 ERROR = "Error"
 WRITTEN = "IntegrationWritten"
@@ -301,3 +301,71 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "An API token (`createapitoken`), with the scopes read, write, secrets.",
         }
+
+
+# --- history and versions -------------------------------------------------------------------
+
+
+def history_schema() -> dict[str, Any]:
+    change = {
+        "oneOf": [
+            {"type": "string", "enum": [SECRET_CHANGED], "description": "A secret changed."},
+            {
+                "type": "object",
+                "properties": {"old": {"nullable": True}, "new": {"nullable": True}},
+                "description": "A non-secret value, before and after.",
+            },
+            {"type": "array", "items": {"type": "string"}, "description": "Revealed secrets."},
+        ]
+    }
+    event = {
+        "type": "object",
+        "title": "Audit event",
+        "properties": {
+            "id": {"type": "integer"},
+            "at": {"type": "string", "format": "date-time"},
+            "action": {"type": "string", "enum": list(AuditAction.values)},
+            "actor": {
+                "type": "string",
+                "description": "A user name, or token:<label> (<prefix>…).",
+            },
+            "channel": {"type": "string", "enum": list(Channel.values)},
+            "request-id": {"type": "string"},
+            "client-address": {"type": "string", "nullable": True},
+            "type": {"type": "string", "description": "The integration's provider."},
+            "changes": {"type": "object", "additionalProperties": change},
+        },
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "events": {"type": "array", "items": event},
+            "next": {
+                "type": "integer",
+                "nullable": True,
+                "description": "Pass as `before` for the next page; null on the last page.",
+            },
+        },
+        "required": ["events", "next"],
+    }
+
+
+def versions_schema() -> dict[str, Any]:
+    version = {
+        "type": "object",
+        "title": "Version",
+        "properties": {
+            "version": {"type": "integer"},
+            "created-at": {"type": "string", "format": "date-time"},
+            "actor": {"type": "string"},
+            "changed": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "current": {"type": "integer", "description": "The current version's number."},
+            "versions": {"type": "array", "items": version},
+        },
+        "required": ["current", "versions"],
+    }

@@ -2,6 +2,11 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from integrations.api.errors import JSONErrorsMixin, json_not_found
+from integrations.api.history_views import (
+    IntegrationHistoryView,
+    IntegrationVersionRestoreView,
+    IntegrationVersionsView,
+)
 from integrations.api.views import IntegrationListView, IntegrationView, ShortIntegrationView
 
 SEGMENT = r"[^/]+"
@@ -29,6 +34,22 @@ urlpatterns = [
         rf"^tenants/(?P<tenant>{SEGMENT})/integrations/(?P<id>{SEGMENT})/?$",
         IntegrationView.as_view(),
         name="api-integration",
+    ),
+    re_path(
+        rf"^tenants/(?P<tenant>{SEGMENT})/integrations/(?P<id>{SEGMENT})/history/?$",
+        IntegrationHistoryView.as_view(),
+        name="api-integration-history",
+    ),
+    re_path(
+        rf"^tenants/(?P<tenant>{SEGMENT})/integrations/(?P<id>{SEGMENT})/versions/?$",
+        IntegrationVersionsView.as_view(),
+        name="api-integration-versions",
+    ),
+    re_path(
+        rf"^tenants/(?P<tenant>{SEGMENT})/integrations/(?P<id>{SEGMENT})/versions/"
+        r"(?P<number>[0-9]{1,9})/restore/?$",
+        IntegrationVersionRestoreView.as_view(),
+        name="api-integration-version-restore",
     ),
     # The API document's headers use this short form; POST only, same contract.
     re_path(

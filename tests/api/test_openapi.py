@@ -94,7 +94,7 @@ def test_the_document_holds_no_data(document, tenant):
 
 def test_every_documented_operation_is_a_route_of_the_api_with_that_method(document):
     for path, method, _ in operations(document):
-        concrete = path.replace("{tenant}", "acme").replace("{id}", "crm")
+        concrete = path.replace("{tenant}", "acme").replace("{id}", "crm").replace("{number}", "3")
         view_class = resolve(concrete).func.cls
 
         assert method.upper() in view_class().allowed_methods, (path, method)
@@ -104,22 +104,26 @@ def test_every_method_of_every_api_route_is_documented(document):
     documented = {(path, method) for path, method, _ in operations(document)}
     for pattern in api_urls.urlpatterns:
         view_class = getattr(pattern.callback, "cls", None)
-        if view_class is None or view_class.__module__ != "integrations.api.views":
+        api_views = ("integrations.api.views", "integrations.api.history_views")
+        if view_class is None or view_class.__module__ not in api_views:
             continue
         path = "/1.0/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", str(pattern.pattern))
-        path = path.replace("^", "").replace("/?$", "")
+        path = path.replace("^", "").replace("/?$", "").replace('"', "")
         for method in view_class().allowed_methods:
             if method.lower() in METHODS:
                 assert (path, method.lower()) in documented, (path, method)
 
 
-def test_the_routes_are_the_list_the_record_and_the_short_form(document):
+def test_the_routes_are_the_list_the_record_its_past_and_the_short_form(document):
     assert {(p, m) for p, m, _ in operations(document)} == {
         ("/1.0/tenants/{tenant}/integrations", "get"),
         ("/1.0/tenants/{tenant}/integrations/{id}", "get"),
         ("/1.0/tenants/{tenant}/integrations/{id}", "post"),
         ("/1.0/tenants/{tenant}/integrations/{id}", "patch"),
         ("/1.0/tenants/{tenant}/integrations/{id}", "delete"),
+        ("/1.0/tenants/{tenant}/integrations/{id}/history", "get"),
+        ("/1.0/tenants/{tenant}/integrations/{id}/versions", "get"),
+        ("/1.0/tenants/{tenant}/integrations/{id}/versions/{number}/restore", "post"),
         ("/1.0/tenants/{tenant}/{id}", "post"),
     }
 
@@ -162,7 +166,7 @@ def test_every_error_status_of_every_operation_has_the_error_schema(document):
     for path, method, operation in operations(document):
         statuses = {int(code) for code in operation["responses"]}
         assert {401, 403, 404, 422, 500} <= statuses, (path, method)
-        if method in {"post", "patch"}:
+        if "requestBody" in operation:
             assert {400, 413, 415} <= statuses, (path, method)
         for code, response in operation["responses"].items():
             if int(code) >= 400:
@@ -174,7 +178,7 @@ def test_every_error_status_of_every_operation_has_the_error_schema(document):
 def test_every_write_operation_says_a_token_without_read_gets_only_the_id_and_type(document):
     writes = [(p, m, op) for p, m, op in operations(document) if m in {"post", "patch"}]
 
-    assert len(writes) == 3
+    assert len(writes) == 4  # upsert, short upsert, patch, restore of a version
     for path, method, operation in writes:
         assert (
             "A token without the `read` scope gets only the id and type back"
@@ -193,6 +197,9 @@ def test_success_statuses_are_those_the_views_answer(document):
         ("/1.0/tenants/{tenant}/integrations/{id}", "post"): {200, 201},
         ("/1.0/tenants/{tenant}/integrations/{id}", "patch"): {200},
         ("/1.0/tenants/{tenant}/integrations/{id}", "delete"): {204},
+        ("/1.0/tenants/{tenant}/integrations/{id}/history", "get"): {200},
+        ("/1.0/tenants/{tenant}/integrations/{id}/versions", "get"): {200},
+        ("/1.0/tenants/{tenant}/integrations/{id}/versions/{number}/restore", "post"): {200},
         ("/1.0/tenants/{tenant}/{id}", "post"): {200, 201},
     }
     for path, method, operation in operations(document):
