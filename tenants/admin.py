@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 
+from tenants import admin_users  # noqa: F401 (users and groups: only superusers grant)
 from tenants.admin_helpers import DeletedListFilter, HideSecretsFromErrorReports, admin_actor
 from tenants.models import ApiToken, Scope, Tenant
 from tenants.services import (

@@ -1,7 +1,10 @@
+import codecs
 import re
 from io import BytesIO
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.utils.http import parse_header_parameters
 from rest_framework import exceptions, parsers
 
 from integrations.api.serializers import secret_json_keys
@@ -22,10 +25,27 @@ _LEADING_OPENERS = re.compile(r"[\[{]*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+# JSON exchanged between systems is UTF-8 (RFC 8259, section 8.1). These are the codecs'
+# canonical names: their aliases ("utf8", "UTF-8", "us-ascii", ...) name the same codec.
+JSON_CHARSETS = frozenset({"utf-8", "ascii"})
+NOT_UTF8 = (
+    "The request body must be JSON in UTF-8: send 'Content-Type: application/json' "
+    "(with charset=utf-8 or no charset)."
+)
+UNREADABLE = "The request body could not be read as JSON; send a JSON object in UTF-8."
+
+
 class PayloadTooLarge(exceptions.APIException):
     status_code = 413
     default_detail = "The request body is larger than the limit of 1 MiB."
     default_code = "payload_too_large"
+
+
+class CharsetNotUtf8(exceptions.UnsupportedMediaType):
+    """A 415 whose sentence names the charset rule (not the media type's)."""
+
+    def __init__(self):
+        super().__init__(media_type=None, detail=NOT_UTF8)
 
 
 class BoundedJSONParser(parsers.JSONParser):
@@ -33,20 +53,41 @@ class BoundedJSONParser(parsers.JSONParser):
 
     DRF parses from the raw stream, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE does not apply;
     this bound does, with or without a Content-Length header.
+
+    The body is UTF-8 (or ASCII), whatever else the Content-Type may declare: any other
+    charset is a 415 before the body is decoded. Nothing raised while reading or parsing escapes
+    as a 500 (a 500 is an error report, holding the body in its frames): the bound and the
+    charset answer 413 and 415, any other failure is a 400 in the one error shape.
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
+        charset = _declared_charset(media_type)
+        try:
+            return self._parse(stream, media_type, parser_context, charset)
+        except (exceptions.APIException, RequestDataTooBig):
+            raise
+        except Exception:
+            # The exception's message may quote the body; the sentence never does.
+            raise exceptions.ParseError(UNREADABLE) from None
+
+    def _parse(self, stream, media_type, parser_context, charset: str):
         limit = settings.API_MAX_BODY_BYTES
         body = stream.read(limit + 1) if stream is not None else b""
         if len(body) > limit:
             raise PayloadTooLarge()
         if not body.strip():
             raise exceptions.ParseError("The request body is empty; send a JSON object.")
-        encoding = parsers.get_encoding(parser_context or {})
-        if _nested_too_deep(body.decode(encoding, errors="replace")):
+        try:
+            text = body.decode(charset)
+        except UnicodeDecodeError:
+            raise exceptions.ParseError(
+                "The request body is not valid UTF-8 text; send JSON encoded in UTF-8."
+            ) from None
+        if _nested_too_deep(text):
             raise exceptions.ParseError(TOO_DEEP)
         try:
-            data = super().parse(BytesIO(body), media_type, parser_context)
+            context = {**(parser_context or {}), "encoding": charset}
+            data = super().parse(BytesIO(body), media_type, context)
         except RecursionError:  # not reached past the check above; a 400 all the same
             raise exceptions.ParseError(TOO_DEEP) from None
         if _holds_a_surrogate(data):
@@ -57,6 +98,22 @@ class BoundedJSONParser(parsers.JSONParser):
             )
         _remember_submitted_secrets(data)
         return data
+
+
+def _declared_charset(media_type: str | None) -> str:
+    """The codec to decode the body with: UTF-8 unless the Content-Type names ASCII. Any other
+    charset, known to Python or not, is refused (415)."""
+    _, params = parse_header_parameters(media_type or "")
+    declared = params.get("charset")
+    if declared is None:
+        return "utf-8"
+    try:
+        canonical = codecs.lookup(declared).name
+    except Exception:  # LookupError, or a name no codec could have (a NUL, say)
+        raise CharsetNotUtf8() from None
+    if canonical not in JSON_CHARSETS:
+        raise CharsetNotUtf8()
+    return canonical
 
 
 def _remember_submitted_secrets(data) -> None:
