@@ -1,8 +1,12 @@
 """The tenant's admin page with its integrations inline, one form per integration of its
 provider's own type. It extends tenants' TenantAdmin (which knows nothing of integrations)."""
 
+import logging
+
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
+from django.core.exceptions import ObjectDoesNotExist, SuspiciousOperation, ValidationError
+from django.views.defaults import bad_request
 from polymorphic.admin import PolymorphicInlineSupportMixin, StackedPolymorphicInline
 from polymorphic.admin.helpers import PolymorphicInlineAdminFormSet
 from polymorphic.formsets import BasePolymorphicInlineFormSet
@@ -15,6 +19,13 @@ from integrations.providers import all_providers
 from tenants.admin import TenantAdmin
 from tenants.admin_helpers import admin_actor
 from tenants.models import Tenant
+
+logger = logging.getLogger("integrations.admin")
+
+
+class MalformedInlineData(SuspiciousOperation):
+    """The integrations inline's POST is not what its page sends: a row without its id or its
+    type, a non-numeric one, a type that is no provider's, more rows counted than sent."""
 
 
 class IntegrationInlinePermissions:
@@ -73,7 +84,20 @@ class IntegrationChildInline(IntegrationInlinePermissions, StackedPolymorphicInl
 class IntegrationInlineFormSet(BasePolymorphicInlineFormSet):
     """Two rows of the page may not end with the same id: the database would refuse the second
     (an IntegrityError, a 500). Each form checks its id against the stored rows; this checks the
-    rows against each other."""
+    rows against each other.
+
+    A row whose data the page could not have sent (see MalformedInlineData) made
+    django-polymorphic raise while building the forms (KeyError, ValueError, ValidationError,
+    DoesNotExist, UnsupportedChildType): a 500. Any failure to build a row is that, refused."""
+
+    def _construct_form(self, i, **kwargs):
+        try:
+            return super()._construct_form(i, **kwargs)
+        except (LookupError, ValueError, TypeError, ValidationError, ObjectDoesNotExist) as error:
+            # The type of the failure only: its message may quote the posted data.
+            raise MalformedInlineData(
+                f"Row {i} of the integrations inline is malformed ({type(error).__name__})."
+            ) from None
 
     def clean(self):
         super().clean()
@@ -139,6 +163,15 @@ class IntegrationInlineSupport(PolymorphicInlineSupportMixin):
 
 class TenantWithIntegrationsAdmin(IntegrationInlineSupport, TenantAdmin):
     inlines = [IntegrationInline]
+
+    def changeform_view(self, request, *args, **kwargs):
+        """A tampered inline POST is a 400, with nothing written (the view's transaction is
+        rolled back) and a warning rather than an error report mailed to the admins."""
+        try:
+            return super().changeform_view(request, *args, **kwargs)
+        except MalformedInlineData as error:
+            logger.warning("Refused a tenant page POST by %s: %s", request.user, error)
+            return bad_request(request, error)
 
     def save_formset(self, request, form, formset, change):
         """Inline integrations are written through the services, like every other change."""
