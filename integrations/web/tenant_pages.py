@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.views.generic import FormView, ListView
 
 from integrations import selectors
+from integrations.models import Integration
 from integrations.selectors import providers_by_tenant
 from integrations.web.views import TenantScopedView, integration_card
 from tenants.actors import Actor
@@ -68,5 +69,23 @@ class TenantDetailView(TenantScopedView):
     def get_context_data(self, **kwargs):
         integrations = selectors.integration_list(tenant=self.tenant)
         return super().get_context_data(
-            integrations=[integration_card(i) for i in integrations], **kwargs
+            integrations=[integration_card(i) for i in integrations],
+            undo=self.undoable_delete(),
+            **kwargs,
         )
+
+    def undoable_delete(self) -> Integration | None:
+        """Right after a delete (?undo=<pk>): that integration, if it may still be restored
+        by this user (deleted, its id still free)."""
+        pk = self.request.GET.get("undo", "")
+        if not pk.isdigit() or not self.request.user.has_perm("integrations.delete_integration"):
+            return None
+        deleted = Integration.all_objects.filter(
+            tenant=self.tenant, pk=int(pk), deleted_at__isnull=False
+        ).first()
+        if (
+            deleted is None
+            or Integration.objects.filter(tenant=self.tenant, ident=deleted.ident).exists()
+        ):
+            return None
+        return deleted

@@ -5,7 +5,7 @@ no tenant or integration can be named so as to shadow a page (tests/web/test_url
 
 from django.urls import path
 
-from integrations.web import tenant_pages, views
+from integrations.web import history_pages, tenant_pages, views
 
 urlpatterns = [
     path("", tenant_pages.TenantListView.as_view(), name="tenant-list"),
@@ -30,5 +30,15 @@ urlpatterns = [
         "tenants/<slug:tenant>/integrations/<str:ident>/delete/",
         views.IntegrationDeleteView.as_view(),
         name="integration-delete",
+    ),
+    path(
+        "tenants/<slug:tenant>/integrations/<str:ident>/versions/<int:number>/restore/",
+        history_pages.VersionRestoreView.as_view(),
+        name="integration-version-restore",
+    ),
+    path(
+        "tenants/<slug:tenant>/deleted-integrations/<int:pk>/restore/",
+        history_pages.UndoDeleteView.as_view(),
+        name="integration-undo-delete",
     ),
 ]

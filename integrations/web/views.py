@@ -8,6 +8,7 @@ from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.views.decorators.debug import sensitive_post_parameters
@@ -19,7 +20,7 @@ from integrations.forms import integration_form_for
 from integrations.models import Integration
 from integrations.providers import all_providers, provider_for
 from tenants.actors import Actor
-from tenants.models import Channel, Tenant
+from tenants.models import SECRET_CHANGED, Channel, Tenant
 from tenants.selectors import tenant_get_live
 
 
@@ -48,8 +49,11 @@ class TenantScopedView(PermissionRequiredMixin, TemplateView):
     def actor(self) -> Actor:
         return Actor.for_request(self.request, Channel.WEB)
 
+    def tenant_page_url(self) -> str:
+        return reverse("tenant-detail", args=[self.tenant.name])
+
     def to_tenant_page(self):
-        return redirect("tenant-detail", tenant=self.tenant.name)
+        return redirect(self.tenant_page_url())
 
 
 class ProviderChoiceView(TenantScopedView):
@@ -118,6 +122,8 @@ class IntegrationFormView(TenantScopedView):
         context = self.get_context_data(
             form=form, provider=type(instance), creating=instance.pk is None
         )
+        if instance.pk is not None:
+            context.update(past_of(instance))
         return self.render_to_response(context, status=status)
 
 
@@ -135,7 +141,45 @@ class IntegrationDeleteView(TenantScopedView):
         except RegistryError as error:  # deleted by someone else since it was read
             raise Http404(str(error)) from None
         messages.success(request, f"{integration.label} integration '{integration.ident}' deleted.")
-        return self.to_tenant_page()
+        # The tenant page offers to undo it (a restore), for as long as the id stays free.
+        return redirect(
+            f"{reverse('tenant-detail', args=[self.tenant.name])}?undo={integration.pk}"
+        )
+
+
+def past_of(integration: Integration) -> dict:
+    """The edit page's History and Versions sections: what happened, never a secret value."""
+    events = selectors.integration_history(
+        tenant=integration.tenant, ident=integration.ident, limit=HISTORY_SHOWN
+    )
+    return {
+        "events": [history_line(event) for event in events],
+        "versions": selectors.integration_versions(integration=integration),
+    }
+
+
+HISTORY_SHOWN = 20
+
+
+def history_line(event) -> dict:
+    """An audit event in words for the staff page: field labels, old → new for plain values,
+    "changed" for secrets, the names of revealed secrets."""
+    provider = provider_for(event.integration_type)
+    labels = {f.name: str(f.verbose_name) for f in provider.credential_fields()} if provider else {}
+    if "revealed" in event.changes:
+        details = ["revealed " + ", ".join(labels.get(n, n) for n in event.changes["revealed"])]
+    else:
+        details = [
+            f"{labels.get(name, name)}: {_described(change)}"
+            for name, change in event.changes.items()
+        ]
+    return {"event": event, "details": details}
+
+
+def _described(change) -> str:
+    if change == SECRET_CHANGED or not isinstance(change, dict):
+        return "changed"
+    return f"{change.get('old') or '—'} → {change.get('new') or '—'}"
 
 
 def integration_card(integration: Integration) -> dict:
