@@ -7,7 +7,7 @@ from django.template.response import TemplateResponse
 
 from tenants import admin_users  # noqa: F401 (users and groups: only superusers grant)
 from tenants.admin_helpers import DeletedListFilter, HideSecretsFromErrorReports, admin_actor
-from tenants.models import ApiToken, Scope, Tenant
+from tenants.models import ApiToken, AuditEvent, Scope, Tenant
 from tenants.services import (
     api_token_create,
     api_token_description,
@@ -228,3 +228,43 @@ class ApiTokenAdmin(admin.ModelAdmin):
             api_token_revoke(api_token=api_token, actor=admin_actor(request))
             self.log_change(request, api_token, "Revoked.")
         self.message_user(request, f"Revoked {len(tokens)} token(s).")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit trail, read-only: nobody adds, changes or deletes events in the application
+    (in production the database role should not be able to either: see README)."""
+
+    list_display = [
+        "occurred_at",
+        "action",
+        "actor",
+        "channel",
+        "tenant",
+        "integration_ident",
+        "integration_type",
+        "api_token_prefix",
+        "request_id",
+    ]
+    list_filter = [
+        "action",
+        "channel",
+        ("occurred_at", admin.DateFieldListFilter),
+        ("tenant", admin.RelatedOnlyFieldListFilter),
+    ]
+    search_fields = ["actor", "integration_ident", "tenant__name", "request_id", "api_token_prefix"]
+    list_select_related = ["tenant"]
+    date_hierarchy = "occurred_at"
+    list_per_page = 100
+
+    def get_actions(self, request):
+        return {}  # no bulk delete of history
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
