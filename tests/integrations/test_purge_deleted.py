@@ -58,7 +58,7 @@ def test_a_dry_run_counts_and_deletes_nothing(three):
 
 
 def test_yes_purges_only_what_was_deleted_long_enough_ago_and_keeps_its_history(three):
-    old, recent, live = three
+    old, _recent, _live = three
     events_of_old = AuditEvent.objects.filter(integration_pk=old.pk).count()
 
     output = purge("--older-than", "90d", "--yes")
