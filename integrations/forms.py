@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 
 from integrations import services
 from integrations.models import IDENT_TAKEN, Integration
+from integrations.sealed import MASK
 
 KEEP_PLACEHOLDER = "stored — leave blank to keep"
 UNREADABLE_PLACEHOLDER = "stored secret unreadable — enter it again"
@@ -44,11 +45,15 @@ class IntegrationFormRules(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if self._editing:
-            for name in self._secret_names():
-                if name in cleaned and not cleaned[name]:
-                    # Absent from cleaned_data, the model instance keeps its stored value.
-                    del cleaned[name]
+        for name in self._secret_names():
+            if name not in cleaned:
+                continue
+            if self._editing and cleaned[name] in ("", MASK):
+                # Blank, or the API's mask pasted back: absent from cleaned_data, the model
+                # instance keeps its stored value.
+                del cleaned[name]
+            elif cleaned[name] == MASK:
+                self.add_error(name, services.MASK_ON_CREATE)
         # A row moved to another tenant (the admin's tenant field) must be free there too.
         if "ident" in cleaned and {"ident", "tenant"} & set(self.changed_data):
             self._check_ident(cleaned["ident"], cleaned.get("tenant") or self._tenant())
@@ -74,7 +79,11 @@ class IntegrationFormRules(forms.ModelForm):
         # of "changed" (the admin history would otherwise claim the secret was changed).
         kept = set()
         if self._editing:
-            kept = {n for n in self._secret_names() if not self.data.get(self.add_prefix(n))}
+            kept = {
+                n
+                for n in self._secret_names()
+                if self.data.get(self.add_prefix(n)) in ("", MASK, None)
+            }
         return [name for name in super().changed_data if name not in kept]
 
     def credential_data(self) -> dict:

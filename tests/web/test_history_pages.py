@@ -133,3 +133,47 @@ def test_a_command_door_records_its_channel(db):
         "command",
         "manage.py createtenant",
     )
+
+
+# --- the mask is never stored, at the staff and admin doors either ----------------------------
+
+
+def test_the_mask_typed_into_the_staff_edit_form_keeps_the_stored_secret(support, tenant):
+    add_twilio(support)
+
+    response = support.post(EDIT, {"account": "AC2", "password": "********"})
+
+    assert response.status_code == 302
+    assert Integration.objects.get().password == "first-secret-value"
+    update = AuditEvent.objects.get(action="update")
+    assert update.changes == {"account": {"old": "AC1", "new": "AC2"}}
+
+
+def test_the_mask_typed_into_the_staff_add_form_is_refused(support, tenant):
+    response = support.post(
+        "/tenants/acme/add-integration/twilio/",
+        {"ident": "twilio", "account": "AC1", "password": "********"},
+    )
+
+    assert response.status_code == 400
+    assert "is the mask shown in place of a secret" in response.content.decode()
+    assert not Integration.all_objects.exists()
+
+
+def test_the_mask_in_the_admin_keeps_on_change_and_is_refused_on_add(admin, tenant):
+    twilio = TwilioFactory(tenant=tenant, password="stored-secret")
+
+    changed = admin.post(
+        f"/admin/integrations/twiliointegration/{twilio.pk}/change/",
+        {"tenant": tenant.pk, "ident": "twilio", "account": "AC2", "password": "********"},
+    )
+    added = admin.post(
+        "/admin/integrations/twiliointegration/add/",
+        {"tenant": tenant.pk, "ident": "twilio-two", "account": "AC3", "password": "********"},
+    )
+
+    assert changed.status_code == 302
+    assert Integration.objects.get(pk=twilio.pk).password == "stored-secret"
+    assert added.status_code == 200  # the form again, with the error
+    assert "is the mask shown in place of a secret" in added.content.decode()
+    assert not Integration.objects.filter(ident="twilio-two").exists()
