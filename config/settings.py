@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "integrations.error_reports.SecretsSeenInRequestMiddleware",
     # An id for every request: echoed in X-Request-ID, on every log line, in audit events.
     "config.request_id.RequestIdMiddleware",
+    # /healthz and /readyz: answered here, before host checks, HTTPS redirects and sessions.
+    "config.health.HealthCheckMiddleware",
     # Whatever Django answers under the API in the end has the JSON error shape.
     "config.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
