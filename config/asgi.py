@@ -1,6 +1,7 @@
 import os
 
-from django.core.asgi import get_asgi_application
+from config.handlers import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Django's handler; its request never takes on a charset that cannot decode text.
 application = get_asgi_application()

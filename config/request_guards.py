@@ -1,5 +1,10 @@
 """Middleware that applies one rule to every request or response, wherever it is handled.
 
+- RefuseUndecodableCharsetMiddleware: a request whose Content-Type names a charset that cannot
+  decode text (unknown, a binary codec such as base64, or one that fails as idna does), or
+  whose query string or form fails to decode, is a 400 before anything else reads them. Read
+  later, they were a 500 (see config/handlers.py). Under the API a JSON body's charset is its
+  parser's to refuse (415, integrations/api/parsers.py).
 - RejectNulCharactersMiddleware: a NUL character in the path, a query parameter or a form
   field is a 400 before any view runs. No name, id, search or filter of this application can
   hold one, and PostgreSQL refuses them in text ("A string literal cannot contain NUL"), which
@@ -16,11 +21,58 @@ from django.http import JsonResponse
 from django.utils.cache import patch_cache_control
 from django.views.defaults import bad_request
 
+from config.handlers import declared_charset, decodes_text
 from integrations.api.errors import is_api_path
 
+CHARSET_REFUSED = "The request's Content-Type names a charset that cannot decode text; send UTF-8."
+NOT_DECODABLE = "The request's query string or form could not be decoded; send UTF-8."
 NUL = "\x00"
 NUL_REFUSED = "The request contains a NUL character, which no field, id or search accepts."
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class CharsetRefused(Exception):
+    """Given to the 400 page as its exception (Django's page shows no detail from it)."""
+
+
+def _refused(request, sentence: str):
+    if is_api_path(request.path_info):
+        return JsonResponse({"error": sentence}, status=400)
+    return bad_request(request, CharsetRefused(sentence))
+
+
+def _charset_refused(request) -> bool:
+    charset = declared_charset(request)
+    if charset is None:
+        return False
+    if is_api_path(request.path_info) and request.content_type == "application/json":
+        return False  # the API's parser answers any charset but UTF-8 with its 415
+    return not decodes_text(charset)
+
+
+def _data_decodes(request) -> bool:
+    """Reads the query string and, outside the API, a form (as the NUL guard below and
+    CsrfViewMiddleware would) once, here, where a failure to decode them is the caller's."""
+    try:
+        request.GET  # noqa: B018 (evaluated and cached for every later reader)
+        if request.content_type in FORM_CONTENT_TYPES and not is_api_path(request.path_info):
+            request.POST  # noqa: B018
+            request.FILES  # noqa: B018
+    except (UnicodeError, LookupError):
+        return False
+    return True
+
+
+class RefuseUndecodableCharsetMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _charset_refused(request):
+            return _refused(request, CHARSET_REFUSED)
+        if not _data_decodes(request):
+            return _refused(request, NOT_DECODABLE)
+        return self.get_response(request)
 
 
 class NulCharacterRefused(Exception):

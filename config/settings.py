@@ -93,7 +93,9 @@ MIDDLEWARE = [
     "config.request_guards.NoStoreMiddleware",
     # Serves /static/ in production too (after `collectstatic`), so the app is self-contained.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # A NUL character in the path, the query or a form is a 400 before any view.
+    # A charset that cannot decode text, or a query or form that fails to decode, is a 400
+    # before anything reads them; then a NUL character in the path, query or form is one too.
+    "config.request_guards.RefuseUndecodableCharsetMiddleware",
     "config.request_guards.RejectNulCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
