@@ -25,6 +25,7 @@ from integrations.exceptions import IntegrationNotFound
 from integrations.forms import IntegrationFormRules
 from integrations.models import Integration
 from integrations.providers import all_providers, ctype_of, provider_for, provider_for_ctype_id
+from integrations.search import integration_search_paths, providers_named
 from tenants.admin_helpers import DeletedListFilter, HideSecretsFromErrorReports, admin_actor
 
 
@@ -142,7 +143,9 @@ class IntegrationParentAdmin(IntegrationPermissions, PolymorphicParentModelAdmin
     child_models = all_providers()
     list_display = ["ident", "tenant", "provider", "updated_at", "updated_by", "is_live"]
     list_filter = [ProviderListFilter, DeletedListFilter, "tenant"]
-    search_fields = ["ident", "tenant__name", "tenant__display_name"]
+    # What the staff pages' search finds (integrations.search), secrets never: the id, the
+    # tenant, every provider's non-secret values, and (get_search_results) the provider.
+    search_fields = ["ident", "tenant__name", "tenant__display_name", *integration_search_paths()]
     list_select_related = ["tenant"]
     actions = ["soft_delete", "restore"]
     list_per_page = 50
@@ -155,6 +158,13 @@ class IntegrationParentAdmin(IntegrationPermissions, PolymorphicParentModelAdmin
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # deletes are soft: see soft_delete
         return actions
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        named = providers_named(search_term.strip())
+        if named:
+            found |= queryset.filter(polymorphic_ctype__in=[ctype_of(p) for p in named])
+        return found, may_have_duplicates
 
     def _get_real_admin(self, object_id, super_if_self=True):
         # django-polymorphic finds which child admin serves a row through `model.objects`,

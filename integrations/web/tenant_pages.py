@@ -4,43 +4,59 @@ that creates one, and a tenant's page with its integrations as cards."""
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Max, Q
 from django.shortcuts import redirect
+from django.utils.functional import cached_property
 from django.views.generic import FormView, ListView
 
-from integrations import selectors
+from integrations import search, selectors
 from integrations.models import Integration
-from integrations.selectors import providers_by_tenant
+from integrations.web.forms import TenantFilterForm
 from integrations.web.views import TenantScopedView, integration_card
 from tenants.actors import Actor
 from tenants.forms import TenantForm
-from tenants.models import Channel, Tenant
+from tenants.models import Channel
 from tenants.services import tenant_create
 
 
 class TenantListView(PermissionRequiredMixin, ListView):
+    """Tenants, found by one search box (see integrations.search) and a provider filter. Each
+    row says which providers the tenant has (each once, with how many) and, when searching,
+    which of its integrations matched. A constant number of queries whatever the numbers of
+    tenants and integrations (tests/web/test_query_counts.py)."""
+
     permission_required = "tenants.view_tenant"
     template_name = "tenants/tenant_list.html"
     paginate_by = 25
 
+    @cached_property
+    def filters(self) -> TenantFilterForm:
+        form = TenantFilterForm(self.request.GET)
+        form.is_valid()  # an unknown provider is ignored (the select shows "all")
+        return form
+
     def get_queryset(self):
-        live = Q(integrations__deleted_at__isnull=True)
-        tenants = Tenant.objects.annotate(
-            integration_count=Count("integrations", filter=live),
-            last_change=Max("integrations__updated_at", filter=live),
-        ).order_by("name")
-        query = self.request.GET.get("q", "").strip()
-        if query:
-            tenants = tenants.filter(Q(name__icontains=query) | Q(display_name__icontains=query))
-        return tenants
+        return search.tenant_search(
+            query=self.filters.cleaned_data.get("q", ""),
+            provider=self.filters.cleaned_data.get("provider"),
+        )
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         page = list(context["object_list"])
-        configured = providers_by_tenant(tenant_ids=[t.pk for t in page])
+        ids = [t.pk for t in page]
+        query = self.filters.cleaned_data.get("q", "")
+        overviews = search.tenant_overviews(tenant_ids=ids)
+        hits = search.search_hits(tenant_ids=ids, query=query)
         for tenant in page:
-            tenant.providers = configured.get(tenant.pk, [])
-        context.update(tenants=page, query=self.request.GET.get("q", "").strip())
+            tenant.overview = overviews[tenant.pk]
+            tenant.hits = hits.get(tenant.pk, [])
+        context.update(
+            tenants=page,
+            filters=self.filters,
+            query=query,
+            provider=self.filters.cleaned_data.get("provider"),
+            filtering=bool(query or self.filters.cleaned_data.get("provider")),
+        )
         return context
 
 

@@ -1,0 +1,28 @@
+"""Forms of the staff pages that are not a provider's own form (those are integrations.forms)."""
+
+from django import forms
+
+from integrations.providers import all_providers, provider_for
+from integrations.search import MAX_QUERY_LENGTH
+
+
+class TenantFilterForm(forms.Form):
+    """The tenant list's search box and provider filter (GET)."""
+
+    # Not max_length: a longer query is cut (integrations.search), never ignored.
+    q = forms.CharField(required=False, strip=True)
+    provider = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].choices = [
+            ("", "All providers"),
+            *((provider.provider_key, provider.label) for provider in all_providers()),
+        ]
+
+    def clean_q(self) -> str:
+        return self.cleaned_data["q"][:MAX_QUERY_LENGTH]
+
+    def clean_provider(self):
+        key = self.cleaned_data["provider"]
+        return provider_for(key) if key else None
