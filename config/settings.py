@@ -5,6 +5,7 @@ Every setting comes from an environment variable (or a `.env` file beside manage
 `SECRET_KEY` and `FIELD_ENCRYPTION_KEYS`, so a missing key can never silently weaken it.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -76,6 +77,8 @@ INSTALLED_APPS = [
     "csp",
     "tenants",
     "integrations",
+    # Staff login lock-out (see AXES_* below); last, as its documentation asks.
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -105,6 +108,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A database error in a view is a 503 page (or JSON under the API), not a 500.
     "config.middleware.DatabaseUnavailableMiddleware",
+    # Turns a locked-out login into the lock-out page (django-axes; last, as it asks).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -153,6 +158,13 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes watches every login (admin and /accounts/login/) before the model backend checks
+# the password: a locked-out user name and address is refused whatever the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -188,7 +200,41 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "integrations.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Requests per token (API_TOKEN_RATE); failed authentications per address are limited by
+    # the authentication class itself (API_AUTH_FAILURE_RATE), see tenants/throttling.py.
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.TokenRateThrottle"],
 }
+
+# --- Rate limits and lock-outs ---------------------------------------------------------------
+# Their counters live in this cache, which every server process must share: Redis in
+# production (redis://host:6379/0, Django's RedisCache), a per-process memory cache by default
+# (`make run`, tests). `manage.py check --deploy` warns when it is not shared.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["LOCATION"].startswith(("redis://", "rediss://")):
+    CACHES["default"]["BACKEND"] = "django.core.cache.backends.redis.RedisCache"
+    # A Redis that hangs must not hold requests: the limits are then skipped (logged).
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("socket_connect_timeout", 1)
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", 1)
+# How many proxies of ours are in front of the app (each appends to X-Forwarded-For): the
+# client's address is the one they saw. 0: the peer's address, X-Forwarded-For is ignored.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# DRF rate strings, "<count>/<sec|min|hour|day>"; empty: no limit.
+API_TOKEN_RATE = env.str("API_TOKEN_RATE", default="1200/min")
+API_AUTH_FAILURE_RATE = env.str("API_AUTH_FAILURE_RATE", default="30/min")
+
+# Staff login: after LOGIN_FAILURE_LIMIT failures for one user name from one address, that
+# pair is locked out for LOGIN_LOCKOUT_MINUTES (0: until an admin unlocks it, see README).
+# The attempts are kept in the database (axes' tables), shared by every process.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+_lockout_minutes = env.float("LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes) if _lockout_minutes > 0 else None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.client_address.client_address"
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+# Its log lines show the address; the user name stays masked (people type their password
+# there by mistake). The admin's "Access attempts" and `manage.py axes_list_attempts` show both.
+AXES_SENSITIVE_PARAMETERS = ["username"]
 
 # The OpenAPI document at /1.0/openapi.json and its docs at /1.0/docs (integrations/api/openapi.py
 # derives the schemas from the provider models). Public: it describes the API, holds no data.

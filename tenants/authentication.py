@@ -5,6 +5,7 @@ from rest_framework import authentication, exceptions
 
 from tenants import tokens
 from tenants.models import ApiToken
+from tenants.throttling import AuthFailureThrottle
 
 # last_used_at is for people ("is this token still in use?"), so a minute of precision is
 # plenty and saves a write on most requests.
@@ -20,11 +21,20 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1").split()
         if not header or header[0].lower() != self.keyword.lower():
             return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed(
-                "The Authorization header must be 'Bearer <token>'."
-            )
-        return self._authenticate_token(header[1])
+        # An address over its limit of failures is refused before its token is looked at,
+        # whether or not the token is right: guessing learns nothing (429, Retry-After).
+        failures = AuthFailureThrottle()
+        if not failures.allow_request(request):
+            raise failures.refusal()
+        try:
+            if len(header) != 2:
+                raise exceptions.AuthenticationFailed(
+                    "The Authorization header must be 'Bearer <token>'."
+                )
+            return self._authenticate_token(header[1])
+        except exceptions.AuthenticationFailed:
+            failures.record_failure(request)
+            raise
 
     def _authenticate_token(self, presented: str):
         api_token = (

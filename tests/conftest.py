@@ -1,8 +1,8 @@
-"""Shared fixtures: named actors (tokens, users) and the postgres/browser marker policy.
+"""Shared fixtures: named actors (tokens, users) and the postgres/browser/redis marker policy.
 
-Tests marked `postgres` or `browser` skip locally, with a reason, when the database or the
-browser is missing; with CI=true a missing one fails the test instead, so CI never passes by
-skipping them.
+Tests marked `postgres`, `browser` or `redis` skip locally, with a reason, when the database,
+the browser or redis-server is missing; with CI=true a missing one fails the test instead, so
+CI never passes by skipping them.
 """
 
 import os
@@ -10,6 +10,7 @@ import re
 import shutil
 
 import pytest
+from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -19,6 +20,13 @@ from tests.factories import TenantFactory, actor_named
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+REDIS_SERVER = os.environ.get("REDIS_SERVER_PATH", "redis-server")
+# A Redis to use (CI starts one, .ci/run); without it, redis tests start their own server.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+
+
+def redis_missing() -> bool:
+    return not TEST_REDIS_URL and not shutil.which(REDIS_SERVER)
 
 
 def _missing(reason: str):
@@ -28,11 +36,21 @@ def _missing(reason: str):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit counters live in the cache (locmem in tests): each test starts with none."""
+    caches["default"].clear()
+    yield
+    caches["default"].clear()
+
+
+@pytest.fixture(autouse=True)
 def _requirements_of_markers(request):
     if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
         _missing("needs PostgreSQL: set DATABASE_URL=postgres://...")
     if request.node.get_closest_marker("browser") and not shutil.which(CHROMIUM):
         _missing(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+    if request.node.get_closest_marker("redis") and redis_missing():
+        _missing(f"needs {REDIS_SERVER} (apt-get install redis-server) or TEST_REDIS_URL")
 
 
 # --- named actors ----------------------------------------------------------------------------

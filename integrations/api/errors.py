@@ -52,6 +52,8 @@ _SENTENCES = {
     # DRF's sentence quotes the media type, which reads `""` when the header is missing.
     exceptions.UnsupportedMediaType: "The request body must be JSON: "
     "send 'Content-Type: application/json'.",
+    # A token over its request rate (tenants.throttling); Retry-After says when to retry.
+    exceptions.Throttled: "Too many requests with this token; retry after Retry-After seconds.",
 }
 
 

@@ -43,13 +43,15 @@ ERROR_DESCRIPTIONS = {
     415: "The body is not JSON (send `Content-Type: application/json`).",
     422: "The tenant or the integration does not exist or has been deleted, "
     "or the type is unknown.",
+    429: "Too many requests with this token (its rate limit), or too many failed "
+    "authentications from this address; retry after the `Retry-After` seconds.",
     500: "An unexpected error; the body holds no detail.",
     503: "The database is unreachable or timed out; retry after the `Retry-After` seconds.",
 }
 # Swagger UI shows a schema's title in place of its name: the three must differ.
 TITLE_SUFFIXES = {"response": "", "request": " (create or replace)", "patch": " (change)"}
-READ_ERRORS = (400, 401, 403, 404, 422, 500, 503)
-WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 422, 500, 503)
+READ_ERRORS = (400, 401, 403, 404, 422, 429, 500, 503)
+WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 422, 429, 500, 503)
 
 
 # --- names and references -------------------------------------------------------------------

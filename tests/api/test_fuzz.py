@@ -92,6 +92,15 @@ def _report_case_count(request):
         reporter.write_line(f"\nschemathesis ran {sum(CASES.values())} cases ({detail})")
 
 
+@pytest.fixture(autouse=True)
+def _no_rate_limits(settings):
+    """Every example of an operation comes from one address, and the fuzzer's auth checks send
+    bad tokens: the failed-authentication limit would answer 429 where a 401 is checked for.
+    The limits have their own tests (tests/api/test_rate_limits.py)."""
+    settings.API_AUTH_FAILURE_RATE = ""
+    settings.API_TOKEN_RATE = ""
+
+
 @pytest.fixture
 def _same_connection_as_the_test():
     """Like Django's test client: a WSGI request must not close the test's DB connection."""

@@ -1,0 +1,199 @@
+"""API rate limits: requests per token, and failed authentications per client address.
+
+Both are DRF throttles (the rate strings and the 429 with Retry-After are DRF's) whose counts
+live in Django's cache, `CACHE_URL`: Redis in production, so every server process and machine
+shares one count. DRF's SimpleRateThrottle keeps a list of timestamps that each process reads
+and writes back whole, so concurrent requests overwrite each other's counts; here each count is
+an atomic increment (Redis INCR) of a per-window counter, and the limit is a sliding window
+estimated from the current and the previous window (the previous one weighted by how much of
+it still overlaps the last `duration` seconds).
+
+When the cache cannot be reached the limits are not enforced (logged as an error): the API
+stays up without Redis, as it would without any rate limit.
+"""
+
+import logging
+import math
+
+from django.conf import settings
+from django.core.cache import caches
+from rest_framework import exceptions, throttling
+
+from config.client_address import client_address
+
+logger = logging.getLogger("tenants.ratelimits")
+
+
+class RateLimited(exceptions.Throttled):
+    """A 429 with our sentence; errors.py adds Retry-After from `wait`."""
+
+    extra_detail_singular = "Retry after {wait} second."
+    extra_detail_plural = "Retry after {wait} seconds."
+
+
+class SharedRateThrottle(throttling.SimpleRateThrottle):
+    """A sliding-window limit of `rate` ("1200/min") per `get_cache_key`, in the shared cache.
+
+    `rate_setting` names the Django setting holding the rate; an empty rate is no limit.
+    """
+
+    rate_setting = ""
+    cache_prefix = "ratelimit"
+
+    def __init__(self):
+        self.cache = caches["default"]
+        self._wait = 1
+        super().__init__()
+
+    def get_rate(self):
+        return getattr(settings, self.rate_setting) or None
+
+    def get_ident(self, request) -> str:
+        return client_address(request)
+
+    # --- the counters -----------------------------------------------------------------------
+
+    def _windows(self, key: str, now: float) -> tuple[str, str, float]:
+        """The current and previous window's counter keys, and how many seconds into the
+        current window `now` is."""
+        index = math.floor(now / self.duration)
+        elapsed = now - index * self.duration
+        prefix = f"{self.cache_prefix}:{key}"
+        return f"{prefix}:{index}", f"{prefix}:{index - 1}", elapsed
+
+    def _increment(self, counter: str, delta: int = 1) -> int:
+        try:
+            return self.cache.incr(counter, delta)
+        except ValueError:  # the window's first hit
+            # Two windows: the counter is read as "the previous window" in the next one.
+            self.cache.add(counter, 0, timeout=2 * self.duration + 1)
+            return self.cache.incr(counter, delta)
+
+    def _fits_one_more(self, previous: int, current: int, elapsed: float) -> bool:
+        """Whether one more request keeps the estimated count of the last `duration` seconds
+        within the limit."""
+        overlap = 1 - elapsed / self.duration
+        return previous * overlap + current + 1 <= self.num_requests
+
+    def _seconds_until_allowed(self, previous: int, current: int, elapsed: float) -> int:
+        """How long until one more request fits: the previous window's weight must fall far
+        enough in this window or, if the current count alone is too high, in the next."""
+        room, duration = self.num_requests - 1, self.duration
+        seconds = None
+        if current <= room and previous > 0:
+            needed = duration * (1 - (room - current) / previous)  # seconds into this window
+            if needed <= duration:
+                seconds = needed - elapsed
+        if seconds is None:
+            seconds = (duration - elapsed) + duration * max(0.0, 1 - room / max(current, 1))
+        return max(1, math.ceil(seconds - 1e-6))
+
+    def wait(self):
+        return self._wait
+
+    def _store_unavailable(self, error: Exception) -> bool:
+        logger.error(
+            "Rate limit store unavailable (%s: %s); limit %s not enforced",
+            type(error).__name__,
+            (str(error).splitlines() or [""])[0],
+            self.scope,
+        )
+        return True
+
+
+class TokenRateThrottle(SharedRateThrottle):
+    """Requests per API token (settings.API_TOKEN_RATE). Refused requests do not count, so a
+    client that slows down to the rate gets through."""
+
+    scope = "token"
+    rate_setting = "API_TOKEN_RATE"
+
+    def get_cache_key(self, request, view):
+        api_token = getattr(request, "auth", None)
+        prefix = getattr(api_token, "prefix", None)
+        return f"token:{prefix}" if prefix else None  # no token, no token limit
+
+    def allow_request(self, request, view):
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        current_key, previous_key, elapsed = self._windows(key, self.timer())
+        try:
+            current = self._increment(current_key) - 1  # the others', before this one
+            previous = self.cache.get(previous_key, 0)
+            if self._fits_one_more(previous, current, elapsed):
+                return True
+            self.cache.decr(current_key)
+        except Exception as error:  # Redis down or unreachable: fail open
+            return self._store_unavailable(error)
+        self._wait = self._seconds_until_allowed(previous, current, elapsed)
+        logger.warning(
+            "API rate limit exceeded: limit=token token_prefix=%s rate=%s client=%s "
+            "method=%s path=%s retry_after=%s",
+            request.auth.prefix,
+            self.rate,
+            client_address(request),
+            request.method,
+            request.path,
+            self._wait,
+        )
+        return False
+
+
+class AuthFailureThrottle(SharedRateThrottle):
+    """Failed authentications per client address (settings.API_AUTH_FAILURE_RATE).
+
+    `allow_request` only reads: whether this address may try a token at all. Over the limit,
+    every token it presents is refused (429) before it is checked, the right one too, so
+    guessing learns nothing. `record_failure` counts a failure. Concurrent guesses may pass
+    the check together before their failures are counted: the overshoot is bounded by how many
+    requests one address has in flight, once.
+    """
+
+    scope = "auth-failures"
+    rate_setting = "API_AUTH_FAILURE_RATE"
+
+    def get_cache_key(self, request, view=None):
+        return f"auth-failures:{self.get_ident(request)}"
+
+    def allow_request(self, request, view=None):
+        if self.rate is None:
+            return True
+        current_key, previous_key, elapsed = self._windows(
+            self.get_cache_key(request), self.timer()
+        )
+        try:
+            counts = self.cache.get_many([current_key, previous_key])
+        except Exception as error:
+            return self._store_unavailable(error)
+        current, previous = counts.get(current_key, 0), counts.get(previous_key, 0)
+        if self._fits_one_more(previous, current, elapsed):
+            return True
+        self._wait = self._seconds_until_allowed(previous, current, elapsed)
+        logger.warning(
+            "API rate limit exceeded: limit=auth-failures rate=%s client=%s method=%s "
+            "path=%s retry_after=%s",
+            self.rate,
+            client_address(request),
+            request.method,
+            request.path,
+            self._wait,
+        )
+        return False
+
+    def record_failure(self, request) -> None:
+        if self.rate is None:
+            return
+        current_key, _, _ = self._windows(self.get_cache_key(request), self.timer())
+        try:
+            self._increment(current_key)
+        except Exception as error:
+            self._store_unavailable(error)
+
+    def refusal(self) -> RateLimited:
+        return RateLimited(
+            wait=self._wait,
+            detail="Too many failed authentications from this address.",
+        )
