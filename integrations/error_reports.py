@@ -13,6 +13,14 @@ connection parameters) in the report. So reports are scrubbed centrally instead:
   in every frame variable, before Django trims long values, and is active in DEBUG too;
 - `ScrubbingExceptionReporter` (DEFAULT_EXCEPTION_REPORTER) scrubs the finished report once
   more, text and HTML, so the exception message, request data and headers are covered.
+
+A secret is replaced wherever its text appears (substring) when it has at least
+MIN_SCRUBBED_LENGTH characters; a shorter one would scrub ordinary words out of the report.
+Every secret, however short, is also replaced where it is a whole value: a str or bytes equal
+to it inside a frame variable (the variable itself, dict values, list, tuple and set items,
+QueryDict values, a few levels deep), and wherever the report shows it quoted (`'§¶¤'`,
+`b'abc'`, `"abc"`, as repr and JSON print a value), which covers objects' attributes as their
+reprs print them and the request's POST data.
 """
 
 from __future__ import annotations
@@ -25,12 +33,16 @@ from pprint import pformat
 from urllib.parse import quote, quote_plus
 
 from django.conf import settings
+from django.utils.datastructures import MultiValueDict
 from django.utils.html import escape
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 SCRUBBED = "********************"  # Django's own cleansed_substitute
-# Shorter values would scrub ordinary words out of the report; such a value protects nothing.
+# Shorter values are not replaced inside longer text (they would scrub ordinary words out of
+# the report), only where they are a whole value (see the module's docstring).
 MIN_SCRUBBED_LENGTH = 4
+# How deep into a frame variable's containers whole values are looked for.
+MAX_SCRUBBED_DEPTH = 4
 
 _seen_in_request: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
     "secrets_seen_in_request", default=None
@@ -38,9 +50,10 @@ _seen_in_request: contextvars.ContextVar[set[str] | None] = contextvars.ContextV
 
 
 def remember_secret(value: object) -> None:
-    """Note a plaintext secret (str) that this request handled; no-op outside a request."""
+    """Note a plaintext secret (str) that this request handled, however short; no-op outside a
+    request."""
     seen = _seen_in_request.get()
-    if seen is not None and isinstance(value, str) and len(value) >= MIN_SCRUBBED_LENGTH:
+    if seen is not None and isinstance(value, str) and value:
         seen.add(value)
 
 
@@ -61,7 +74,11 @@ class SecretsSeenInRequestMiddleware:
 def _configured_secrets() -> set[str]:
     values = {settings.SECRET_KEY, *settings.FIELD_ENCRYPTION_KEYS}
     values.update(db.get("PASSWORD") or "" for db in settings.DATABASES.values())
-    return {v for v in values if isinstance(v, str) and len(v) >= MIN_SCRUBBED_LENGTH}
+    return {v for v in values if isinstance(v, str) and v}
+
+
+def _current_secrets() -> set[str]:
+    return _configured_secrets() | (_seen_in_request.get() or set())
 
 
 def _spellings(secret: str) -> set[str]:
@@ -74,7 +91,15 @@ def _spellings(secret: str) -> set[str]:
         forms.add(repr(form)[1:-1])
         forms.add(repr(form.encode("utf-8", "backslashreplace"))[2:-1])
     forms.update([escape(form) for form in forms])
-    return {form for form in forms if len(form) >= MIN_SCRUBBED_LENGTH}
+    return {form for form in forms if len(form) >= MIN_SCRUBBED_LENGTH} | _quoted(secret)
+
+
+def _quoted(secret: str) -> set[str]:
+    """The value whole, as a report prints it: Python's repr (str and bytes) and JSON, each
+    also HTML-escaped. Never shorter than the quotes plus the value."""
+    forms = {repr(secret), repr(secret.encode("utf-8", "backslashreplace")), json.dumps(secret)}
+    forms.add(json.dumps(secret, ensure_ascii=False))
+    return forms | {escape(form) for form in forms}
 
 
 def _scrub_pattern(secrets: Iterable[str]) -> re.Pattern | None:
@@ -93,7 +118,54 @@ def scrub(text: str, pattern: re.Pattern | None = None) -> str:
 
 
 def _current_pattern() -> re.Pattern | None:
-    return _scrub_pattern(_configured_secrets() | (_seen_in_request.get() or set()))
+    return _scrub_pattern(_current_secrets())
+
+
+def _whole_values_scrubbed(value, secrets: frozenset, depth: int = 0):
+    """`value` with every str or bytes equal to a secret replaced by SCRUBBED, in the value
+    itself and in its containers MAX_SCRUBBED_DEPTH deep; the value itself (the same object)
+    when it holds none."""
+    if isinstance(value, str | bytes):
+        return SCRUBBED if value in secrets else value
+    if depth >= MAX_SCRUBBED_DEPTH:
+        return value
+    deeper = depth + 1
+    if isinstance(value, MultiValueDict):  # QueryDict included
+        lists = {
+            key: [_whole_values_scrubbed(v, secrets, deeper) for v in values]
+            for key, values in value.lists()
+        }
+        if all(
+            a is b for key, values in value.lists() for a, b in zip(values, lists[key], strict=True)
+        ):
+            return value
+        copy = value.copy()  # mutable, of the same class
+        for key, values in lists.items():
+            copy.setlist(key, values)
+        return copy
+    if isinstance(value, dict):
+        items = {key: _whole_values_scrubbed(v, secrets, deeper) for key, v in value.items()}
+        if all(items[key] is v for key, v in value.items()):
+            return value
+        return _same_kind(value, items, dict)
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_whole_values_scrubbed(v, secrets, deeper) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return _same_kind(value, items, list if isinstance(value, list) else tuple)
+    return value  # other objects: their reprs show attributes quoted, which the pattern covers
+
+
+def _same_kind(original, items, fallback):
+    """A container of the original's class holding `items`, or of `fallback`'s when that
+    class cannot be built from them (a named tuple, a dict subclass with other arguments)."""
+    kind = type(original)
+    try:
+        if isinstance(original, tuple) and hasattr(original, "_fields"):
+            return kind(*items)
+        return kind(items)
+    except Exception:
+        return fallback(items)
 
 
 class _ScrubbedValue:
@@ -113,9 +185,12 @@ class ScrubbingExceptionReporterFilter(SafeExceptionReporterFilter):
 
     def get_traceback_frame_variables(self, request, tb_frame):
         variables = super().get_traceback_frame_variables(request, tb_frame)
-        pattern = _current_pattern()
+        secrets = _current_secrets()
+        whole = frozenset(secrets) | {secret.encode("utf-8", "surrogatepass") for secret in secrets}
+        pattern = _scrub_pattern(secrets)
         return [
-            (name, _ScrubbedValue(scrub(_printed(value), pattern))) for name, value in variables
+            (name, _ScrubbedValue(scrub(_printed(_whole_values_scrubbed(value, whole)), pattern)))
+            for name, value in variables
         ]
 
 
