@@ -18,7 +18,7 @@ from integrations import selectors, services
 from integrations.exceptions import RegistryError
 from integrations.forms import integration_form_for
 from integrations.models import Integration
-from integrations.providers import all_providers, provider_for
+from integrations.providers import all_providers, provider_for, provider_for_ctype_id
 from tenants.actors import Actor
 from tenants.models import SECRET_CHANGED, Channel, Tenant
 from tenants.selectors import tenant_get_live
@@ -55,13 +55,28 @@ class TenantScopedView(PermissionRequiredMixin, TemplateView):
     def to_tenant_page(self):
         return redirect(self.tenant_page_url())
 
+    def to_card(self, integration: Integration):
+        """The tenant page, scrolled to the integration's card (which it highlights briefly)."""
+        return redirect(f"{self.tenant_page_url()}#integration-{integration.ident}")
+
 
 class ProviderChoiceView(TenantScopedView):
     permission_required = "integrations.add_integration"
     template_name = "integrations/provider_choice.html"
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(providers=all_providers(), **kwargs)
+        """Each provider with the ids the tenant already holds of it (one query)."""
+        held: dict[type[Integration], list[str]] = {}
+        rows = (
+            Integration.objects.non_polymorphic()
+            .filter(tenant=self.tenant)
+            .order_by("ident")
+            .values_list("polymorphic_ctype_id", "ident")
+        )
+        for ctype_id, ident in rows:
+            held.setdefault(provider_for_ctype_id(ctype_id), []).append(ident)
+        choices = [{"provider": p, "held": held.get(p, [])} for p in all_providers()]
+        return super().get_context_data(choices=choices, **kwargs)
 
 
 # If a form post ever fails with a 500, Django's error report (the DEBUG page, error mails)
@@ -87,7 +102,16 @@ class IntegrationFormView(TenantScopedView):
     def get_form(self, instance: Integration):
         form_class = integration_form_for(type(instance))
         data = self.request.POST if self.request.method == "POST" else None
-        return form_class(data=data, instance=instance)
+        initial = self.initial_for(instance) if data is None else None
+        return form_class(data=data, instance=instance, initial=initial)
+
+    def initial_for(self, instance: Integration) -> dict:
+        """A new integration's id is its provider's key, when the tenant has no such id yet."""
+        key = instance.provider_key
+        taken = Integration.objects.filter(tenant=self.tenant, ident=key)  # live ones only
+        if instance.pk is not None or taken.exists():
+            return {}
+        return {"ident": key}
 
     def get(self, request, *args, **kwargs):
         return self.render_form(self.get_form(self.get_instance()))
@@ -115,7 +139,7 @@ class IntegrationFormView(TenantScopedView):
             raise Http404(str(error)) from None
         verb = "added" if creating else "saved"
         messages.success(request, f"{integration.label} integration '{integration.ident}' {verb}.")
-        return self.to_tenant_page()
+        return self.to_card(integration)
 
     def render_form(self, form, status=200):
         instance = form.instance

@@ -98,7 +98,7 @@ def test_a_support_person_manages_a_twilio_integration_in_the_browser(page, secr
     page.locator("#id_ident").fill("twilio")
     page.locator("#id_password").fill(AUTH_TOKEN)
     page.get_by_role("button", name="Add integration").click()
-    expect(page).to_have_url(re.compile(r"/tenants/initech/$"))
+    expect(page).to_have_url(re.compile(r"/tenants/initech/#integration-twilio$"))
     expect(page.locator(".message-success")).to_have_text("Twilio integration 'twilio' added.")
     card = page.locator("#integration-twilio")
     expect(card.locator(".badge")).to_have_text("Twilio")

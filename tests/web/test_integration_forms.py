@@ -38,7 +38,7 @@ def test_adding_an_integration_stores_it_through_the_service(support, tenant):
     )
 
     assert response.status_code == 302
-    assert response["Location"] == "/tenants/acme/"
+    assert response["Location"] == "/tenants/acme/#integration-twilio"  # its card
     stored = TwilioIntegration.objects.get(tenant=tenant, ident="twilio")
     assert (stored.account, stored.password, stored.provider_key) == (
         "AC123",
