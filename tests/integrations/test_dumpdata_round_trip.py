@@ -6,16 +6,12 @@ its own SQLite file, sharing FIELD_ENCRYPTION_KEYS as a restore on another machi
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-ROOT = Path(__file__).resolve().parents[2]
-KEY = "dGVzdC1vbmx5LWtleS0wMTIzNDU2Nzg5YWJjZGVmISE="
+from tests.integrations.support import KEY, fresh_database, manage
 
 SEED = """
 from django.utils import timezone
@@ -45,33 +41,6 @@ print(json.dumps({
     ),
 }))
 """
-
-
-def manage(database: Path, *args: str, stdin: str | None = None, keys: str = KEY):
-    env = {
-        "PATH": os.environ["PATH"],
-        "ENV_FILE": "/dev/null",
-        "DEBUG": "false",
-        "SECRET_KEY": "test-only-secret-key",
-        "FIELD_ENCRYPTION_KEYS": keys,
-        "DATABASE_URL": f"sqlite:///{database}",
-    }
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        env=env,
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def fresh_database(path: Path) -> Path:
-    result = manage(path, "migrate", "--noinput")
-    assert result.returncode == 0, result.stderr
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ plaintext never reaches this code.
 undecryptable.
 """
 
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,10 +18,10 @@ from dataclasses import dataclass, field
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import models, transaction
-from tqdm import tqdm
 
 from integrations import encryption
 from integrations.fields import SEALED_PREFIX, SecretField
+from integrations.management.progress import Progress
 from integrations.models import IntegrationVersion
 from integrations.providers import all_providers
 from integrations.sealed import SealedSecret
@@ -65,7 +64,7 @@ class Command(BaseCommand):
 
     def _progress(self, total: int):
         """A tqdm bar on a terminal, plain lines (every 10%) otherwise."""
-        return _Progress(total, self.stdout, bar=sys.stderr.isatty())
+        return Progress(total, self.stdout, unit="row")
 
     def _report(self, outcome: Outcome, rows: int, seconds: float, check: bool) -> None:
         counts = outcome.counts
@@ -87,28 +86,6 @@ class Command(BaseCommand):
                 "key (listed above); everything else was handled. Re-enter those secrets, or "
                 "put the key that opens them back into FIELD_ENCRYPTION_KEYS and run again."
             )
-
-
-class _Progress:
-    def __init__(self, total: int, stdout, *, bar: bool):
-        self.total, self.done, self.stdout = total, 0, stdout
-        self.bar = tqdm(total=total, unit="row", file=sys.stderr) if bar else None
-        self.next_line = max(total // 10, 1)
-
-    def __enter__(self):
-        return self
-
-    def __call__(self, rows: int) -> None:
-        self.done += rows
-        if self.bar is not None:
-            self.bar.update(rows)
-        elif self.done >= self.next_line or self.done == self.total:
-            self.stdout.write(f"{self.done}/{self.total} rows")
-            self.next_line = self.done + max(self.total // 10, 1)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _classify(ciphertext: str) -> str:
