@@ -56,4 +56,5 @@ class HealthCheckMiddleware:
         else:
             response = alive() if path == "/healthz" else ready()
         response["Cache-Control"] = "no-store"
+        response["Content-Length"] = str(len(response.content))
         return response

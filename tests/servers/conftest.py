@@ -7,7 +7,7 @@ from tests.conftest import REDIS_SERVER, TEST_REDIS_URL, _missing, redis_missing
 from tests.servers import support
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def served_database(tmp_path_factory):
     """A migrated SQLite file holding the tenant `acme` and a token for it (all scopes), made
     with the project's own commands: (DATABASE_URL, token)."""

@@ -20,15 +20,24 @@ FERNET_KEY = "dGVzdC1vbmx5LWtleS0wMTIzNDU2Nzg5YWJjZGVmISE="
 PORTS = range(8300, 8400)
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
+    """A port nothing listens on, not handed out before in this test run (a test may hold one
+    unused on purpose, as a closed port, while it starts a server)."""
     for port in PORTS:
+        if port in _handed_out:
+            continue
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
-    raise RuntimeError("No free port in 8300-8399.")
+        _handed_out.add(port)
+        return port
+    _handed_out.clear()
+    raise RuntimeError("No free port in 8300-8399 (try again).")
 
 
 def base_env(database_url: str, **extra: str) -> dict[str, str]:

@@ -1,0 +1,90 @@
+"""gunicorn settings for production: `make serve`, or
+`gunicorn --config config/gunicorn.conf.py config.wsgi` (README, "Operations").
+
+gthread workers: each worker process runs GUNICORN_THREADS threads, so a request waiting on the
+database does not hold a whole process. Rate-limit counters are shared through CACHE_URL, not
+per worker. One line per request on stdout, key=value like the application's own log lines
+(stderr), carrying the request id the application echoed in X-Request-ID.
+"""
+
+import os
+import time
+
+from gunicorn.glogging import Logger
+
+# Where to listen; behind a proxy on the same machine keep loopback.
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# Processes x threads: ~2 processes per core; each thread may hold one database connection.
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# A request past this many seconds gets its worker restarted (the database statement timeout,
+# DATABASE_STATEMENT_TIMEOUT, 30 s, ends a slow query first).
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then (bounded memory growth), not all at once.
+max_requests = 2000
+max_requests_jitter = 200
+# The addresses whose X-Forwarded-Proto gunicorn trusts (the proxy in front, if any).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# Bodies: gunicorn de-chunks Transfer-Encoding: chunked (the application bounds the size);
+# a request line or header beyond these limits is refused before Django sees it.
+limit_request_line = 8190
+limit_request_fields = 100
+# No control socket (gunicorn 24+ opens one under $HOME by default): it is not used, and two
+# servers on one machine would fight over the same path.
+control_socket_disable = True
+
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Free text (path, user agent, forwarded addresses) is quoted; gunicorn escapes the quotes
+# inside, so a space or quote can neither split nor forge a field (a newline cannot reach a
+# header). No query string: not needed, and where callers put things they should not.
+access_log_format = (
+    "time=%(t)s level=INFO logger=gunicorn.access request_id=%({x-request-id}o)s "
+    'method=%(m)s path="%(U)s" status=%(s)s bytes=%(B)s duration_ms=%(M)s client=%(h)s '
+    'forwarded_for="%({x-forwarded-for}i)s" agent="%(a)s"'
+)
+# gunicorn's own messages (start, worker exits, timeouts) in the same shape.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "keyvalue": {
+            "format": "time=%(asctime)s level=%(levelname)s logger=%(name)s request_id=- "
+            "message=%(message)r"
+        },
+        "access": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "error_console": {
+            "class": "logging.StreamHandler",
+            "formatter": "keyvalue",
+            "stream": "ext://sys.stderr",
+        },
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "access",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+    },
+}
+
+
+class KeyValueAccessLogger(Logger):
+    """The access line's timestamp written as the application writes its own."""
+
+    def now(self):
+        seconds = time.time()
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) + (
+            f",{int(seconds * 1000) % 1000:03d}"
+        )
+
+
+logger_class = KeyValueAccessLogger
