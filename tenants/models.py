@@ -39,7 +39,8 @@ class Tenant(models.Model):
         default_manager_name = "all_objects"
 
     def __str__(self) -> str:
-        return self.display_name or self.name
+        # The slug first, as the staff pages and the API name it; the display name after.
+        return f"{self.name} ({self.display_name})" if self.display_name else self.name
 
     @property
     def is_deleted(self) -> bool:

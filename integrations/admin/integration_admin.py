@@ -15,6 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseRedirect
+from django.utils.html import format_html
 from polymorphic.admin import (
     PolymorphicChildModelAdmin,
     PolymorphicParentModelAdmin,
@@ -58,6 +59,13 @@ class IntegrationPermissions:
 
     def has_delete_permission(self, request, obj=None):
         return has_integration_permission(request, "delete") and not _is_deleted(obj)
+
+
+def provider_badge(provider: type[Integration]) -> str:
+    """The provider's label in its badge, as on the staff pages (static/css/badges.css)."""
+    return format_html(
+        '<span class="badge badge-{}">{}</span>', provider.provider_key, provider.label
+    )
 
 
 def changed_values(integration: Integration, changed: list[str]) -> dict:
@@ -141,7 +149,8 @@ CONTENT_TYPE_ID = re.compile(r"\A[0-9]{1,9}\Z")
 class IntegrationParentAdmin(IntegrationPermissions, PolymorphicParentModelAdmin):
     base_model = Integration
     child_models = all_providers()
-    list_display = ["ident", "tenant", "provider", "updated_at", "updated_by", "is_live"]
+    # Named as the staff pages name them: the tenant by its slug, the provider by its badge.
+    list_display = ["ident", "tenant_name", "provider", "updated_at", "updated_by", "is_live"]
     list_filter = [ProviderListFilter, DeletedListFilter, "tenant"]
     # What the staff pages' search finds (integrations.search), secrets never: the id, the
     # tenant, every provider's non-secret values, and (get_search_results) the provider.
@@ -194,9 +203,16 @@ class IntegrationParentAdmin(IntegrationPermissions, PolymorphicParentModelAdmin
     def is_live(self, obj):
         return obj.deleted_at is None
 
+    class Media:
+        css = {"all": ["css/badges.css", "css/admin.css"]}
+
+    @admin.display(description="tenant", ordering="tenant__name")
+    def tenant_name(self, obj):
+        return obj.tenant.name
+
     @admin.display(description="provider", ordering="polymorphic_ctype")
     def provider(self, obj):
-        return provider_for_ctype_id(obj.polymorphic_ctype_id).label
+        return provider_badge(provider_for_ctype_id(obj.polymorphic_ctype_id))
 
     @admin.action(description="Delete selected integrations (soft)", permissions=["delete"])
     def soft_delete(self, request, queryset):

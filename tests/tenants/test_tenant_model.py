@@ -50,6 +50,6 @@ def test_objects_and_all_objects_differ_only_by_the_deleted():
     assert set(Tenant.all_objects.all()) == {live, gone}
 
 
-def test_a_tenant_is_shown_by_its_display_name_or_else_its_name():
-    assert str(TenantFactory(name="acme", display_name="Acme Corp")) == "Acme Corp"
+def test_a_tenant_is_shown_by_its_name_first_then_its_display_name():
+    assert str(TenantFactory(name="acme", display_name="Acme Corp")) == "acme (Acme Corp)"
     assert str(TenantFactory(name="bare", display_name="")) == "bare"
