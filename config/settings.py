@@ -94,6 +94,8 @@ MIDDLEWARE = [
     # Content-Security-Policy (below) and Cache-Control: no-store on every answer but /static/.
     "csp.middleware.CSPMiddleware",
     "config.request_guards.NoStoreMiddleware",
+    # A chunked body (no Content-Length) is read where the server de-chunked it, else a 411.
+    "config.request_body.TransferEncodedBodyMiddleware",
     # Serves /static/ in production too (after `collectstatic`), so the app is self-contained.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # A charset that cannot decode text, or a query or form that fails to decode, is a 400

@@ -39,6 +39,8 @@ ERROR_DESCRIPTIONS = {
     405: "The route does not allow this method.",
     409: "Concurrent writes of this id kept overtaking this one; nothing was written. "
     "Retry after the `Retry-After` seconds.",
+    411: "The body came with Transfer-Encoding (chunked) and no Content-Length, and this "
+    "server cannot read it that way; send it with its Content-Length.",
     413: "The body is larger than 1 MiB.",
     415: "The body is not JSON (send `Content-Type: application/json`).",
     422: "The tenant or the integration does not exist or has been deleted, "
@@ -51,7 +53,7 @@ ERROR_DESCRIPTIONS = {
 # Swagger UI shows a schema's title in place of its name: the three must differ.
 TITLE_SUFFIXES = {"response": "", "request": " (create or replace)", "patch": " (change)"}
 READ_ERRORS = (400, 401, 403, 404, 422, 429, 500, 503)
-WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 422, 429, 500, 503)
+WRITE_ERRORS = (400, 401, 403, 404, 411, 413, 415, 422, 429, 500, 503)
 
 
 # --- names and references -------------------------------------------------------------------
