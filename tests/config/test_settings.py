@@ -20,6 +20,8 @@ PRODUCTION = {
     "DATABASE_URL": "sqlite:////tmp/never-created.sqlite3",
     "ALLOWED_HOSTS": "registry.example.com",
 }
+# A cache every server process shares: without it, check --deploy warns (tenants.W001).
+SHARED_CACHE = {"CACHE_URL": "redis://127.0.0.1:6379/0"}
 TLS_ON = {
     "SECURE_SSL_REDIRECT": "true",
     "SESSION_COOKIE_SECURE": "true",
@@ -78,10 +80,20 @@ def test_the_server_refuses_to_start_with_an_invalid_encryption_key(debug):
 
 
 def test_production_with_tls_options_passes_check_deploy():
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env={**PRODUCTION, **TLS_ON})
+    env = {**PRODUCTION, **TLS_ON, **SHARED_CACHE}
+
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_the_rate_limits_cache_is_per_process():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env={**PRODUCTION, **TLS_ON})
+
+    assert result.returncode != 0
+    assert "tenants.W001" in result.stderr
+    assert "CACHE_URL" in result.stderr
 
 
 def settings_seen_with(env_file: Path, **environment: str) -> dict:
