@@ -15,7 +15,9 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 from polymorphic.admin import (
     PolymorphicChildModelAdmin,
     PolymorphicParentModelAdmin,
@@ -28,6 +30,7 @@ from integrations.models import Integration
 from integrations.providers import all_providers, ctype_of, provider_for, provider_for_ctype_id
 from integrations.search import integration_search_paths, providers_named
 from tenants.admin_helpers import DeletedListFilter, HideSecretsFromErrorReports, admin_actor
+from tenants.models import Tenant
 
 
 def has_integration_permission(request, action: str) -> bool:
@@ -81,9 +84,15 @@ class IntegrationChildAdmin(
     base_form = IntegrationFormRules
     show_in_index = False
     readonly_fields = ["updated_at", "updated_by", "version", "deleted_at"]
+    # A search box (TenantAdmin.search_fields), not a select of every tenant.
+    autocomplete_fields = ["tenant"]
 
     def get_queryset(self, request):
         return self.model.all_objects.select_related("tenant")
+
+    def view_on_site(self, obj):
+        """The admin's "View on site": the integration's card on the staff pages (live only)."""
+        return staff_card_url(obj)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if _is_deleted(obj):
@@ -126,6 +135,29 @@ for _provider in all_providers():
     admin.site.register(_provider, _child_admin_for(_provider))
 
 
+def staff_card_url(integration: Integration) -> str | None:
+    """Where the staff pages show this integration: its card on the tenant's page (None when
+    it or its tenant is deleted: the staff pages show live records only)."""
+    if integration.is_deleted or integration.tenant.is_deleted:
+        return None
+    page = reverse("tenant-detail", args=[integration.tenant.name])
+    return f"{page}#integration-{integration.ident}"
+
+
+class TenantListFilter(admin.RelatedFieldListFilter):
+    """By tenant, without listing every tenant (there may be thousands): the tenant column's
+    links choose one (?tenant__id__exact=<pk>), and then the filter shows it, with "All"."""
+
+    def field_choices(self, field, request, model_admin):
+        if not self.lookup_val:
+            return []
+        chosen = Tenant.all_objects.filter(pk__in=self.lookup_val).order_by("name")
+        return [(tenant.pk, str(tenant)) for tenant in chosen]
+
+    def has_output(self):
+        return bool(self.lookup_val)
+
+
 class ProviderListFilter(admin.SimpleListFilter):
     """By provider, named by its key in the URL (?provider=twilio); matched on the one type
     discriminator, django-polymorphic's content type."""
@@ -150,8 +182,10 @@ class IntegrationParentAdmin(IntegrationPermissions, PolymorphicParentModelAdmin
     base_model = Integration
     child_models = all_providers()
     # Named as the staff pages name them: the tenant by its slug, the provider by its badge.
-    list_display = ["ident", "tenant_name", "provider", "updated_at", "updated_by", "is_live"]
-    list_filter = [ProviderListFilter, DeletedListFilter, "tenant"]
+    # Narrow columns (the last change in one, on two lines): the list fits a 1280 px screen
+    # beside the admin's navigation and filters (tests/browser/test_admin_layout.py).
+    list_display = ["ident", "tenant_name", "provider", "last_change", "is_live"]
+    list_filter = [ProviderListFilter, DeletedListFilter, ("tenant", TenantListFilter)]
     # What the staff pages' search finds (integrations.search), secrets never: the id, the
     # tenant, every provider's non-secret values, and (get_search_results) the provider.
     search_fields = ["ident", "tenant__name", "tenant__display_name", *integration_search_paths()]
@@ -199,6 +233,16 @@ class IntegrationParentAdmin(IntegrationPermissions, PolymorphicParentModelAdmin
             return HttpResponseRedirect(f"{request.path}?{query.urlencode()}".rstrip("?"))
         return super().add_view(request, form_url, extra_context)
 
+    @admin.display(description="last change", ordering="updated_at")
+    def last_change(self, obj):
+        when = localtime(obj.updated_at)
+        return format_html(
+            '<time datetime="{}">{}</time><br><span class="quiet">{}</span>',
+            when.isoformat(),
+            when.strftime("%Y-%m-%d %H:%M"),
+            obj.updated_by or "—",
+        )
+
     @admin.display(boolean=True, description="live")
     def is_live(self, obj):
         return obj.deleted_at is None
@@ -208,7 +252,12 @@ class IntegrationParentAdmin(IntegrationPermissions, PolymorphicParentModelAdmin
 
     @admin.display(description="tenant", ordering="tenant__name")
     def tenant_name(self, obj):
-        return obj.tenant.name
+        return format_html(
+            '<a href="?tenant__id__exact={}" title="Only the integrations of {}">{}</a>',
+            obj.tenant_id,
+            obj.tenant.name,
+            obj.tenant.name,
+        )
 
     @admin.display(description="provider", ordering="polymorphic_ctype")
     def provider(self, obj):

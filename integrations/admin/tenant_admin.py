@@ -6,6 +6,7 @@ import logging
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import ObjectDoesNotExist, SuspiciousOperation, ValidationError
+from django.urls import reverse
 from django.views.defaults import bad_request
 from polymorphic.admin import PolymorphicInlineSupportMixin, StackedPolymorphicInline
 from polymorphic.admin.helpers import PolymorphicInlineAdminFormSet
@@ -163,6 +164,19 @@ class IntegrationInlineSupport(PolymorphicInlineSupportMixin):
 
 class TenantWithIntegrationsAdmin(IntegrationInlineSupport, TenantAdmin):
     inlines = [IntegrationInline]
+
+    def view_on_site(self, obj):
+        """The admin's "View on site": the tenant's staff page (live tenants only)."""
+        return None if obj.is_deleted else reverse("tenant-detail", args=[obj.name])
+
+    def get_search_results(self, request, queryset, search_term):
+        """The tenant search box of an integration's admin form (autocomplete_fields) offers
+        live tenants only: a deleted tenant takes no new integrations."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        autocomplete_of = (request.GET.get("app_label"), request.GET.get("field_name"))
+        if autocomplete_of == (Integration._meta.app_label, "tenant"):
+            found = found.filter(deleted_at__isnull=True)
+        return found, may_have_duplicates
 
     def changeform_view(self, request, *args, **kwargs):
         """A tampered inline POST is a 400, with nothing written (the view's transaction is
