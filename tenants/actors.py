@@ -7,18 +7,11 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 
-from config.client_address import client_address
+from config.client_address import client_address as address_of_client
 from tenants.models import Channel
 
 # The header a proxy or client may send to correlate logs; kept only if it is well-formed.
 REQUEST_ID_META = "HTTP_X_REQUEST_ID"
-
-
-def _address_of(request) -> str | None:
-    """The client's address as the rate limits count it (behind TRUSTED_PROXY_COUNT proxies,
-    the one they saw), so an audit event names the caller, not the proxy."""
-    address = client_address(request)
-    return None if address == "unknown" else address
 
 
 @dataclass(frozen=True)
@@ -41,7 +34,8 @@ class Actor:
             name=request.user.get_username(),
             channel=channel,
             request_id=getattr(request, "request_id", ""),
-            client_address=_address_of(request),
+            # As the rate limits count it: behind TRUSTED_PROXY_COUNT proxies, the caller's.
+            client_address=address_of_client(request),
         )
 
     @classmethod
@@ -51,7 +45,8 @@ class Actor:
             name=f"token:{api_token.label} ({api_token.prefix}…)",
             channel=Channel.API,
             request_id=getattr(request, "request_id", ""),
-            client_address=_address_of(request),
+            # As the rate limits count it: behind TRUSTED_PROXY_COUNT proxies, the caller's.
+            client_address=address_of_client(request),
         )
 
     @classmethod

@@ -49,7 +49,7 @@ class SharedRateThrottle(throttling.SimpleRateThrottle):
         return getattr(settings, self.rate_setting) or None
 
     def get_ident(self, request) -> str:
-        return client_address(request)
+        return client_address(request) or "unknown"
 
     # --- the counters -----------------------------------------------------------------------
 
@@ -134,7 +134,7 @@ class TokenRateThrottle(SharedRateThrottle):
             "method=%s path=%s retry_after=%s",
             request.auth.prefix,
             self.rate,
-            client_address(request),
+            self.get_ident(request),
             request.method,
             request.path,
             self._wait,
@@ -176,7 +176,7 @@ class AuthFailureThrottle(SharedRateThrottle):
             "API rate limit exceeded: limit=auth-failures rate=%s client=%s method=%s "
             "path=%s retry_after=%s",
             self.rate,
-            client_address(request),
+            self.get_ident(request),
             request.method,
             request.path,
             self._wait,

@@ -4,6 +4,7 @@ behind TRUSTED_PROXY_COUNT proxies of ours the one the outermost of them saw."""
 import json
 
 import pytest
+from axes.models import AccessLog
 from django.test import RequestFactory
 
 from config.client_address import client_address
@@ -38,6 +39,30 @@ def test_a_probe_that_bypassed_the_proxies_is_its_own_peer(settings):
 
 def test_with_fewer_entries_than_proxies_the_leftmost_is_taken(settings):
     assert address(settings, 3, forwarded="198.51.100.7") == "198.51.100.7"
+
+
+def test_a_forwarded_entry_that_is_no_address_falls_back_to_the_peer(settings):
+    # Fewer entries than proxies: the leftmost, written by the client, is not an address.
+    assert address(settings, 2, forwarded="<script>") == "10.0.0.2"
+
+
+def test_a_request_without_a_peer_address_has_none(settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+    request = RequestFactory().get("/")
+    del request.META["REMOTE_ADDR"]
+
+    assert client_address(request) is None
+
+
+@pytest.mark.django_db
+def test_a_login_made_in_code_is_recorded_without_an_address(client, django_user_model):
+    # force_login builds a request with no REMOTE_ADDR: django-axes stores no address (on
+    # PostgreSQL an invalid one would fail the inet column).
+    user = django_user_model.objects.create_user("someone", password="x")
+
+    client.force_login(user)
+
+    assert AccessLog.objects.get(username="someone").ip_address is None
 
 
 @pytest.mark.django_db
