@@ -31,3 +31,7 @@ class UnknownProvider(RegistryError):
 class VersionNotFound(RegistryError):
     def __init__(self, number: int):
         super().__init__(f"Version {number} does not exist or is no longer kept.")
+
+
+class PreconditionFailed(RegistryError):
+    """If-Match or If-None-Match does not hold for the current state: nothing was written."""

@@ -87,10 +87,10 @@ def integration_history(
     if before is not None:
         events = events.filter(id__lt=before)
     page = list(events[:limit])
-    if not page and before is None:
-        # Rows written around the services (fixtures, old data) have no events yet.
-        if not Integration.all_objects.filter(tenant=tenant, ident=ident).exists():
-            raise IntegrationNotFound(ident)
+    # Rows written around the services (fixtures, old data) have no events yet.
+    stored = Integration.all_objects.filter(tenant=tenant, ident=ident)
+    if not page and before is None and not stored.exists():
+        raise IntegrationNotFound(ident)
     return page
 
 

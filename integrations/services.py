@@ -18,6 +18,8 @@ from integrations import history
 from integrations.exceptions import IntegrationBusy, IntegrationNotFound, VersionNotFound
 from integrations.fields import SecretField
 from integrations.models import IDENT_TAKEN, Integration, IntegrationVersion
+from integrations.preconditions import NONE as NO_PRECONDITION
+from integrations.preconditions import Precondition
 from integrations.providers import ctype_of, provider_for
 from integrations.sealed import MASK
 from tenants.actors import Actor
@@ -57,6 +59,7 @@ def integration_upsert(
     provider: type[Integration],
     data: dict[str, Any],
     actor: Actor,
+    precondition: Precondition = NO_PRECONDITION,
 ) -> tuple[Integration, bool]:
     """Create the tenant's integration `ident`, or replace the live one. Returns (it, created).
 
@@ -67,13 +70,16 @@ def integration_upsert(
     (tenant, ident) decides which of two racing inserts wins. The loser looks at the live row:
     of another provider, that is the caller's type error (ValidationError); of this one, or
     none (deleted in the meantime), the race is retried. After UPSERT_ATTEMPTS lost races:
-    IntegrationBusy.
+    IntegrationBusy. `precondition` (If-Match / If-None-Match) is checked against the live
+    row under its lock: PreconditionFailed, nothing written.
     """
     integration_check_ident(ident=ident, provider=provider)
     for _ in range(UPSERT_ATTEMPTS):
         with transaction.atomic():
             tenant_hold_live(tenant=tenant)
             existing = _live_for_update(provider, tenant, ident)
+            if precondition != NO_PRECONDITION:
+                precondition.check(existing or _live_of_another_type(tenant, ident))
             if existing is not None:
                 existing.tenant = tenant
                 _change(existing, data, actor=actor, action=AuditAction.REPLACE)
@@ -109,7 +115,11 @@ def integration_create(*, integration: Integration, actor: Actor) -> Integration
 
 @sensitive_variables("data")
 def integration_update(
-    *, integration: Integration, data: dict[str, Any], actor: Actor
+    *,
+    integration: Integration,
+    data: dict[str, Any],
+    actor: Actor,
+    precondition: Precondition = NO_PRECONDITION,
 ) -> Integration:
     """Change the fields in `data` of a live integration; the others keep their stored values.
 
@@ -121,16 +131,24 @@ def integration_update(
     """
     with transaction.atomic():
         current = _locked(integration)
+        precondition.check(current)
         _change(current, data, actor=actor, action=AuditAction.UPDATE)
     return current
 
 
-def integration_rollback(*, integration: Integration, number: int, actor: Actor) -> Integration:
+def integration_rollback(
+    *,
+    integration: Integration,
+    number: int,
+    actor: Actor,
+    precondition: Precondition = NO_PRECONDITION,
+) -> Integration:
     """Make the values of version `number` the current ones, as a new version. Needs no
     decryption (a token without the `secrets` scope may undo its own bad write). Raises
     VersionNotFound for a version that does not exist or is no longer kept."""
     with transaction.atomic():
         current = _locked(integration)
+        precondition.check(current)
         version = IntegrationVersion.objects.filter(integration=current, number=number).first()
         if version is None:
             raise VersionNotFound(number)
@@ -139,7 +157,9 @@ def integration_rollback(*, integration: Integration, number: int, actor: Actor)
     return current
 
 
-def integration_delete(*, integration: Integration, actor: Actor) -> None:
+def integration_delete(
+    *, integration: Integration, actor: Actor, precondition: Precondition = NO_PRECONDITION
+) -> None:
     """Soft delete: the row stays as history; the id can be created again.
 
     Conditional: only a live row is deleted, in one UPDATE. One deleted since it was read
@@ -147,6 +167,8 @@ def integration_delete(*, integration: Integration, actor: Actor) -> None:
     """
     now = timezone.now()
     with transaction.atomic():
+        if precondition != NO_PRECONDITION:
+            precondition.check(_locked(integration))
         tenant_hold_live(tenant=integration.tenant)
         deleted = (
             Integration.objects.non_polymorphic()
@@ -252,6 +274,12 @@ def _live_for_update(provider: type[Integration], tenant: Tenant, ident: str):
         .filter(tenant=tenant, ident=ident)
         .first()
     )
+
+
+def _live_of_another_type(tenant: Tenant, ident: str) -> Integration | None:
+    # For preconditions only: If-None-Match: * also fails when the id is taken by another
+    # type (the write would fail anyway, but 412 is what the client asked to be told).
+    return Integration.objects.non_polymorphic().filter(tenant=tenant, ident=ident).first()
 
 
 def _raise_type_conflict(tenant: Tenant, ident: str, provider: type[Integration]) -> None:

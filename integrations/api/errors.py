@@ -26,7 +26,7 @@ from rest_framework.response import Response
 
 from integrations.api.parsers import PayloadTooLarge
 from integrations.api.serializers import json_key
-from integrations.exceptions import IntegrationBusy, RegistryError
+from integrations.exceptions import IntegrationBusy, PreconditionFailed, RegistryError
 
 logger = logging.getLogger("integrations.api")
 
@@ -66,6 +66,8 @@ def api_exception_handler(exc, context):
         response = error_response(str(exc), status.HTTP_409_CONFLICT)
         response["Retry-After"] = str(exc.retry_after_seconds)
         return response
+    if isinstance(exc, PreconditionFailed):
+        return error_response(str(exc), status.HTTP_412_PRECONDITION_FAILED)
     if isinstance(exc, RegistryError):
         return error_response(str(exc), status.HTTP_422_UNPROCESSABLE_ENTITY)
     if isinstance(exc, DjangoValidationError):

@@ -167,6 +167,9 @@ def provider_schema(provider: type[Integration], *, direction: str) -> dict[str,
             required.append(key)
         if direction == "response":
             required.append(key)
+    if direction == "response":
+        properties.update(record_meta_schemas())
+        required.extend(record_meta_schemas())
     if direction == "response" and secrets:
         properties[UNREADABLE_KEY] = unreadable_schema(sorted(secrets))
     if direction != "response":
@@ -183,6 +186,25 @@ def provider_schema(provider: type[Integration], *, direction: str) -> dict[str,
     if required:
         schema["required"] = required
     return schema
+
+
+def record_meta_schemas() -> dict[str, dict[str, Any]]:
+    """What a record says about itself; bodies may carry these back, they are ignored."""
+    return {
+        "created-at": {"type": "string", "format": "date-time", "readOnly": True},
+        "updated-at": {
+            "type": "string",
+            "format": "date-time",
+            "readOnly": True,
+            "description": "When its values last changed (a write that changes nothing keeps it).",
+        },
+        "version": {
+            "type": "integer",
+            "minimum": 0,
+            "readOnly": True,
+            "description": "Counts changes of its values; the ETag is built from it.",
+        },
+    }
 
 
 def unreadable_schema(secret_keys: list[str]) -> dict[str, Any]:

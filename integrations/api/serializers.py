@@ -4,6 +4,7 @@ JSON keys are the model field names with '_' turned into '-' (consumer_key ↔ c
 """
 
 from collections.abc import Mapping
+from datetime import UTC
 from functools import cache
 
 from django.db import models
@@ -20,6 +21,9 @@ from integrations.sealed import MASK
 UNREADABLE_KEY = "unreadable-secrets"
 # Keys every body may carry besides the provider's fields; the view resolves them.
 ENVELOPE_KEYS = ("id", "type")
+# Keys a record carries about itself, besides the provider's fields; read-only, ignored in
+# bodies sent back (a client may PUT back what it read).
+RECORD_META_KEYS = ("created-at", "updated-at", "version")
 
 
 def json_key(field_name: str) -> str:
@@ -84,7 +88,7 @@ class ProviderSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(
                 {"non_field_errors": ["The request body must be a JSON object."]}
             )
-        unknown = sorted(set(data) - set(self.fields) - set(ENVELOPE_KEYS))
+        unknown = sorted(set(data) - set(self.fields) - set(ENVELOPE_KEYS) - set(RECORD_META_KEYS))
         if unknown:
             raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
         return super().to_internal_value(data)
@@ -108,7 +112,19 @@ class ProviderSerializer(serializers.ModelSerializer):
                 unreadable.append(key)
         if unreadable:
             record[UNREADABLE_KEY] = unreadable
+        record.update(
+            {
+                "created-at": _rfc3339(instance.created_at),
+                "updated-at": _rfc3339(instance.updated_at),
+                "version": instance.version,
+            }
+        )
         return record
+
+
+def _rfc3339(moment) -> str:
+    # RFC 3339 in UTC, with a Z: what every client library parses.
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @cache

@@ -6,17 +6,19 @@ Routes (integrations/api/urls.py), all under /1.0/tenants/{tenant}/:
   {id}                    POST only: the short form of the API document's headers
 """
 
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integrations import selectors, services
 from integrations.api import openapi
 from integrations.api.permissions import TokenActsOnTenant
-from integrations.api.serializers import ENVELOPE_KEYS, serializer_for
+from integrations.api.serializers import ENVELOPE_KEYS, RECORD_META_KEYS, serializer_for
 from integrations.models import Integration
+from integrations.preconditions import Precondition, etag_of
 from integrations.providers import provider_for
 from tenants.actors import Actor
 from tenants.exceptions import TenantNotFound
@@ -72,8 +74,16 @@ class TenantAPIView(APIView):
 
     def live_tenant(self, name: str) -> Tenant:
         """The URL's tenant. A tenant-scoped token loaded it already (and the permission
-        check matched its name), so that costs no query; all-tenants tokens look it up."""
-        known = self.request.auth.tenant
+        check matched its name), so that costs no query; all-tenants tokens look it up.
+
+        The token's reach is checked again here (no query): should a view's permission
+        classes ever change, no view serves a tenant its token does not cover."""
+        api_token = self.request.auth
+        if api_token is None:
+            raise NotAuthenticated()
+        if not api_token.may_act_on(name):
+            raise PermissionDenied(f"This token may not act on tenant '{name}'.")
+        known = api_token.tenant
         if known is not None and known.name == name:
             if known.is_deleted:
                 raise TenantNotFound(name)
@@ -98,6 +108,19 @@ class TenantAPIView(APIView):
 
     def render(self, integration: Integration) -> dict:
         return self.render_all([integration])[0]
+
+    def precondition(self) -> Precondition:
+        """If-Match / If-None-Match of this request; a malformed header is a 400."""
+        try:
+            return Precondition.from_headers(
+                self.request.headers.get("If-Match"), self.request.headers.get("If-None-Match")
+            )
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+    @staticmethod
+    def tagged(integration: Integration) -> dict[str, str]:
+        return {"ETag": etag_of(integration)}
 
     def render_written(self, integration: Integration) -> dict:
         """A write's answer. A token that may not read gets the id and type only: writing
@@ -152,7 +175,9 @@ class IntegrationView(TenantAPIView):
     def get(self, request, tenant: str, id: str):
         tenant_obj = self.live_tenant(tenant)
         integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
-        return Response(self.render(integration))
+        if etag_of(integration) in _tags(request.headers.get("If-None-Match", "")):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=self.tagged(integration))
+        return Response(self.render(integration), headers=self.tagged(integration))
 
     @upsert_schema(
         operation_id="integration_upsert",
@@ -175,10 +200,16 @@ class IntegrationView(TenantAPIView):
             provider=provider,
             data=serializer.validated_data,
             actor=self.actor(),
+            precondition=self.precondition(),
         )
+        headers = self.tagged(integration)
+        if created:
+            location = reverse("api-integration", kwargs={"tenant": tenant_obj.name, "id": id})
+            headers["Location"] = request.build_absolute_uri(location)
         return Response(
             self.render_written(integration),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            headers=headers,
         )
 
     @extend_schema(
@@ -203,7 +234,7 @@ class IntegrationView(TenantAPIView):
         integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
         body = self.body_object()
         self._check_unchanged_identity(body, integration)
-        if not set(body) - set(ENVELOPE_KEYS):
+        if not set(body) - set(ENVELOPE_KEYS) - set(RECORD_META_KEYS):
             raise ValidationError(
                 "Nothing to change: the body holds no field of the integration besides id and "
                 "type; send at least one field to change."
@@ -211,9 +242,12 @@ class IntegrationView(TenantAPIView):
         serializer = serializer_for(type(integration))(integration, data=body, partial=True)
         serializer.is_valid(raise_exception=True)
         integration = services.integration_update(
-            integration=integration, data=serializer.validated_data, actor=self.actor()
+            integration=integration,
+            data=serializer.validated_data,
+            actor=self.actor(),
+            precondition=self.precondition(),
         )
-        return Response(self.render_written(integration))
+        return Response(self.render_written(integration), headers=self.tagged(integration))
 
     @extend_schema(
         operation_id="integration_delete",
@@ -233,7 +267,9 @@ class IntegrationView(TenantAPIView):
     def delete(self, request, tenant: str, id: str):
         tenant_obj = self.live_tenant(tenant)
         integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
-        services.integration_delete(integration=integration, actor=self.actor())
+        services.integration_delete(
+            integration=integration, actor=self.actor(), precondition=self.precondition()
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @staticmethod
@@ -288,3 +324,8 @@ class ShortIntegrationView(IntegrationView):
     )
     def post(self, request, tenant: str, id: str):
         return super().post(request, tenant, id)
+
+
+def _tags(header: str) -> set[str]:
+    """The entity tags listed in an If-None-Match header of a read (unparseable: none)."""
+    return {part.strip() for part in header.split(",") if part.strip()}

@@ -1,6 +1,7 @@
 """Bodies and helpers shared by the API tests."""
 
 import json
+import re
 
 JSON = "application/json; charset=utf-8"
 
@@ -85,3 +86,16 @@ def post_json(client, path: str, body, **extra):
 
 def field_name(json_key: str) -> str:
     return json_key.replace("-", "_")
+
+
+RFC3339_UTC = re.compile(r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\Z")
+
+
+def fields_of(record: dict) -> dict:
+    """A record without what it says about itself (created-at, updated-at, version), after
+    checking those are there and well-formed: RFC 3339 times in UTC, a version from 1."""
+    record = dict(record)
+    created, updated, version = (record.pop(k) for k in ("created-at", "updated-at", "version"))
+    assert RFC3339_UTC.match(created) and RFC3339_UTC.match(updated), (created, updated)
+    assert isinstance(version, int) and version >= 0, version
+    return record

@@ -230,9 +230,7 @@ def test_the_mask_sent_back_keeps_the_stored_secret_on_replace_and_patch(tenant_
     assert (replaced.status_code, patched.status_code) == (200, 200)
     stored = Integration.objects.get()
     assert (stored.account, stored.password) == ("AC-NEW", TWILIO["password"])
-    assert changes(reader)[0]["changes"] == {
-        "account": {"old": TWILIO["account"], "new": "AC-NEW"}
-    }
+    assert changes(reader)[0]["changes"] == {"account": {"old": TWILIO["account"], "new": "AC-NEW"}}
 
 
 def test_the_mask_on_create_is_a_400_naming_the_field(tenant_client):

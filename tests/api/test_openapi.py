@@ -222,8 +222,9 @@ def test_each_provider_has_a_record_a_request_and_a_patch_schema_of_its_fields(d
 
         assert schema["type"] == "object"
         assert schema["additionalProperties"] is False
-        marker = {"unreadable-secrets"} if name == openapi.record_name(provider) else set()
-        assert set(schema["properties"]) == {"id", "type"} | keys | marker, name
+        about_itself = {"unreadable-secrets", "created-at", "updated-at", "version"}
+        extra = about_itself if name == openapi.record_name(provider) else set()
+        assert set(schema["properties"]) == {"id", "type"} | keys | extra, name
         assert schema["properties"]["type"]["enum"] == [provider.provider_key]
 
 
@@ -239,6 +240,9 @@ def test_required_keys_follow_the_model(document, provider):
         "id",
         "type",
         *all_fields,
+        "created-at",
+        "updated-at",
+        "version",
     ]
     assert "required" not in schemas(document)[openapi.patch_name(provider)]
 

@@ -41,11 +41,11 @@ def test_a_delete_of_a_row_deleted_since_it_was_read_answers_422_and_keeps_the_f
     twilio = TwilioFactory(tenant=tenant)
     delete = services.integration_delete
 
-    def deleted_first_by_another(*, integration, actor):
+    def deleted_first_by_another(*, integration, actor, **kwargs):
         delete(
             integration=Integration.all_objects.get(pk=integration.pk), actor=actor_named("other")
         )
-        delete(integration=integration, actor=actor)
+        delete(integration=integration, actor=actor, **kwargs)
 
     monkeypatch.setattr(services, "integration_delete", deleted_first_by_another)
 

@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 from django.db import connection
 
 from integrations.models import Integration
-from tests.api.support import JSON, TWILIO, post_json, url
+from tests.api.support import JSON, TWILIO, fields_of, post_json, url
 from tests.factories import SalesforceFactory, SendGridFactory, TwilioFactory
 from tests.integrations.support import raw_column
 from tests.web.conftest import SUPPORT_PERMISSIONS, logged_in, make_user
@@ -63,7 +63,7 @@ def test_a_secrets_token_reads_the_record_minus_the_unreadable_value(
     response = tenant_client.get(url("twilio"))
 
     assert response.status_code == 200
-    assert response.json() == {
+    assert fields_of(response.json()) == {
         "id": "twilio",
         "type": "twilio",
         "account": broken_twilio.account,

@@ -15,7 +15,7 @@ from django.urls import reverse
 from integrations import services
 from integrations.models import Integration
 from tenants.admin_helpers import DeletedListFilter
-from tenants.models import ApiToken, Tenant
+from tenants.models import ApiToken, AuditEvent, Tenant
 from tenants.services import api_token_create, tenant_delete
 from tests.factories import PROVIDER_FACTORIES, TenantFactory, actor_named
 from tests.web.conftest import logged_in
@@ -54,7 +54,7 @@ def _examples() -> None:
     api_token_create(label="ci", tenant=tenant, scopes="read", actor=actor_named("setup"))
     User.objects.create_user("someone")
     Group.objects.create(name="ops")
-    known = {Tenant, ApiToken, Integration, User, Group}
+    known = {Tenant, ApiToken, Integration, User, Group, AuditEvent}  # events: made by the above
     known |= {factory._meta.model for factory in PROVIDER_FACTORIES}
     missing = set(admin.site._registry) - known
     assert not missing, f"add example rows of {missing} here, so that their actions are run"
