@@ -21,11 +21,20 @@ class IntegrationBusy(RegistryError):
 
 
 class UnknownProvider(RegistryError):
-    def __init__(self, key: str):
+    """`key` names no provider; `given_as` says where it came from: the body's "type", or the
+    id when the body gave no type (the API document's rule: the type defaults to the id)."""
+
+    def __init__(self, key: str, given_as: str = "type"):
         from integrations.providers import all_providers
 
         known = ", ".join(cls.provider_key for cls in all_providers())
-        super().__init__(f"Unknown integration type '{key}'; known types: {known}.")
+        sentence = f"Unknown integration type '{key}'; known types: {known}."
+        if given_as == "id":
+            sentence = (
+                f"Unknown integration type '{key}' (taken from the id, as the body gives no "
+                f"\"type\"); known types: {known}. Give one as \"type\" in the body."
+            )
+        super().__init__(sentence)
 
 
 class VersionNotFound(RegistryError):

@@ -17,6 +17,7 @@ from integrations import selectors, services
 from integrations.api import openapi
 from integrations.api.permissions import TokenActsOnTenant
 from integrations.api.serializers import ENVELOPE_KEYS, RECORD_META_KEYS, serializer_for
+from integrations.exceptions import UnknownProvider
 from integrations.models import Integration
 from integrations.preconditions import Precondition, etag_of
 from integrations.providers import provider_for
@@ -281,7 +282,10 @@ class IntegrationView(TenantAPIView):
         if "type" not in body:
             provider = provider_for(ident)
             if provider is None:
-                raise ValidationError({"type": ["Required when the id does not name a provider."]})
+                # An id that is no valid id is the body's fault (400); a valid one that names
+                # no provider is an unknown type, as "type": "zendesk" would be (422).
+                services.integration_check_ident(ident=ident, provider=Integration)
+                raise UnknownProvider(ident, given_as="id")
             return provider
         type_key = body["type"]
         # null, numbers and "" are a malformed body (400), not an unknown provider (422).

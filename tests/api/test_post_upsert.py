@@ -108,11 +108,11 @@ def test_the_type_defaults_to_the_id_when_the_id_names_a_provider(tenant_client,
     assert isinstance(stored(tenant, "twilio"), TwilioIntegration)
 
 
-def test_the_type_is_required_when_the_id_names_no_provider(tenant_client, tenant):
+def test_an_id_naming_no_provider_without_a_type_is_an_unknown_type(tenant_client, tenant):
     response = post_json(tenant_client, url("phones"), TWILIO)
 
-    assert response.status_code == 400
-    assert list(response.json()["fields"]) == ["type"]
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("Unknown integration type 'phones' (taken from")
     assert not Integration.all_objects.exists()
 
 

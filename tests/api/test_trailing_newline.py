@@ -38,9 +38,11 @@ def test_it_refuses_an_id_with_a_trailing_newline_when_the_body_has_no_type(tena
 
     response = post_json(tenant_client, url("twilio%0A"), TWILIO)
 
-    # "twilio\n" names no provider, so the missing type is what is said first.
+    # "twilio\n" is no valid id: the body's fault, said before the type is looked for.
     assert response.status_code == 400, response.content
-    assert response.json()["fields"] == {"type": ["Required when the id does not name a provider."]}
+    assert response.json()["fields"] == {
+        "id": ["Use lower-case letters, digits, and single '-' or '_' between them."]
+    }
     assert [row.pk for row in Integration.all_objects.all()] == [existing.pk]
 
 
