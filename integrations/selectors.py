@@ -33,23 +33,31 @@ def providers_by_tenant(*, tenant_ids: list[int]) -> dict[int, list[type[Integra
 
 
 def integration_list(
-    *, tenant: Tenant, provider: type[Integration] | None = None
+    *,
+    tenant: Tenant,
+    provider: type[Integration] | None = None,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[Integration]:
-    """The tenant's live integrations (of one provider, if given), ordered by id.
+    """The tenant's live integrations (of one provider, if given), ordered by id: all of them,
+    or the `limit` first whose id sorts after `after` (keyset pagination: stable while others
+    write, since ids are unique among live rows and a page never skips or repeats one).
 
     One JOINed query per provider type, on the provider's own model, instead of a polymorphic
     base query plus one per type. `non_polymorphic()` because the rows already are of the
     queried class: downcasting would only add content-type lookups.
     """
     providers = all_providers() if provider is None else [provider]
-    found = [
-        integration
-        for cls in providers
-        for integration in cls.objects.non_polymorphic().filter(tenant=tenant)
-    ]
+    found = []
+    for cls in providers:
+        rows = cls.objects.non_polymorphic().filter(tenant=tenant).order_by("ident")
+        if after is not None:
+            rows = rows.filter(ident__gt=after)
+        found.extend(rows if limit is None else rows[:limit])
     for integration in found:
         integration.tenant = tenant  # known already; saves a query per row if it is read
-    return sorted(found, key=lambda integration: integration.ident)
+    found.sort(key=lambda integration: integration.ident)
+    return found if limit is None else found[:limit]
 
 
 def integration_get_live(*, tenant: Tenant, ident: str) -> Integration:

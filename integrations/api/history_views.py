@@ -9,7 +9,6 @@ versions list the names of changed fields only.
 """
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
@@ -69,8 +68,8 @@ class IntegrationHistoryView(TenantAPIView):
     )
     def get(self, request, tenant: str, id: str):
         tenant_obj = self.live_tenant(tenant)
-        limit = _int_param(request, "limit", default=HISTORY_PAGE, low=1, high=HISTORY_PAGE_MAX)
-        before = _int_param(request, "before", default=None, low=1, high=2**63 - 1)
+        limit = self.int_param("limit", default=HISTORY_PAGE, low=1, high=HISTORY_PAGE_MAX)
+        before = self.int_param("before", default=None, low=1, high=2**63 - 1)
         events = selectors.integration_history(
             tenant=tenant_obj, ident=id, before=before, limit=limit
         )
@@ -145,12 +144,3 @@ class IntegrationVersionRestoreView(TenantAPIView):
             integration=integration, number=int(number), actor=self.actor()
         )
         return Response(self.render_written(restored))
-
-
-def _int_param(request, name: str, *, default, low: int, high: int):
-    given = request.query_params.get(name)
-    if given is None:
-        return default
-    if not given.isascii() or not given.isdigit() or not low <= int(given) <= high:
-        raise ValidationError(f"'{name}' must be a whole number from {low} to {high}.")
-    return int(given)

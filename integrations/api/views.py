@@ -7,10 +7,11 @@ Routes (integrations/api/urls.py), all under /1.0/tenants/{tenant}/:
 """
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from integrations import selectors, services
@@ -110,6 +111,15 @@ class TenantAPIView(APIView):
     def render(self, integration: Integration) -> dict:
         return self.render_all([integration])[0]
 
+    def int_param(self, name: str, *, default: int | None, low: int, high: int) -> int | None:
+        """A whole-number query parameter within [low, high]; a 400 otherwise."""
+        given = self.request.query_params.get(name)
+        if given is None:
+            return default
+        if not given.isascii() or not given.isdigit() or not low <= int(given) <= high:
+            raise ValidationError(f"'{name}' must be a whole number from {low} to {high}.")
+        return int(given)
+
     def precondition(self) -> Precondition:
         """If-Match / If-None-Match of this request; a malformed header is a 400."""
         try:
@@ -137,15 +147,36 @@ class TenantAPIView(APIView):
         return body
 
 
+LIST_PAGE = 100
+LIST_PAGE_MAX = 1000
+
+
 class IntegrationListView(TenantAPIView):
-    query_parameters = frozenset({"type"})
+    """The body stays a plain JSON array (clients that read the list as one keep working, and
+    a tenant with up to LIST_PAGE integrations sees no change); the way to the next page is in
+    headers: `Link: <…>; rel="next"` (RFC 8288) and `Next-Cursor`, absent on the last page."""
+
+    query_parameters = frozenset({"type", "limit", "after"})
 
     @extend_schema(
         operation_id="integration_list",
         summary="List the tenant's integrations",
-        description=f"Ordered by id. Needs the `read` scope. {SECRETS_NOTE}",
+        description=(
+            f"Ordered by id, {LIST_PAGE} per page by default (`limit`, up to {LIST_PAGE_MAX}). "
+            'When more follow, the answer has a `Link` header with `rel="next"` and the '
+            "cursor in `Next-Cursor`: pass it as `after`. Pages are keyed by id, so writes "
+            f"meanwhile never make a page skip or repeat a record. Needs the `read` scope. "
+            f"{SECRETS_NOTE}"
+        ),
         tags=TAGS,
-        parameters=[openapi.tenant_parameter(), openapi.type_parameter()],
+        parameters=[
+            openapi.tenant_parameter(),
+            openapi.type_parameter(),
+            OpenApiParameter(
+                "limit", int, description=f"1 to {LIST_PAGE_MAX}, default {LIST_PAGE}."
+            ),
+            OpenApiParameter("after", str, description="The `Next-Cursor` of the previous page."),
+        ],
         responses={
             200: OpenApiResponse({"type": "array", "items": RECORD}, "The integrations."),
             **openapi.errors(openapi.READ_ERRORS),
@@ -155,8 +186,20 @@ class IntegrationListView(TenantAPIView):
         tenant_obj = self.live_tenant(tenant)
         type_key = request.query_params.get("type")
         provider = None if type_key is None else selectors.provider_get(key=type_key)
-        integrations = selectors.integration_list(tenant=tenant_obj, provider=provider)
-        return Response(self.render_all(integrations))
+        limit = self.int_param("limit", default=LIST_PAGE, low=1, high=LIST_PAGE_MAX)
+        page = selectors.integration_list(
+            tenant=tenant_obj,
+            provider=provider,
+            after=request.query_params.get("after"),
+            limit=limit + 1,  # one more tells whether a next page exists
+        )
+        response = Response(self.render_all(page[:limit]))
+        if len(page) > limit:
+            cursor = page[limit - 1].ident
+            following = replace_query_param(request.build_absolute_uri(), "after", cursor)
+            response["Link"] = f'<{following}>; rel="next"'
+            response["Next-Cursor"] = cursor
+        return response
 
 
 class IntegrationView(TenantAPIView):
