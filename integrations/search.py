@@ -98,6 +98,25 @@ def _tenant_ids_matching(query: str) -> QuerySet:
     return first.union(*rest)
 
 
+def integration_ids_matching(query: str) -> QuerySet:
+    """The ids of integrations, deleted ones included (the admin lists them too), whose id,
+    provider, tenant or non-secret values contain `query`: one UNION subquery, one branch per
+    table, like `tenant_search` (what lets PostgreSQL use each table's trigram index)."""
+    tenants = Tenant.all_objects.filter(Q(name__icontains=query) | Q(display_name__icontains=query))
+    on_base = Q(ident__icontains=query) | Q(tenant_id__in=tenants.values("pk"))
+    named = providers_named(query)
+    if named:
+        on_base |= Q(polymorphic_ctype__in=[ctype_of(provider) for provider in named])
+    branches = [Integration.all_objects.non_polymorphic().filter(on_base).values("pk")]
+    for provider in all_providers():
+        names = [f.name for f in searchable_fields(provider)]
+        if names:
+            rows = provider.all_objects.non_polymorphic().filter(_any_contains(names, query))
+            branches.append(rows.values("pk"))
+    first, *rest = (branch.order_by() for branch in branches)
+    return first.union(*rest)
+
+
 def tenant_search(
     *, query: str = "", provider: type[Integration] | None = None
 ) -> QuerySet[Tenant]:

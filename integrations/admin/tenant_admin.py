@@ -132,7 +132,10 @@ class IntegrationInline(IntegrationInlinePermissions, StackedPolymorphicInline):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(deleted_at__isnull=True)
+        # With its tenant: each row's title names it (one query per row otherwise; the
+        # provider rows are read with the same select_related by django-polymorphic).
+        live = super().get_queryset(request).filter(deleted_at__isnull=True)
+        return live.select_related("tenant")
 
 
 class IntegrationInlineAdminFormSet(PolymorphicInlineAdminFormSet):
@@ -175,7 +178,8 @@ class TenantWithIntegrationsAdmin(IntegrationInlineSupport, TenantAdmin):
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         autocomplete_of = (request.GET.get("app_label"), request.GET.get("field_name"))
         if autocomplete_of == (Integration._meta.app_label, "tenant"):
-            found = found.filter(deleted_at__isnull=True)
+            # By name: the list's annotation (a GROUP BY) drops the model's default ordering.
+            found = found.filter(deleted_at__isnull=True).order_by("name")
         return found, may_have_duplicates
 
     def changeform_view(self, request, *args, **kwargs):

@@ -25,24 +25,26 @@ import django
 
 django.setup()
 
+from django.contrib.admin import site  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, models, transaction  # noqa: E402
+from django.db import connection, models  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 
 from integrations.fields import SecretField  # noqa: E402
 from integrations.models import Integration  # noqa: E402
-from integrations.providers import all_providers, ctype_of  # noqa: E402
+from integrations.providers import all_providers  # noqa: E402
 from integrations.search import search_hits, searchable_fields, tenant_search  # noqa: E402
 from integrations.web.tenant_pages import TenantListView  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
+from tests.bulk import bulk_tenants  # noqa: E402
 
 TENANTS = int(os.environ.get("BENCH_TENANTS", "10000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20"))
-BATCH = 1000
 
 
-def value_for(model_field: models.Field, n: int) -> str:
+def realistic_value(model_field: models.Field, n: int) -> str:
+    """Distinct values of realistic length and alphabet (an Account SID is 34 characters)."""
     if isinstance(model_field, SecretField):
         return model_field.get_prep_value(secrets.token_urlsafe(24))  # stored as ciphertext
     if isinstance(model_field, models.EmailField):
@@ -52,49 +54,16 @@ def value_for(model_field: models.Field, n: int) -> str:
 
 
 def populate() -> None:
-    """TENANTS tenants, one integration of every provider each: bulk inserts (multi-table
-    inheritance has no bulk_create for the provider rows, so those are inserted directly)."""
+    """TENANTS tenants holding one integration of every provider each (tests/bulk.py)."""
     have = Tenant.objects.count()
-    if have >= TENANTS:
-        return
-    print(f"populating {TENANTS - have} tenants, {len(all_providers())} integrations each…")
-    for start in range(have, TENANTS, BATCH):
-        with transaction.atomic():
-            tenants = Tenant.objects.bulk_create(
-                Tenant(name=f"tenant-{n:05}", display_name=f"Customer {n} Ltd")
-                for n in range(start, min(start + BATCH, TENANTS))
-            )
-            if connection.vendor != "postgresql":  # no RETURNING of ids from bulk_create
-                tenants = list(Tenant.objects.filter(name__in=[t.name for t in tenants]))
-            for provider in all_providers():
-                ctype = ctype_of(provider)
-                base_rows = Integration.objects.non_polymorphic().bulk_create(
-                    Integration(
-                        tenant=tenant,
-                        ident=provider.provider_key,
-                        polymorphic_ctype=ctype,
-                        updated_by="bench",
-                    )
-                    for tenant in tenants
-                )
-                if connection.vendor != "postgresql":
-                    base_rows = list(
-                        Integration.objects.non_polymorphic().filter(
-                            tenant__in=tenants, polymorphic_ctype=ctype
-                        )
-                    )
-                fields = provider.credential_fields()
-                ptr = provider._meta.get_ancestor_link(Integration).column
-                columns = ", ".join([ptr, *(f.column for f in fields)])
-                marks = ", ".join(["%s"] * (len(fields) + 1))
-                with connection.cursor() as cursor:
-                    cursor.executemany(
-                        f"INSERT INTO {provider._meta.db_table} ({columns}) VALUES ({marks})",  # noqa: S608
-                        [
-                            [row.pk, *(value_for(f, row.tenant_id) for f in fields)]
-                            for row in base_rows
-                        ],
-                    )
+    if have < TENANTS:
+        print(f"populating {TENANTS - have} tenants, {len(all_providers())} integrations each…")
+        bulk_tenants(
+            [f"tenant-{n:05}" for n in range(have, TENANTS)],
+            integrations_each=len(all_providers()),
+            display="Customer {name} Ltd",
+            value=realistic_value,
+        )
 
 
 def explain(label: str, queryset) -> None:
@@ -115,6 +84,42 @@ def page_view(user: User, params: dict):
     response = TenantListView.as_view()(request)
     response.render()
     return response
+
+
+def admin_search(user: User, query: str):
+    """The admin's integration list searched for `query` (its view and template)."""
+    request = RequestFactory(HTTP_HOST="127.0.0.1").get(
+        "/admin/integrations/integration/", {"q": query}
+    )
+    request.user = user
+    response = site._registry[Integration].changelist_view(request)
+    response.render()
+    return response
+
+
+def measure_admin(user: User, label: str, query: str) -> None:
+    admin_search(user, query)  # warm up
+    statements: list[str] = []
+    with connection.execute_wrapper(
+        lambda execute, sql, *args: statements.append(sql) or execute(sql, *args)
+    ):
+        response = admin_search(user, query)
+    samples = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        admin_search(user, query)
+        samples.append((time.perf_counter() - start) * 1000)
+    print(
+        f"\nadmin: {label:<37} {response.context_data['cl'].result_count:6d} found   median "
+        f"{statistics.median(samples):7.2f} ms per page view   {len(statements)} SQL statements"
+    )
+    model_admin = site._registry[Integration]
+    request = RequestFactory().get("/")
+    request.user = user
+    searched, _ = model_admin.get_search_results(
+        request, model_admin.get_queryset(request).filter(deleted_at__isnull=True), query
+    )
+    explain("the admin's page of integrations", searched.order_by("-pk")[:50])
 
 
 def measure(user: User, label: str, params: dict) -> None:
@@ -170,6 +175,11 @@ def main() -> None:
     measure(user, f"provider label '{first.label}' (every tenant)", {"q": first.label})
     measure(user, "nothing matches 'zzzz-no-such-thing'", {"q": "zzzz-no-such-thing"})
     measure(user, "two characters 'q9'", {"q": "q9"})
+    some = all_providers()[-1]
+    field = searchable_fields(some)[0]
+    value = some.objects.values_list(field.name, flat=True)[TENANTS // 2]
+    measure_admin(user, f"a {some.label} {field.verbose_name} fragment", value[5:14])
+    measure_admin(user, "tenant name fragment 'tenant-0421'", "tenant-0421")
 
 
 if __name__ == "__main__":

@@ -239,3 +239,20 @@ def test_the_admin_integration_list_finds_integrations_by_provider_and_keeps_its
     assert [row.ident for row in deleted.context["cl"].result_list] == ["twilio-gone"]
     nothing = admin.get("/admin/integrations/integration/", {"q": "a-secret-value"})
     assert list(nothing.context["cl"].result_list) == []
+
+
+@pytest.mark.django_db
+def test_every_word_of_an_admin_search_must_match_something_of_the_integration(admin):
+    for name in ["acme", "globex"]:
+        tenant = TenantFactory(name=name)
+        TwilioFactory(tenant=tenant, account=f"AC-{name.upper()}")
+        FACTORY_OF[all_providers()[0]](tenant=tenant, ident="other")
+
+    def idents(q: str) -> list[str]:
+        response = admin.get("/admin/integrations/integration/", {"q": q})
+        return sorted(f"{i.tenant.name}/{i.ident}" for i in response.context["cl"].result_list)
+
+    assert idents("acme twilio") == ["acme/twilio"]
+    assert idents("Twilio ac-glob") == ["globex/twilio"]
+    assert idents('"acme" other') == ["acme/other"]
+    assert idents("acme nothing-like-it") == []
