@@ -243,6 +243,8 @@ AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
 # Its log lines show the address; the user name stays masked (people type their password
 # there by mistake). The admin's "Access attempts" and `manage.py axes_list_attempts` show both.
 AXES_SENSITIVE_PARAMETERS = ["username"]
+# Its admin pages are ours (tenants/admin_lockouts.py): every action there needs a permission.
+AXES_ENABLE_ADMIN = False
 
 # The OpenAPI document at /1.0/openapi.json and its docs at /1.0/docs (integrations/api/openapi.py
 # derives the schemas from the provider models). Public: it describes the API, holds no data.

@@ -6,4 +6,5 @@ class TenantsConfig(AppConfig):
     verbose_name = "Tenants and API tokens"
 
     def ready(self):
-        from tenants import checks  # noqa: F401 (registers the deploy checks)
+        # Registered on import: the lock-out pages of the admin, the deploy checks.
+        from tenants import admin_lockouts, checks  # noqa: F401

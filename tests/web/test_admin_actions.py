@@ -7,6 +7,7 @@ the database, which shows that the posts are real.
 """
 
 import pytest
+from axes.models import AccessAttempt, AccessLog
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, User
@@ -54,7 +55,18 @@ def _examples() -> None:
     api_token_create(label="ci", tenant=tenant, scopes="read", actor=actor_named("setup"))
     User.objects.create_user("someone")
     Group.objects.create(name="ops")
+    # A staff login lock-out and a login (django-axes, tenants/admin_lockouts.py).
+    AccessAttempt.objects.create(
+        username="someone", ip_address="198.51.100.7", failures_since_start=5,
+        user_agent="bot", path_info="/accounts/login/", get_data="", post_data="",
+        http_accept="*/*",
+    )  # fmt: skip
+    AccessLog.objects.create(
+        username="someone", ip_address="198.51.100.8", user_agent="browser",
+        path_info="/accounts/login/", http_accept="*/*",
+    )  # fmt: skip
     known = {Tenant, ApiToken, Integration, User, Group, AuditEvent}  # events: made by the above
+    known |= {AccessAttempt, AccessLog}
     known |= {factory._meta.model for factory in PROVIDER_FACTORIES}
     missing = set(admin.site._registry) - known
     assert not missing, f"add example rows of {missing} here, so that their actions are run"

@@ -7,7 +7,7 @@ from axes.models import AccessAttempt
 from django.core.management import call_command
 from django.test import Client
 
-from tests.web.conftest import PASSWORD
+from tests.web.conftest import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -105,3 +105,36 @@ def test_with_no_lockout_minutes_the_page_says_an_admin_must_unlock(settings, su
     assert response.status_code == 429
     assert "It stays locked until an admin unlocks it." in response.content.decode()
     assert "Retry-After" not in response
+
+
+def test_an_admin_sees_the_lock_out_and_unlocks_it_by_deleting_the_attempt(
+    admin_user, support_user
+):
+    fail_until_locked("/accounts/login/")
+    boss = Client()
+    boss.force_login(admin_user)
+    listing = boss.get("/admin/axes/accessattempt/")
+    attempt_row = AccessAttempt.objects.get(username="support")
+
+    assert listing.status_code == 200
+    assert "support" in listing.content.decode() and BOT in listing.content.decode()
+    response = boss.post(f"/admin/axes/accessattempt/{attempt_row.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert attempt("/accounts/login/", "support", PASSWORD).status_code == 302
+
+
+def test_lock_outs_are_read_only_in_the_admin_and_unlocking_needs_the_delete_permission(
+    admin_user, support_user
+):
+    fail_until_locked("/accounts/login/")
+    attempt_row = AccessAttempt.objects.get()
+    viewer = make_user("auditor", ["axes.view_accessattempt"], is_staff=True)
+    client = Client()
+    client.force_login(viewer)
+
+    assert client.get(f"/admin/axes/accessattempt/{attempt_row.pk}/change/").status_code == 200
+    assert client.get("/admin/axes/accessattempt/add/").status_code == 403
+    delete = client.post(f"/admin/axes/accessattempt/{attempt_row.pk}/delete/", {"post": "yes"})
+    assert delete.status_code == 403
+    assert AccessAttempt.objects.filter(pk=attempt_row.pk).exists()
