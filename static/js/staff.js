@@ -3,10 +3,11 @@
 (function () {
   "use strict";
 
-  // Show/hide on secret inputs. Only what is being typed can be shown: a stored secret is
-  // never sent to the page (its input is always empty). Hidden again before the form is
-  // sent, so that no browser keeps the value in its history of plain text inputs.
-  document.querySelectorAll(".field input[type=password]").forEach(function (input) {
+  // Show/hide on the secret inputs of an integration's form (not on login or password
+  // pages). Only what is being typed can be shown: a stored secret is never sent to the page
+  // (its input is always empty). Hidden again before the form is sent, so that no browser
+  // keeps the value in its history of plain text inputs.
+  document.querySelectorAll(".form-card .field input[type=password]").forEach(function (input) {
     var label = document.querySelector('label[for="' + input.id + '"]');
     var name = label ? label.firstChild.textContent.trim() : "value";
     var button = document.createElement("button");

@@ -56,9 +56,11 @@ def test_the_staff_pages_and_the_admin_run_under_the_policy_without_a_violation(
 
     for url in [
         "/",
+        "/?q=twilio&provider=twilio",
         "/tenants/acme/",
         "/tenants/acme/add-integration/",
         "/tenants/acme/add-integration/twilio/",
+        "/tenants/acme/integrations/twilio/edit/",
         "/admin/",
         "/admin/integrations/integration/",
         "/admin/integrations/integration/add/",
