@@ -14,24 +14,6 @@ def provider_get(*, key: str) -> type[Integration]:
     return provider
 
 
-def providers_by_tenant(*, tenant_ids: list[int]) -> dict[int, list[type[Integration]]]:
-    """Which providers each tenant has live integrations of: one query for a page of tenants."""
-    rows = (
-        Integration.objects.non_polymorphic()
-        .filter(tenant_id__in=tenant_ids)
-        .values_list("tenant_id", "polymorphic_ctype_id")
-        .order_by()  # no default ordering, or DISTINCT would be over it too
-        .distinct()
-    )
-    found: dict[int, set[type[Integration]]] = {}
-    for tenant_id, ctype_id in rows:
-        found.setdefault(tenant_id, set()).add(provider_for_ctype_id(ctype_id))
-    return {
-        tenant_id: [p for p in all_providers() if p in providers]
-        for tenant_id, providers in found.items()
-    }
-
-
 def integration_list(
     *,
     tenant: Tenant,
