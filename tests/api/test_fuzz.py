@@ -4,7 +4,10 @@ The schema is the app's own /1.0/openapi.json. Each operation gets positive data
 schema) and negative data (breaks it), against a real tenant holding one integration of each
 provider, so reads, patches and deletes meet existing records as well as missing ones. Every
 answer must: not be a 5xx, fit the documented status codes, content type and schema, be
-`{"error": ...}` when it is an error, and never echo a secret sent in the body.
+`{"error": ...}` when it is an error, and never echo a secret sent in the body. Beyond the
+documented shapes, what the answer holds is checked too: never a value of another tenant's
+record (globex holds one with unmistakable values), and, for the tenant's token (which lacks
+the `secrets` scope), every secret of every record masked.
 
 Two runs: a token of the tenant on its own tenant (the everyday caller), and an all-tenants
 token with generated tenant names too, so that odd names reach the database (a NUL character
@@ -30,6 +33,13 @@ TENANT = "fuzz"
 # "integrations" makes the short POST route meet the list route (405).
 IDENTS = [p.provider_key for p in all_providers()] + ["crm-eu", "integrations"]
 SECRET_KEYS = {key.replace("_", "-") for p in all_providers() for key in p.secret_field_names()}
+SECRET_KEYS_OF = {
+    p.provider_key: {key.replace("_", "-") for key in p.secret_field_names()}
+    for p in all_providers()
+}
+MASK = "********"
+# globex's record: none of these may appear in an answer about another tenant.
+GLOBEX_VALUES = {"account": "AC-GLOBEX-ONLY", "password": "globex-only-secret-value"}
 
 
 def config(*, max_examples: int, tenant_probability: float | None) -> schemathesis.Config:
@@ -117,13 +127,16 @@ def fuzz_tenant(db, _same_connection_as_the_test):
     for factory in PROVIDER_FACTORIES:
         factory(tenant=tenant)
     PROVIDER_FACTORIES[0](tenant=tenant, ident="crm-eu")
-    PROVIDER_FACTORIES[1](tenant=TenantFactory(name="globex"))
+    PROVIDER_FACTORIES[1](tenant=TenantFactory(name="globex"), **GLOBEX_VALUES)
     return tenant
 
 
 @pytest.fixture
 def tenant_token(fuzz_tenant) -> str:
-    return api_token_create(actor=actor_named("tests"), label="fuzzer", tenant=fuzz_tenant)[1]
+    # Without `secrets`: every secret it is answered must be masked.
+    return api_token_create(
+        actor=actor_named("tests"), label="fuzzer", tenant=fuzz_tenant, scopes="read,write"
+    )[1]
 
 
 @pytest.fixture
@@ -131,7 +144,7 @@ def global_token(fuzz_tenant) -> str:
     return api_token_create(actor=actor_named("tests"), label="fuzzer", tenant=None)[1]
 
 
-def check(case, token: str, run: str) -> None:
+def check(case, token: str, run: str, *, masked: bool) -> None:
     CASES[run] += 1
     response = case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
 
@@ -139,6 +152,23 @@ def check(case, token: str, run: str) -> None:
         assert "error" in response.json(), response.text
         for secret in secrets_sent(case):
             assert secret not in response.text, "an error body echoes a secret value"
+    if (case.path_parameters or {}).get("tenant") != "globex":
+        for value in GLOBEX_VALUES.values():
+            assert value not in response.text, "an answer holds another tenant's record"
+    if masked and 200 <= response.status_code < 300 and response.content:
+        for record in records_in(response.json()):
+            for key in SECRET_KEYS_OF[record["type"]] & set(record):
+                assert record[key] in (MASK, None), f"{key} unmasked without the secrets scope"
+
+
+def records_in(body) -> list[dict]:
+    """Every integration record (a dict with an id and a known type) anywhere in `body`."""
+    if isinstance(body, list):
+        return [record for item in body for record in records_in(item)]
+    if not isinstance(body, dict):
+        return []
+    found = [body] if "id" in body and body.get("type") in SECRET_KEYS_OF else []
+    return found + [record for value in body.values() for record in records_in(value)]
 
 
 def secrets_sent(case) -> list[str]:
@@ -154,10 +184,10 @@ def secrets_sent(case) -> list[str]:
 @own_tenant.parametrize()
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_a_tenants_token_survives_generated_requests_on_its_tenant(case, tenant_token):
-    check(case, tenant_token, f"tenant token {case.operation.label}")
+    check(case, tenant_token, f"tenant token {case.operation.label}", masked=True)
 
 
 @any_tenant.parametrize()
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_an_all_tenants_token_survives_generated_requests_on_any_tenant(case, global_token):
-    check(case, global_token, f"all-tenants token {case.operation.label}")
+    check(case, global_token, f"all-tenants token {case.operation.label}", masked=False)

@@ -128,3 +128,7 @@ def test_the_token_is_checked_before_the_query_parameters(anonymous_client, tena
     response = anonymous_client.get("/1.0/tenants/acme/integrations?typ=twilio")
 
     assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert response.json() == {
+        "error": "Authentication required: send 'Authorization: Bearer <token>'."
+    }

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from integrations.models import Integration
@@ -48,6 +50,28 @@ def test_a_user_without_permissions_gets_403_everywhere(outsider, tenant, url):
 
 
 @pytest.mark.django_db
-def test_permission_is_checked_before_the_tenant_is_looked_up(outsider):
-    # Someone without access cannot tell existing tenants from missing ones.
-    assert outsider.get("/tenants/nobody/").status_code == 403
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tenants/{name}/",
+        "/tenants/{name}/add-integration/",
+        "/tenants/{name}/integrations/twilio/edit/",
+        "/tenants/{name}/integrations/twilio/delete/",
+    ],
+)
+def test_permission_is_checked_before_the_tenant_is_looked_up(outsider, tenant, path):
+    # Someone without access cannot tell existing tenants from missing ones: the same page.
+    TwilioFactory(tenant=tenant, account="AC-ACME")
+
+    existing = outsider.get(path.format(name="acme"))
+    missing = outsider.get(path.format(name="nobody"))
+
+    assert existing.status_code == missing.status_code == 403
+    assert "Not allowed" in existing.content.decode()
+    assert _page(existing).replace("acme", "nobody") == _page(missing)
+    assert "AC-ACME" not in existing.content.decode()
+
+
+def _page(response) -> str:
+    """The page without its CSRF token (masked anew on every render)."""
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", response.content.decode())
