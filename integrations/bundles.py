@@ -112,7 +112,7 @@ def read_header(data: bytes) -> dict[str, Any]:
         raise BundleError("Not a registry bundle, or cut short: it has no header line.")
     try:
         header = json.loads(header_line)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise BundleError("Not a registry bundle: its first line is not a JSON header.") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise BundleError(f"Not a registry bundle: its header does not say format '{FORMAT}'.")
@@ -148,7 +148,7 @@ def open_bundle(data: bytes, passphrase: str) -> dict[str, Any]:
         raise BundleError(CANNOT_DECRYPT) from None
     try:
         body = json.loads(plaintext)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise BundleError("The bundle decrypts but holds no JSON payload.") from None
     if not isinstance(body, dict):
         raise BundleError("The bundle decrypts but its payload is not a JSON object.")

@@ -1,5 +1,8 @@
 """Reads shared by the API and the staff views."""
 
+from django.db import connection
+from django.db.models.functions import Collate
+
 from integrations.exceptions import IntegrationNotFound, UnknownProvider
 from integrations.models import Integration, IntegrationVersion
 from integrations.providers import all_providers, provider_for, provider_for_ctype_id
@@ -32,14 +35,25 @@ def integration_list(
     providers = all_providers() if provider is None else [provider]
     found = []
     for cls in providers:
-        rows = cls.objects.non_polymorphic().filter(tenant=tenant).order_by("ident")
+        # Compared and ordered by code point, as Python sorts below: a database collation
+        # that orders '_' and '-' otherwise (ICU, glibc locales) would make pages skip ids.
+        rows = (
+            cls.objects.non_polymorphic()
+            .filter(tenant=tenant)
+            .annotate(ident_bytes=Collate("ident", _binary_collation()))
+            .order_by("ident_bytes")
+        )
         if after is not None:
-            rows = rows.filter(ident__gt=after)
+            rows = rows.filter(ident_bytes__gt=after)
         found.extend(rows if limit is None else rows[:limit])
     for integration in found:
         integration.tenant = tenant  # known already; saves a query per row if it is read
     found.sort(key=lambda integration: integration.ident)
     return found if limit is None else found[:limit]
+
+
+def _binary_collation() -> str:
+    return "C" if connection.vendor == "postgresql" else "BINARY"
 
 
 def integration_get_live(*, tenant: Tenant, ident: str) -> Integration:

@@ -141,6 +141,9 @@ class IntegrationVersionRestoreView(TenantAPIView):
     def post(self, request, tenant: str, id: str, number: str):
         integration = selectors.integration_get_live(tenant=self.live_tenant(tenant), ident=id)
         restored = services.integration_rollback(
-            integration=integration, number=int(number), actor=self.actor()
+            integration=integration,
+            number=int(number),
+            actor=self.actor(),
+            precondition=self.precondition(),
         )
-        return Response(self.render_written(restored))
+        return Response(self.render_written(restored), headers=self.tagged(restored))

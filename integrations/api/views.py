@@ -219,7 +219,7 @@ class IntegrationView(TenantAPIView):
     def get(self, request, tenant: str, id: str):
         tenant_obj = self.live_tenant(tenant)
         integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
-        if etag_of(integration) in _tags(request.headers.get("If-None-Match", "")):
+        if _none_match(request.headers.get("If-None-Match", ""), etag_of(integration)):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=self.tagged(integration))
         return Response(self.render(integration), headers=self.tagged(integration))
 
@@ -373,6 +373,8 @@ class ShortIntegrationView(IntegrationView):
         return super().post(request, tenant, id)
 
 
-def _tags(header: str) -> set[str]:
-    """The entity tags listed in an If-None-Match header of a read (unparseable: none)."""
-    return {part.strip() for part in header.split(",") if part.strip()}
+def _none_match(header: str, current: str) -> bool:
+    """Whether If-None-Match on a read lists the current tag: "*" or the tag, compared
+    weakly as RFC 9110 §13.1.2 says (W/"1-2" matches "1-2")."""
+    listed = {part.strip().removeprefix("W/") for part in header.split(",")}
+    return "*" in listed or current in listed

@@ -135,3 +135,31 @@ def test_racing_writers_holding_the_same_tag_make_exactly_one_change():
     assert stored.version == 1
     winner = next(body for status, body in results if status == 200)
     assert stored.account == winner["account"]
+
+
+@pytest.mark.django_db
+def test_restoring_a_version_honours_if_match_and_answers_the_new_tag(tenant_client, tenant):
+    post_json(tenant_client, url("twilio"), TWILIO)
+    patch(tenant_client, {"account": "AC-2"})
+    twilio = Integration.objects.get()
+    stale, current = f'"{twilio.pk}-1"', tag_of(twilio)
+    restore = url("twilio") + "/versions/1/restore"
+
+    refused = tenant_client.post(restore, HTTP_IF_MATCH=stale)
+    done = tenant_client.post(restore, HTTP_IF_MATCH=current)
+
+    assert refused.status_code == 412
+    assert (done.status_code, done["ETag"]) == (200, f'"{twilio.pk}-3"')
+    assert Integration.objects.get().account == TWILIO["account"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("header", ["*", "W/{tag}", '"0-0", {tag}'])
+def test_if_none_match_on_a_read_compares_weakly_and_star_matches(tenant_client, tenant, header):
+    twilio = TwilioFactory(tenant=tenant)
+
+    response = tenant_client.get(
+        url("twilio"), HTTP_IF_NONE_MATCH=header.format(tag=tag_of(twilio))
+    )
+
+    assert response.status_code == 304

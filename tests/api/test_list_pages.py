@@ -81,3 +81,20 @@ def test_the_largest_page_holds_a_thousand(tenant_client, tenant):
 
     assert len(response.json()) == 1000
     assert response["Next-Cursor"] == "int-0999"
+
+
+def test_ids_with_hyphens_and_underscores_page_by_code_point_without_skipping(
+    tenant_client, tenant
+):
+    # An ICU or glibc collation orders '_' and '-' unlike Python; pages compare by code point.
+    for ident in ["a-b", "a1", "a_b", "ab", "a-c"]:
+        TwilioFactory(tenant=tenant, ident=ident)
+    seen, after = [], None
+    for _ in range(10):
+        response = tenant_client.get(LIST, {"limit": 1, **({"after": after} if after else {})})
+        seen += ids(response)
+        after = response.get("Next-Cursor")
+        if after is None:
+            break
+
+    assert seen == sorted(["a-b", "a1", "a_b", "ab", "a-c"])
