@@ -29,7 +29,11 @@ def test_the_admin_integration_list_names_tenants_by_slug_and_providers_by_badge
     for provider in all_providers():
         badge = f'<span class="badge badge-{provider.provider_key}">{provider.label}</span>'
         assert f'<td class="field-provider">{badge}</td>' in html
-    assert html.count('<td class="field-tenant_name">acme</td>') == len(all_providers())
+    tenant_cell = (
+        f'<td class="field-tenant_name"><a href="?tenant__id__exact={tenant.pk}" '
+        'title="Only the integrations of acme">acme</a></td>'
+    )
+    assert html.count(tenant_cell) == len(all_providers())
     assert "Acme Corp" not in html.split('id="result_list"')[1]
     assert "css/badges.css" in html
 
