@@ -312,7 +312,8 @@ def _matches(pattern: str, mutation) -> bool:
 
 
 def _lines_of(source: str, names: list[str]) -> set[int]:
-    """The lines of the functions named `function` or `Class.method` in `source`."""
+    """The lines of the functions named `function` or `Class.method` in `source`, without
+    their decorators."""
     lines: set[int] = set()
 
     def visit(node, prefix: str) -> None:
@@ -323,8 +324,8 @@ def _lines_of(source: str, names: list[str]) -> set[int]:
                 isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
                 and f"{prefix}{child.name}" in names
             ):
-                first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
-                lines.update(range(first, child.end_lineno + 1))
+                # From the `def` line: decorators (the OpenAPI schema...) are not the check.
+                lines.update(range(child.lineno, child.end_lineno + 1))
 
     visit(ast.parse(source), "")
     return lines

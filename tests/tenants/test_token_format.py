@@ -90,3 +90,15 @@ def test_last_used_at_is_written_when_it_is_more_than_a_minute_old(
 
     stored = ApiToken.objects.get(pk=api_token.pk).last_used_at
     assert stored == (now if written else now - age)
+
+
+@pytest.mark.django_db
+def test_a_token_is_unusable_from_the_instant_it_expires(tenant):
+    expires = timezone.now() + timedelta(hours=1)
+    api_token, _ = api_token_create(
+        actor=actor_named(), label="ops", tenant=tenant, expires_at=expires
+    )
+
+    assert api_token.is_usable(expires - timedelta(microseconds=1)) is True
+    assert api_token.is_usable(expires) is False
+    assert api_token.is_usable(expires + timedelta(seconds=1)) is False
