@@ -67,6 +67,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("MUTATION_WORKERS", 2)))
     parser.add_argument("--ref", help="mutate this commit (git archive) instead of the work tree")
     parser.add_argument("--no-targeted", action="store_true", help="skip hand-written mutants")
+    parser.add_argument(
+        "--only-targeted", action="store_true", help="run the hand-written mutants only"
+    )
     parser.add_argument("--report", default=str(ROOT / "artifacts" / "mutation" / "report.md"))
     args = parser.parse_args()
 
@@ -106,7 +109,7 @@ def main() -> int:
             config["run"]["pytest-options"] += [f"--deselect={nodeid}" for nodeid in failing]
         _check_imports_from_the_copy(workers[0])
 
-        results = _run_sessions(modules, workers, config)
+        results = [] if args.only_targeted else _run_sessions(modules, workers, config)
         outcomes = _run_targeted(targeted, workers, config, modules)
 
     report = _report(results, outcomes, failing)
