@@ -11,11 +11,18 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions
+from rest_framework.renderers import StaticHTMLRenderer
+from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
 from integrations.api import errors
-from integrations.exceptions import IntegrationBusy, IntegrationNotFound, UnknownProvider
+from integrations.exceptions import (
+    IntegrationBusy,
+    IntegrationNotFound,
+    PreconditionFailed,
+    UnknownProvider,
+)
 from tenants.exceptions import TenantNotFound
 
 
@@ -288,3 +295,38 @@ def test_the_api_documents_answer_their_errors_in_json(anonymous_client):
     assert response.status_code == 405
     assert response["Content-Type"] == "application/json"
     assert set(response.json()) == {"error"}
+
+
+class HtmlView(errors.JSONErrorsMixin, APIView):
+    """A view that renders HTML, like the API docs page: its errors must still be JSON."""
+
+    renderer_classes = [StaticHTMLRenderer]
+    permission_classes = []
+    authentication_classes = []
+
+    def get(self, request):
+        status = int(request.query_params["status"])
+        data = {"error": "Nope."} if status >= 400 else "<p>page</p>"
+        return Response(data, status=status)
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type"),
+    [(200, "text/html"), (304, "text/html"), (400, "application/json"), (404, "application/json")],
+)
+def test_a_view_that_renders_html_answers_its_errors_in_json(status, content_type):
+    request = APIRequestFactory().get(f"/1.0/docs?status={status}")
+
+    response = HtmlView.as_view()(request)
+    response.render()
+
+    assert response.status_code == status
+    assert response["Content-Type"].startswith(content_type)
+    if status >= 400:
+        assert json.loads(response.content) == {"error": "Nope."}
+
+
+def test_a_precondition_that_fails_is_a_412():
+    status, body, _ = handle(PreconditionFailed("The integration has changed since it was read."))
+
+    assert (status, body) == (412, {"error": "The integration has changed since it was read."})
