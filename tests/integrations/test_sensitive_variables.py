@@ -11,6 +11,7 @@ filter (a SafeExceptionReporterFilter).
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 from django.views.debug import get_exception_reporter_class, get_exception_reporter_filter
 
 from integrations import encryption, services
@@ -137,4 +138,22 @@ def test_encrypt_hides_the_plaintext_in_its_own_frame_when_the_key_is_broken(set
 
     assert "encrypt" in frames
     assert _cleansed(frames["encrypt"]["plaintext"])
+    assert TYPED not in report
+
+
+@pytest.mark.parametrize("function", ["decrypt", "can_decrypt"])
+def test_a_crash_inside_decryption_hides_the_plaintext_in_every_frame_below(function, monkeypatch):
+    ciphertext = encryption.encrypt(TYPED)
+    real = Fernet._decrypt_data
+
+    def decrypt_then_crash(self, *args, **kwargs):
+        plaintext = real(self, *args, **kwargs)  # in hand, as in cryptography's own frames
+        raise RuntimeError(f"crashed holding {len(plaintext)} bytes")
+
+    monkeypatch.setattr(Fernet, "_decrypt_data", decrypt_then_crash)
+
+    frames, report = _crash(lambda: getattr(encryption, function)(ciphertext))
+
+    assert "crashed holding" in report
+    assert _cleansed(frames["decrypt_then_crash"]["plaintext"])
     assert TYPED not in report
