@@ -32,7 +32,7 @@ class UnknownProvider(RegistryError):
         if given_as == "id":
             sentence = (
                 f"Unknown integration type '{key}' (taken from the id, as the body gives no "
-                f"\"type\"); known types: {known}. Give one as \"type\" in the body."
+                f'"type"); known types: {known}. Give one as "type" in the body.'
             )
         super().__init__(sentence)
 
