@@ -283,10 +283,16 @@ def _session(worker: Path, module: dict, config: dict) -> ModuleResult:
                     item.job_id, WorkResult(output=reason, worker_outcome=WorkerOutcome.SKIPPED)
                 )
     print(f"== {module['path']}: running its mutants", flush=True)
-    subprocess.run([str(BIN / "cosmic-ray"), "exec", str(session_config), str(session)], **run)
+    done = subprocess.run(
+        [str(BIN / "cosmic-ray"), "exec", str(session_config), str(session)],
+        **{**run, "check": False},
+    )
+    if done.returncode != 0:  # stopped from outside: report what was run
+        print(f"== {module['path']}: cosmic-ray exec ended with {done.returncode}", flush=True)
 
     result = ModuleResult(module["path"], module.get("security", False))
     with use_db(str(session), WorkDB.Mode.open) as db:
+        result.counts["not run"] = len(list(db.pending_work_items))
         for item, outcome in db.completed_work_items:
             if outcome.worker_outcome == WorkerOutcome.SKIPPED:
                 result.counts["skipped"] += 1
@@ -415,8 +421,8 @@ def _targeted(worker: Path, mutant: dict, tests_of, config, database_url) -> dic
 
 def _report(results: list[ModuleResult], outcomes: list[dict], failing: list[str]) -> str:
     rows = [
-        "| module | security | mutants | killed | survived | score | skipped | time |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| module | security | mutants | killed | survived | score | skipped | not run | time |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         killed = r.counts["killed"] + r.counts["incompetent"]
@@ -424,7 +430,8 @@ def _report(results: list[ModuleResult], outcomes: list[dict], failing: list[str
         score = f"{100 * killed / tested:.0f}%" if tested else "-"
         rows.append(
             f"| {r.path} | {'yes' if r.security else 'no'} | {tested} | {killed} | "
-            f"{r.counts['survived']} | {score} | {r.counts['skipped']} | {r.seconds:.0f}s |"
+            f"{r.counts['survived']} | {score} | {r.counts['skipped']} | {r.counts['not run']} | "
+            f"{r.seconds:.0f}s |"
         )
     survivors = [s for r in results for s in r.survivors]
     lines = ["# Mutation testing", "", *rows, ""]
