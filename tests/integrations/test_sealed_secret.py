@@ -204,3 +204,14 @@ def test_a_pickle_carries_the_ciphertext_only():
     assert sealed.__getstate__() == {"ciphertext": sealed.ciphertext}
     assert not loaded.has_plaintext
     assert loaded.reveal() == SECRET
+
+
+def test_comparing_with_an_empty_secret_decrypts_nothing(calls):
+    stored = SealedSecret.from_ciphertext(encryption.encrypt(SECRET))
+    empty = SealedSecret.from_ciphertext("")
+    calls["encrypt"] = 0
+
+    assert stored != empty
+    assert empty != stored
+    assert stored != ""
+    assert calls["decrypt"] == 0

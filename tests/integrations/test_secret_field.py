@@ -116,6 +116,9 @@ def test_an_empty_secret_is_refused_unless_the_field_may_be_blank():
         FIELD.validate(SealedSecret.from_plaintext(""), None)
 
     assert refused.value.code == "blank"
+    with pytest.raises(ValidationError) as refused:
+        FIELD.validate(None, None)
+    assert refused.value.code == "null"  # Django's own check, for anything not sealed
     FIELD.validate(SealedSecret.from_plaintext(SECRET), None)
     optional.validate(SealedSecret.from_plaintext(""), None)
 
