@@ -6,11 +6,13 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from integrations import services
+from integrations.exceptions import PreconditionFailed
 from integrations.models import IDENT_TAKEN, Integration
+from integrations.preconditions import Precondition
 from integrations.providers import TwilioIntegration
 from tenants.actors import Actor
 from tenants.models import AuditAction, AuditEvent, Channel
-from tests.factories import TwilioFactory, actor_named
+from tests.factories import SalesforceFactory, TwilioFactory, actor_named
 
 pytestmark = pytest.mark.django_db
 
@@ -118,3 +120,28 @@ def test_the_first_version_of_a_created_integration_is_1_and_each_change_adds_1(
 
     assert stored(created).version == 2  # the second update changed nothing
     assert list(created.versions.order_by("number").values_list("number", flat=True)) == [1, 2]
+
+
+def test_a_deleted_integration_in_memory_names_its_deleter_cut_to_150_characters(tenant):
+    twilio = TwilioFactory(tenant=tenant)
+
+    services.integration_delete(integration=twilio, actor=LONG)
+
+    assert twilio.updated_by == CUT
+    assert twilio.deleted_at is not None
+
+
+def test_if_none_match_any_fails_when_the_id_is_live_as_another_type(tenant):
+    SalesforceFactory(tenant=tenant, ident="crm")
+
+    with pytest.raises(PreconditionFailed, match=r"exists already \(If-None-Match: \*\)"):
+        services.integration_upsert(
+            tenant=tenant,
+            ident="crm",
+            provider=TwilioIntegration,
+            data={"account": "AC1", "password": "p1"},
+            actor=actor_named(),
+            precondition=Precondition(none_match_any=True),
+        )
+
+    assert Integration.objects.get(tenant=tenant, ident="crm").provider_key == "salesforce"

@@ -276,7 +276,12 @@ def _session(worker: Path, module: dict, config: dict) -> ModuleResult:
             elif scope is not None and mutation.start_pos[0] not in scope:
                 reason = "outside the functions listed in `only`"
             for equivalent in equivalents:
-                if equivalent["line"] in line and _matches(equivalent["operator"], mutation):
+                inside = equivalent.get("functions")
+                if (
+                    equivalent["line"] in line
+                    and _matches(equivalent["operator"], mutation)
+                    and (not inside or mutation.start_pos[0] in _lines_of(source, inside, True))
+                ):
                     reason = f"equivalent: {equivalent['why']}"
             if reason:
                 db.set_result(
@@ -320,9 +325,9 @@ def _matches(pattern: str, mutation) -> bool:
     return re.fullmatch(pattern, mutation.operator_name) is not None
 
 
-def _lines_of(source: str, names: list[str]) -> set[int]:
-    """The lines of the functions named `function` or `Class.method` in `source`, without
-    their decorators."""
+def _lines_of(source: str, names: list[str], decorators: bool = False) -> set[int]:
+    """The lines of the functions named `function` or `Class.method` in `source`, with their
+    decorators or without."""
     lines: set[int] = set()
 
     def visit(node, prefix: str) -> None:
@@ -333,8 +338,10 @@ def _lines_of(source: str, names: list[str]) -> set[int]:
                 isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
                 and f"{prefix}{child.name}" in names
             ):
-                # From the `def` line: decorators (the OpenAPI schema...) are not the check.
-                lines.update(range(child.lineno, child.end_lineno + 1))
+                # `only` starts at the `def` line: decorators (the OpenAPI schema...) are not
+                # the check.
+                first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                lines.update(range(first if decorators else child.lineno, child.end_lineno + 1))
 
     visit(ast.parse(source), "")
     return lines
