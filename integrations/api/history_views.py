@@ -8,7 +8,7 @@ Neither history nor versions ever carries a value of a secret: events say a secr
 versions list the names of changed fields only.
 """
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
@@ -131,11 +131,18 @@ class IntegrationVersionRestoreView(TenantAPIView):
         parameters=[
             openapi.tenant_parameter(),
             openapi.ident_parameter(),
-            OpenApiParameter("number", int, OpenApiParameter.PATH, description="The version."),
+            OpenApiParameter(
+                "number",
+                int,
+                OpenApiParameter.PATH,
+                description="The version.",
+                examples=[OpenApiExample("first", value=1)],
+            ),
+            *openapi.precondition_parameters(create_only=False),
         ],
         responses={
             200: OpenApiResponse(WRITTEN, "Restored (or already current)."),
-            **openapi.errors(openapi.READ_ERRORS),
+            **openapi.errors((*openapi.READ_ERRORS, 412)),
         },
     )
     def post(self, request, tenant: str, id: str, number: str):

@@ -14,12 +14,14 @@ from typing import Any
 from django.core.validators import RegexValidator
 from django.utils.text import capfirst
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from integrations.api.serializers import MASK, UNREADABLE_KEY, json_key, serializer_for
 from integrations.models import Integration
 from integrations.providers import all_providers
+from tenants.management.commands.seed_demo import DEMO_TENANT
 from tenants.models import SECRET_CHANGED, AuditAction, Channel, Tenant
 
 ERROR = "Error"
@@ -37,8 +39,12 @@ ERROR_DESCRIPTIONS = {
     403: "The token may not act on this tenant, or lacks the scope this method needs.",
     404: "No API route matches the path.",
     405: "The route does not allow this method.",
+    406: "The `Accept` header admits no JSON: every answer of this API is `application/json`.",
     409: "Concurrent writes of this id kept overtaking this one; nothing was written. "
     "Retry after the `Retry-After` seconds.",
+    412: "A precondition failed: `If-Match` names a tag other than the record's current "
+    "`ETag` (or the record is missing), or `If-None-Match: *` met a live record; nothing "
+    "was written.",
     411: "The body came with Transfer-Encoding (chunked) and no Content-Length, and this "
     "server cannot read it that way; send it with its Content-Length.",
     413: "The body is larger than 1 MiB.",
@@ -52,8 +58,22 @@ ERROR_DESCRIPTIONS = {
 }
 # Swagger UI shows a schema's title in place of its name: the three must differ.
 TITLE_SUFFIXES = {"response": "", "request": " (create or replace)", "patch": " (change)"}
-READ_ERRORS = (400, 401, 403, 404, 422, 429, 500, 503)
-WRITE_ERRORS = (400, 401, 403, 404, 411, 413, 415, 422, 429, 500, 503)
+READ_ERRORS = (400, 401, 403, 404, 406, 422, 429, 500, 503)
+WRITE_ERRORS = (400, 401, 403, 404, 406, 411, 413, 415, 422, 429, 500, 503)
+
+# The document's own metadata (OpenAPI 3.0.3 §4.7.2-4.7.5): where it is served, who answers
+# for it, under which terms, and what its one tag groups.
+SERVERS = [{"url": "/", "description": "This server: the one that serves this document."}]
+CONTACT = {"name": "Integration registry maintainers"}
+LICENSE = {"name": "Proprietary"}
+TAG = "integrations"
+TAGS = [
+    {
+        "name": TAG,
+        "description": "A tenant's third-party credentials (one record per id, of one "
+        "provider), their audit history and kept versions.",
+    }
+]
 
 
 # --- names and references -------------------------------------------------------------------
@@ -92,10 +112,48 @@ def written_schema_ref() -> dict[str, Any]:
 
 
 def request_schema_ref(*, partial: bool) -> dict[str, Any]:
-    # anyOf, not oneOf: providers may share a shape (account + password), and `type` may be
-    # left out when the id names the provider, so a body can fit several at once.
-    name = patch_name if partial else request_name
-    return {"anyOf": [ref(name(p)) for p in all_providers()]}
+    """The body of a write: one provider's fields, never a mix (each branch is closed).
+
+    A full body (POST) names its provider in `type`, so it is a oneOf with `type` as the
+    discriminator (OpenAPI 3.0.3 §4.7.25: the property is required in every branch). A PATCH
+    changes a stored record whose provider is known, so `type` is optional there and
+    providers of the same shape (account + password) both fit: an anyOf of closed branches."""
+    if partial:
+        return {"anyOf": [ref(patch_name(p)) for p in all_providers()]}
+    return {
+        "oneOf": [ref(request_name(p)) for p in all_providers()],
+        "discriminator": {
+            "propertyName": "type",
+            "mapping": {p.provider_key: ref(request_name(p))["$ref"] for p in all_providers()},
+        },
+    }
+
+
+# --- examples: the API document's bodies, kept beside each provider ------------------------
+
+
+def example_body(provider: type[Integration]) -> dict[str, str]:
+    """`provider`'s example body as the API document writes it: "id" and "type" are the
+    provider's key, the credential values are its module's `api_example`."""
+    example: dict[str, str] = provider.api_example  # type: ignore[attr-defined]
+    return {"id": provider.provider_key, "type": provider.provider_key, **example}
+
+
+def request_examples(*, partial: bool) -> list[OpenApiExample]:
+    """One example per provider, named after it; a PATCH example rotates its first secret."""
+    examples = []
+    for provider in all_providers():
+        body = example_body(provider)
+        if partial:
+            first_secret = json_key(provider.secret_field_names()[0])
+            body = {first_secret: body[first_secret]}
+            summary = f"{provider.label}: a new {first_secret}"
+        else:
+            summary = f"{provider.label}: the API document's example"
+        examples.append(
+            OpenApiExample(provider.provider_key, summary=summary, value=body, request_only=True)
+        )
+    return examples
 
 
 # --- components -----------------------------------------------------------------------------
@@ -173,9 +231,19 @@ def provider_schema(provider: type[Integration], *, direction: str) -> dict[str,
     if direction == "response" and secrets:
         properties[UNREADABLE_KEY] = unreadable_schema(sorted(secrets))
     if direction != "response":
-        properties["id"]["description"] = "Optional; when given it must equal the id in the URL."
+        properties["id"]["description"] = (
+            "Optional; when given it must equal the id in the URL (400 otherwise)."
+        )
+    if direction == "request":
+        required.insert(0, "type")
         properties["type"]["description"] = (
-            "Optional when the id names the provider; it cannot change once stored."
+            f"`{provider.provider_key}`: names the provider of this body. It cannot change once "
+            "stored. (The server also takes a body without it when the id in the URL names the "
+            "provider, as the API document's Twilio example does.)"
+        )
+    if direction == "patch":
+        properties["type"]["description"] = (
+            "Optional: the stored record's provider; when given it must be that provider."
         )
     schema: dict[str, Any] = {
         "type": "object",
@@ -221,11 +289,19 @@ def unreadable_schema(secret_keys: list[str]) -> dict[str, Any]:
 
 
 def field_schema(field: serializers.Field, *, secret: bool, direction: str) -> dict[str, Any]:
+    """One serializer field's schema: string credentials, and string choices (an enum)."""
+    if isinstance(field, serializers.ChoiceField):
+        schema: dict[str, Any] = {"type": "string", "enum": [str(c) for c in field.choices]}
+        if field.default is not empty:
+            schema["default"] = str(field.default)
+        if field.help_text:
+            schema["description"] = markdown(str(field.help_text))
+        return schema
     if not isinstance(field, serializers.CharField):
         # Only string credentials exist so far; a new field type needs its mapping here (and
         # in the serializers), and test_openapi fails until it has one.
         raise TypeError(f"No OpenAPI mapping for {type(field).__name__}")
-    schema: dict[str, Any] = {"type": "string"}
+    schema = {"type": "string"}
     if field.max_length is not None:
         schema["maxLength"] = field.max_length
     if direction != "response" and not field.allow_blank:
@@ -277,14 +353,29 @@ def markdown(help_text: str) -> str:
 
 
 def tenant_parameter() -> OpenApiParameter:
+    """The `{tenant}` path parameter; its example is the tenant that `make run` seeds."""
     return OpenApiParameter(
-        "tenant", tenant_schema(), OpenApiParameter.PATH, description="The tenant's name."
+        "tenant",
+        tenant_schema(),
+        OpenApiParameter.PATH,
+        description="The tenant's name.",
+        examples=[OpenApiExample(DEMO_TENANT, value=DEMO_TENANT)],
     )
 
 
 def ident_parameter() -> OpenApiParameter:
+    """The `{id}` path parameter; one example per provider, named as the body examples are,
+    so that in "Try it out" the id and the body picked under one name agree."""
     return OpenApiParameter(
-        "id", ident_schema(), OpenApiParameter.PATH, description="The integration's id."
+        "id",
+        ident_schema(),
+        OpenApiParameter.PATH,
+        description="The integration's id. The examples are the API document's ids; pick "
+        "the same one here as for the body.",
+        examples=[
+            OpenApiExample(p.provider_key, summary=p.label, value=p.provider_key)
+            for p in all_providers()
+        ],
     )
 
 
@@ -302,13 +393,92 @@ def errors(statuses: tuple[int, ...]) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ref(ERROR), ERROR_DESCRIPTIONS[code]) for code in statuses}
 
 
+def precondition_parameters(*, create_only: bool) -> list[OpenApiParameter]:
+    """`If-Match` (and, on an upsert, `If-None-Match: *`) of a conditional write, as RFC 9110
+    §13.1.1-13.1.2 define them and integrations.preconditions checks them."""
+    parameters = [
+        OpenApiParameter(
+            "If-Match",
+            str,
+            OpenApiParameter.HEADER,
+            description='The `ETag` last read (e.g. `"12-3"`), or `*`: the write happens only '
+            "if the record is still in that state; 412 otherwise. Weak tags are a 400.",
+        )
+    ]
+    if create_only:
+        parameters.append(
+            OpenApiParameter(
+                "If-None-Match",
+                str,
+                OpenApiParameter.HEADER,
+                enum=["*"],
+                description="`*`: create only; 412 if the id is live. Any other value is a 400.",
+            )
+        )
+    return parameters
+
+
+def none_match_parameter() -> OpenApiParameter:
+    """`If-None-Match` of a read (RFC 9110 §13.1.2): 304 when it lists the current tag."""
+    return OpenApiParameter(
+        "If-None-Match",
+        str,
+        OpenApiParameter.HEADER,
+        description="ETags already held (or `*`): when one is the current one, the answer is "
+        "304 with no body.",
+    )
+
+
+# The response headers of the operations that send them (RFC 9110 §8.8.3 ETag, §10.2.2
+# Location; RFC 8288 Link), keyed by operation id and status.
+HEADERS = {
+    "ETag": "The record's strong entity tag, for `If-Match` and `If-None-Match`.",
+    "Location": "The URL of the record created.",
+    "Link": 'The next page, as `<URL>; rel="next"`; absent on the last page.',
+    "Next-Cursor": "The `after` of the next page; absent on the last page.",
+}
+RESPONSE_HEADERS = {
+    ("integration_list", "200"): ("Link", "Next-Cursor"),
+    ("integration_get", "200"): ("ETag",),
+    ("integration_get", "304"): ("ETag",),
+    ("integration_upsert", "200"): ("ETag",),
+    ("integration_upsert", "201"): ("ETag", "Location"),
+    ("integration_upsert_short", "200"): ("ETag",),
+    ("integration_upsert_short", "201"): ("ETag", "Location"),
+    ("integration_update", "200"): ("ETag",),
+    ("integration_version_restore", "200"): ("ETag",),
+}
+
+
+def _add_response_headers(result: dict[str, Any]) -> None:
+    result["components"]["headers"] = {
+        name: {"description": text, "schema": {"type": "string"}} for name, text in HEADERS.items()
+    }
+    for path_item in result["paths"].values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            for code, response in operation.get("responses", {}).items():
+                names = RESPONSE_HEADERS.get((operation.get("operationId"), code), ())
+                if names:
+                    response["headers"] = {
+                        name: {"$ref": f"#/components/headers/{name}"} for name in names
+                    }
+
+
 # --- the document as a whole ----------------------------------------------------------------
 
 
 def postprocess(result, generator, request, public):
-    """drf-spectacular hook: add the derived components; request bodies are required; paths
-    are written without the trailing slash that the routes accept but do not need."""
+    """drf-spectacular hook: add the derived components and the document's metadata (servers,
+    contact, license, tags); request bodies are required; paths are written without the
+    trailing slash that the routes accept but do not need."""
     result.setdefault("components", {}).setdefault("schemas", {}).update(component_schemas())
+    result["servers"] = SERVERS
+    result["info"]["contact"] = CONTACT
+    result["info"]["license"] = LICENSE
+    result["tags"] = TAGS
+    _add_response_headers(result)
     result["paths"] = {path.rstrip("/"): item for path, item in result.get("paths", {}).items()}
     for path_item in result["paths"].values():
         for operation in path_item.values():
@@ -338,7 +508,10 @@ def history_schema() -> dict[str, Any]:
             {"type": "string", "enum": [SECRET_CHANGED], "description": "A secret changed."},
             {
                 "type": "object",
-                "properties": {"old": {"nullable": True}, "new": {"nullable": True}},
+                "properties": {
+                    "old": {"type": "string", "nullable": True},
+                    "new": {"type": "string", "nullable": True},
+                },
                 "description": "A non-secret value, before and after.",
             },
             {"type": "array", "items": {"type": "string"}, "description": "Revealed secrets."},

@@ -27,7 +27,7 @@ from tenants.exceptions import TenantNotFound
 from tenants.models import Scope, Tenant
 from tenants.selectors import tenant_get_live
 
-TAGS = ["integrations"]
+TAGS = [openapi.TAG]
 RECORD = openapi.record_schema_ref()
 # What POST and PATCH answer: the record, or only its id and type to a token without `read`.
 WRITTEN = openapi.written_schema_ref()
@@ -47,12 +47,17 @@ def upsert_schema(*, operation_id: str, summary: str, description: str, extra_er
         summary=summary,
         description=description,
         tags=TAGS,
-        parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
+        parameters=[
+            openapi.tenant_parameter(),
+            openapi.ident_parameter(),
+            *openapi.precondition_parameters(create_only=True),
+        ],
         request={"application/json": openapi.request_schema_ref(partial=False)},
+        examples=openapi.request_examples(partial=False),
         responses={
             200: OpenApiResponse(WRITTEN, "Replaced."),
             201: OpenApiResponse(WRITTEN, "Created."),
-            **openapi.errors((*openapi.WRITE_ERRORS, 409, *extra_errors)),
+            **openapi.errors((*openapi.WRITE_ERRORS, 409, 412, *extra_errors)),
         },
     )
 
@@ -210,9 +215,14 @@ class IntegrationView(TenantAPIView):
         summary="Get one integration",
         description=f"Needs the `read` scope. {SECRETS_NOTE}",
         tags=TAGS,
-        parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
+        parameters=[
+            openapi.tenant_parameter(),
+            openapi.ident_parameter(),
+            openapi.none_match_parameter(),
+        ],
         responses={
             200: OpenApiResponse(RECORD, "The integration."),
+            304: OpenApiResponse(None, "Not modified: `If-None-Match` lists the current ETag."),
             **openapi.errors(openapi.READ_ERRORS),
         },
     )
@@ -227,9 +237,12 @@ class IntegrationView(TenantAPIView):
         operation_id="integration_upsert",
         summary="Create or replace an integration",
         description=(
-            "The body holds every field of the provider. `id` defaults to the URL's; `type` "
-            "defaults to the id when the id names a provider. Creating answers 201, replacing "
-            f"200. Needs the `write` scope. {SECRETS_NOTE} {WRITE_ONLY_NOTE}"
+            "The body holds every field of one provider, named by `type` (which defaults to "
+            "the id when the id names a provider). `id` defaults to the URL's; a body `id` "
+            "that differs from the URL's is a 400. Creating answers 201 with `Location`, "
+            "replacing 200; both carry the record's `ETag`. `If-Match` makes the write "
+            "conditional, `If-None-Match: *` create-only (412 when they fail). Needs the "
+            f"`write` scope. {SECRETS_NOTE} {WRITE_ONLY_NOTE}"
         ),
     )
     def post(self, request, tenant: str, id: str):
@@ -260,17 +273,24 @@ class IntegrationView(TenantAPIView):
         operation_id="integration_update",
         summary="Change some fields of an integration",
         description=(
-            "Only the keys given change (rotate one secret without resending the rest); a body "
-            "with no field to change (`{}`, or only `id` and `type`) is a 400 and writes "
-            "nothing. The type cannot change. Needs the `write` scope. "
+            "Only the keys given change (rotate one secret without resending the rest). No "
+            "body, or a body with no field to change (`{}`, or only `id` and `type`), is a "
+            "400 and writes nothing. A body `id` or `type` other than the record's is a 400: "
+            "neither can change. `If-Match` makes it conditional (412 when stale). Needs the "
+            "`write` scope. "
             f"{SECRETS_NOTE} {WRITE_ONLY_NOTE}"
         ),
         tags=TAGS,
-        parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
+        parameters=[
+            openapi.tenant_parameter(),
+            openapi.ident_parameter(),
+            *openapi.precondition_parameters(create_only=False),
+        ],
         request={"application/json": openapi.request_schema_ref(partial=True)},
+        examples=openapi.request_examples(partial=True),
         responses={
             200: OpenApiResponse(WRITTEN, "Changed."),
-            **openapi.errors(openapi.WRITE_ERRORS),
+            **openapi.errors((*openapi.WRITE_ERRORS, 412)),
         },
     )
     def patch(self, request, tenant: str, id: str):
@@ -301,11 +321,15 @@ class IntegrationView(TenantAPIView):
             "creates the id anew. Needs the `write` scope."
         ),
         tags=TAGS,
-        parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
+        parameters=[
+            openapi.tenant_parameter(),
+            openapi.ident_parameter(),
+            *openapi.precondition_parameters(create_only=False),
+        ],
         request=None,
         responses={
             204: OpenApiResponse(None, "Deleted."),
-            **openapi.errors(openapi.READ_ERRORS),
+            **openapi.errors((*openapi.READ_ERRORS, 412)),
         },
     )
     def delete(self, request, tenant: str, id: str):

@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.db import models
 
 from integrations.fields import SecretField
@@ -17,6 +19,9 @@ class DataSiftIntegration(Integration):
             'target="_blank" rel="noopener">DataSift api key</a>'
         ),
     )
+
+    # The API document's "Datasift Example" body (credential keys only): the OpenAPI examples.
+    api_example: ClassVar[dict[str, str]] = {"api-key": "api-key", "username": "username"}
 
     class Meta:
         verbose_name = "DataSift integration"

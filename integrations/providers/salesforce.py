@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.db import models
 
 from integrations.fields import SecretField
@@ -27,6 +29,15 @@ class SalesforceIntegration(Integration):
             "Get Salesforce secret token</a>"
         ),
     )
+
+    # The API document's "Salesforce Example" body (credential keys only): the OpenAPI examples.
+    api_example: ClassVar[dict[str, str]] = {
+        "consumer-key": "consumerkey",
+        "consumer-secret": "consumersecret",
+        "username": "dev@userevents.com",
+        "secret-token": "secret-token",
+        "password": "password",
+    }
 
     class Meta:
         verbose_name = "Salesforce integration"

@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.db import models
 
 from integrations.fields import SecretField
@@ -10,6 +12,9 @@ class SendGridIntegration(Integration):
 
     account = models.CharField("Account", max_length=255, help_text="SendGrid account")
     password = SecretField("Password", max_length=255, help_text="SendGrid password")
+
+    # The API document's "Sendgrid Example" body (credential keys only): the OpenAPI examples.
+    api_example: ClassVar[dict[str, str]] = {"account": "username", "password": "password"}
 
     class Meta:
         verbose_name = "SendGrid integration"

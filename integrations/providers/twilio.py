@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.db import models
 
 from integrations.fields import SecretField
@@ -18,6 +20,9 @@ class TwilioIntegration(Integration):
             "Twilio Token</a>"
         ),
     )
+
+    # The API document's "Twilio Example" body (credential keys only): the OpenAPI examples.
+    api_example: ClassVar[dict[str, str]] = {"account": "SID", "password": "Token"}
 
     class Meta:
         verbose_name = "Twilio integration"

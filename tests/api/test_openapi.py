@@ -19,10 +19,11 @@ from rest_framework import serializers
 
 from integrations.api import openapi
 from integrations.api import urls as api_urls
+from integrations.api.serializers import RECORD_META_KEYS
 from integrations.fields import SecretField
 from integrations.providers import all_providers, provider_for
 from tests.api.support import EXAMPLES
-from tests.factories import PROVIDER_FACTORIES
+from tests.factories import PROVIDER_FACTORIES, TenantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -193,7 +194,7 @@ def test_every_write_operation_says_a_token_without_read_gets_only_the_id_and_ty
 def test_success_statuses_are_those_the_views_answer(document):
     expected = {
         ("/1.0/tenants/{tenant}/integrations", "get"): {200},
-        ("/1.0/tenants/{tenant}/integrations/{id}", "get"): {200},
+        ("/1.0/tenants/{tenant}/integrations/{id}", "get"): {200, 304},
         ("/1.0/tenants/{tenant}/integrations/{id}", "post"): {200, 201},
         ("/1.0/tenants/{tenant}/integrations/{id}", "patch"): {200},
         ("/1.0/tenants/{tenant}/integrations/{id}", "delete"): {204},
@@ -222,7 +223,13 @@ def test_each_provider_has_a_record_a_request_and_a_patch_schema_of_its_fields(d
 
         assert schema["type"] == "object"
         assert schema["additionalProperties"] is False
-        about_itself = {"unreadable-secrets", "created-at", "updated-at", "version"}
+        about_itself = {
+            "unreadable-secrets",
+            "created-at",
+            "updated-at",
+            "version",
+            *RECORD_META_KEYS,
+        }
         extra = about_itself if name == openapi.record_name(provider) else set()
         assert set(schema["properties"]) == {"id", "type"} | keys | extra, name
         assert schema["properties"]["type"]["enum"] == [provider.provider_key]
@@ -235,14 +242,15 @@ def test_required_keys_follow_the_model(document, provider):
     ]
     all_fields = [json_key(f) for f in provider.credential_fields()]
 
-    assert schemas(document)[openapi.request_name(provider)]["required"] == required_fields
+    assert schemas(document)[openapi.request_name(provider)]["required"] == [
+        "type",
+        *required_fields,
+    ]
     assert schemas(document)[openapi.record_name(provider)]["required"] == [
         "id",
         "type",
         *all_fields,
-        "created-at",
-        "updated-at",
-        "version",
+        *RECORD_META_KEYS,
     ]
     assert "required" not in schemas(document)[openapi.patch_name(provider)]
 
@@ -256,6 +264,9 @@ def test_each_field_has_its_max_length_label_and_secrecy(document, provider):
             schema = schemas(document)[name]["properties"][key]
 
             assert schema["type"] == "string"
+            if field.choices:
+                assert schema["enum"] == [value for value, _ in field.choices], (name, key)
+                continue
             assert schema["maxLength"] == field.max_length, (name, key)
             assert schema["minLength"] == 1, (name, key)
             assert schema["title"] == capfirst(field.verbose_name)
@@ -287,7 +298,7 @@ def test_the_id_and_tenant_path_parameters_carry_the_models_patterns(document):
     assert parameters["id"]["schema"]["pattern"] == r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$"
     assert parameters["id"]["schema"]["maxLength"] == 64
     assert parameters["tenant"]["schema"]["pattern"] == "^[-a-zA-Z0-9_]+$"
-    assert all(p["required"] for p in parameters.values())
+    assert parameters["id"]["required"] and parameters["tenant"]["required"]
 
 
 def test_a_field_type_without_a_mapping_is_refused_rather_than_guessed():
@@ -343,11 +354,14 @@ def test_what_a_write_answers_fits_the_written_schema_of_the_operation(
         validator_for(document, openapi.WRITTEN).validate(patched.json())
 
 
-def test_the_seed_bodies_fit_the_request_schemas(document):
-    bodies = {f"{provider_for(key).__name__}Request": json.loads(body) for key, body in EXAMPLES}
-    for name, body in bodies.items():
-        validator_for(document, name).validate(body)
-        assert not validator_for(document, name).is_valid({**body, "extra": "x"})
+def test_the_seed_bodies_fit_the_request_schemas_once_their_type_is_given(document):
+    # The API document's Twilio, SendGrid and DataSift bodies leave `type` out (the server
+    # takes it from the id); the document asks for it, so that a body names one provider.
+    for key, text in EXAMPLES:
+        body = json.loads(text)
+        validator = validator_for(document, f"{provider_for(key).__name__}Request")
+        validator.validate({**body, "type": key})
+        assert not validator.is_valid({**body, "type": key, "extra": "x"})
 
 
 def test_the_errors_the_api_returns_fit_the_error_schema(document, tenant_client, tenant):
@@ -388,3 +402,199 @@ def test_the_docs_page_loads_no_script_from_another_site(client):
 
     for url in re.findall(r'(?:src|href)="([^"]+)"', html):
         assert not url.startswith(("http:", "https:", "//")), url
+
+
+# --- what the document says about itself ----------------------------------------------------
+
+
+def test_the_document_names_its_server_contact_license_and_described_tags(document):
+    assert document["servers"] == [
+        {"url": "/", "description": "This server: the one that serves this document."}
+    ]
+    assert document["info"]["contact"]["name"]
+    assert document["info"]["license"]["name"]
+    tags = {tag["name"]: tag for tag in document["tags"]}
+    for path, method, operation in operations(document):
+        for tag in operation["tags"]:
+            assert tags[tag]["description"], (path, method, tag)
+
+
+# --- one provider per body, and the examples of the API document -----------------------------
+
+
+UPSERTS = ("/1.0/tenants/{tenant}/integrations/{id}", "/1.0/tenants/{tenant}/{id}")
+
+
+def body_schema(document, path: str, method: str) -> dict:
+    operation = document["paths"][path][method]
+    return operation["requestBody"]["content"]["application/json"]
+
+
+def body_validator(document, path: str, method: str) -> jsonschema.Draft4Validator:
+    schema = body_schema(document, path, method)["schema"]
+    return jsonschema.Draft4Validator({**schema, "components": document["components"]})
+
+
+@pytest.mark.parametrize("path", UPSERTS)
+def test_a_full_body_is_one_provider_told_apart_by_its_type(document, path):
+    schema = body_schema(document, path, "post")["schema"]
+
+    assert schema["oneOf"] == [
+        {"$ref": f"#/components/schemas/{openapi.request_name(p)}"} for p in PROVIDERS
+    ]
+    assert schema["discriminator"] == {
+        "propertyName": "type",
+        "mapping": {
+            p.provider_key: f"#/components/schemas/{openapi.request_name(p)}" for p in PROVIDERS
+        },
+    }
+    validator = body_validator(document, path, "post")
+    twilio, sendgrid = (
+        openapi.example_body(provider_for("twilio")),
+        openapi.example_body(provider_for("sendgrid")),
+    )
+    assert validator.is_valid(twilio) and validator.is_valid(sendgrid)
+    assert not validator.is_valid({**twilio, "type": "zendesk"})
+    salesforce = openapi.example_body(provider_for("salesforce"))
+    assert not validator.is_valid({**twilio, "consumer-key": salesforce["consumer-key"]})
+
+
+def test_a_patch_body_is_the_fields_of_one_provider_with_no_type_needed(document):
+    path = "/1.0/tenants/{tenant}/integrations/{id}"
+    validator = body_validator(document, path, "patch")
+
+    assert validator.is_valid({"password": "new"})
+    assert validator.is_valid({"type": "twilio", "account": "AC1"})
+    assert not validator.is_valid({"account": "AC1", "api-key": "k"})  # Twilio's and DataSift's
+    description = document["paths"][path]["patch"]["description"]
+    assert "No body, or a body with no field to change" in description
+    assert "400" in document["paths"][path]["patch"]["responses"]
+
+
+@pytest.mark.parametrize("path", UPSERTS)
+def test_the_id_in_the_body_is_documented_as_the_urls(document, path):
+    for provider in PROVIDERS:
+        schema = schemas(document)[openapi.request_name(provider)]
+        assert "must equal the id in the URL" in schema["properties"]["id"]["description"]
+    assert (
+        "differs from the URL's is a 400"
+        in document["paths"]["/1.0/tenants/{tenant}/integrations/{id}"]["post"]["description"]
+    )
+
+
+@pytest.mark.parametrize("provider", PROVIDERS, ids=lambda p: p.provider_key)
+def test_each_provider_keeps_the_api_documents_example_beside_it(provider):
+    body = openapi.example_body(provider)
+
+    assert body["id"] == body["type"] == provider.provider_key
+    assert set(body) - {"id", "type"} <= {json_key(f) for f in provider.credential_fields()}
+
+
+def test_the_examples_are_the_api_documents_bodies(document):
+    for key, text in EXAMPLES:
+        documented = json.loads(text)
+        assert openapi.example_body(provider_for(key)) == {"type": key, **documented}
+
+
+@pytest.mark.parametrize("path", UPSERTS)
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_every_body_example_fits_the_body_schema(document, path, method):
+    if method not in document["paths"][path]:
+        return
+    examples = body_schema(document, path, method)["examples"]
+    assert len(examples) == len(PROVIDERS)
+    validator = body_validator(document, path, method)
+    for name, example in examples.items():
+        assert validator.is_valid(example["value"]), name
+
+
+def test_the_path_parameters_carry_examples_the_server_accepts(document):
+    for path, method, operation in operations(document):
+        for parameter in operation["parameters"]:
+            if parameter["in"] != "path":
+                continue
+            examples = parameter["examples"]
+            assert examples, (path, method, parameter["name"])
+            for example in examples.values():
+                value = str(example["value"])
+                assert jsonschema.Draft4Validator(parameter["schema"]).is_valid(example["value"]), (
+                    path,
+                    parameter["name"],
+                    value,
+                )
+
+
+@pytest.mark.parametrize("path", UPSERTS)
+def test_try_it_out_as_filled_in_creates_each_example(document, token_client, path):
+    """What Swagger UI sends when an example is picked for the id and for the body alike:
+    the seeded tenant, the example's id, its body. Every one is created (201)."""
+    tenant = TenantFactory(name=_example(document, path, "tenant"))
+    client = token_client(tenant, "read,write,secrets")
+    ids = _parameter(document, path, "id")["examples"]
+    bodies = body_schema(document, path, "post")["examples"]
+    assert set(ids) == set(bodies)
+
+    for name, body in bodies.items():
+        concrete = path.replace("{tenant}", tenant.name).replace("{id}", ids[name]["value"])
+        response = client.post(concrete, body["value"], format="json")
+
+        assert response.status_code == 201, (name, response.content)
+        assert response.json()["id"] == ids[name]["value"]
+
+
+def _parameter(document, path: str, name: str) -> dict:
+    operation = document["paths"][path]["post"]
+    return next(p for p in operation["parameters"] if p["name"] == name)
+
+
+def _example(document, path: str, name: str) -> str:
+    (example,) = _parameter(document, path, name)["examples"].values()
+    return example["value"]
+
+
+# --- statuses and headers the server sends ---------------------------------------------------
+
+
+def test_406_is_declared_everywhere_and_is_what_a_client_refusing_json_gets(
+    document, tenant_client, tenant
+):
+    for path, method, operation in operations(document):
+        assert "406" in operation["responses"], (path, method)
+
+    response = tenant_client.get("/1.0/tenants/acme/integrations", HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 406
+    validator_for(document, "Error").validate(json.loads(response.content))
+
+
+def test_conditional_writes_declare_if_match_and_412(document):
+    conditional = {
+        "integration_upsert",
+        "integration_upsert_short",
+        "integration_update",
+        "integration_delete",
+        "integration_version_restore",
+    }
+    found = set()
+    for path, method, operation in operations(document):
+        if operation["operationId"] in conditional:
+            found.add(operation["operationId"])
+            names = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+            assert "If-Match" in names, (path, method)
+            assert "412" in operation["responses"], (path, method)
+    assert found == conditional
+    for path in UPSERTS:
+        post = document["paths"][path]["post"]
+        (none_match,) = [p for p in post["parameters"] if p["name"] == "If-None-Match"]
+        assert none_match["schema"]["enum"] == ["*"]
+
+
+def test_the_response_headers_are_declared(document):
+    record = document["paths"]["/1.0/tenants/{tenant}/integrations/{id}"]
+    listing = document["paths"]["/1.0/tenants/{tenant}/integrations"]["get"]
+
+    assert set(record["get"]["responses"]["200"]["headers"]) == {"ETag"}
+    assert set(record["post"]["responses"]["201"]["headers"]) == {"ETag", "Location"}
+    assert set(record["patch"]["responses"]["200"]["headers"]) == {"ETag"}
+    assert set(listing["responses"]["200"]["headers"]) == {"Link", "Next-Cursor"}
+    assert set(document["components"]["headers"]) == {"ETag", "Location", "Link", "Next-Cursor"}
