@@ -10,7 +10,8 @@ TEST_ENV := SECRET_KEY=test-only-secret-key \
 	FIELD_ENCRYPTION_KEYS=dGVzdC1vbmx5LWtleS0wMTIzNDU2Nzg5YWJjZGVmISE= \
 	DEBUG=false
 
-.PHONY: install env migrate seed run serve test bench lint format clean lock audit sbom mutation
+.PHONY: install env migrate seed run serve test bench lint format clean lock audit sbom mutation \
+	openapi-lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +98,21 @@ test: install
 # Latency and SQL count per API operation, in-process, on a throw-away SQLite file.
 bench: install
 	env $(TEST_ENV) $(BIN)/python tests/benchmarks/bench_api.py
+
+# The OpenAPI document as served (/1.0/openapi.json), linted by Redocly (.redocly.yaml) and
+# Spectral's `oas` ruleset (.spectral.yaml), pinned, from the npm registry via npx (Node 18+):
+# any error or warning fails. The document is written to artifacts/openapi.json.
+REDOCLY_CLI := @redocly/cli@1.34.20
+SPECTRAL_CLI := @stoplight/spectral-cli@6.16.3
+NPX := env REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true NO_UPDATE_NOTIFIER=1 \
+	npm_config_update_notifier=false npx --yes
+openapi-lint: install
+	@mkdir -p artifacts
+	env $(TEST_ENV) $(BIN)/python manage.py spectacular --format openapi-json --validate \
+	  --fail-on-warn --file artifacts/openapi.json
+	$(NPX) $(REDOCLY_CLI) lint --config .redocly.yaml artifacts/openapi.json
+	$(NPX) $(SPECTRAL_CLI) lint --ruleset .spectral.yaml --fail-severity warn \
+	  artifacts/openapi.json
 
 lint: install
 	$(BIN)/ruff check .
