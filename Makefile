@@ -95,8 +95,21 @@ serve: install
 test: install
 	env $(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
-# Latency and SQL count per API operation, in-process, on a throw-away SQLite file.
+# Throughput of the app under gunicorn (production config) against a bare WSGI floor and a
+# bare Django floor, driven by wrk, on PostgreSQL: 10,000 tenants, medians of 5 interleaved
+# rounds, under 10 minutes on 2 cores; writes bench/results.json (README: Benchmark). Needs
+# wrk (apt-get install wrk) and a PostgreSQL server: BENCH_DATABASE_URL, else DATABASE_URL's
+# server, else registry:registry@127.0.0.1:5432; its database registry_bench is dropped and
+# re-created. `make bench-quick`: the same in about a minute (1,000 tenants, one short round).
+.PHONY: bench-quick bench-inprocess
 bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-quick: install
+	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
+
+# Latency and SQL count per API operation, in-process, on a throw-away SQLite file.
+bench-inprocess: install
 	env $(TEST_ENV) $(BIN)/python tests/benchmarks/bench_api.py
 
 # The OpenAPI document as served (/1.0/openapi.json), linted by Redocly (.redocly.yaml) and

@@ -1,0 +1,89 @@
+"""In-process CPU time per request: `python -m bench.cpu TARGET OPS REQUESTS TENANTS AUTH`.
+
+Calls the WSGI application of TARGET (app: config.wsgi; django: the bare Django floor; wsgi:
+the bare WSGI floor) directly, no server and no network, for each of OPS (comma-separated
+names from bench/ops.py): a few warm-up calls, then REQUESTS calls timed with
+time.process_time() (this process's CPU, not the database's). Prints one JSON object:
+{op: {"cpu_ms": ..., "non2xx": ..., "statuses": {...}}}. Run in its own process because the
+app and the Django floor are two settings modules. Environment: as the servers get it.
+"""
+
+import io
+import json
+import sys
+import time
+from collections import Counter
+from wsgiref.util import setup_testing_defaults
+
+from bench.ops import BY_NAME, requests_for
+
+WARM_UP = 5
+
+
+def application_of(target: str):
+    if target == "app":
+        from config.wsgi import application
+    elif target == "django":
+        from bench.floor_django_wsgi import application
+    elif target == "wsgi":
+        from bench.floor_wsgi import application
+    else:
+        raise SystemExit(f"unknown target {target!r}")
+    return application
+
+
+def call(application, method: str, path: str, body: str, auth: str) -> int:
+    path, _, query = path.partition("?")
+    content = body.encode()
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_LENGTH": str(len(content)),
+        "wsgi.input": io.BytesIO(content),
+    }
+    if content:
+        environ["CONTENT_TYPE"] = "application/json"
+    if auth.startswith("Bearer "):
+        environ["HTTP_AUTHORIZATION"] = auth
+    elif auth:
+        environ["HTTP_COOKIE"] = auth
+    setup_testing_defaults(environ)
+    status = []
+    result = application(environ, lambda line, headers, exc_info=None: status.append(line))
+    try:
+        for _ in result:
+            pass
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    return int(status[0].split()[0])
+
+
+def measure(target: str, ops: list[str], requests: int, tenants: int, auth: str) -> dict:
+    application = application_of(target)
+    results = {}
+    for name in ops:
+        calls = requests_for(BY_NAME[name], tenants=tenants, prefix=f"cpu{target}", seed=7)
+        statuses: Counter[int] = Counter()
+        for _ in range(WARM_UP):
+            call(application, *next(calls), auth)
+        batch = [next(calls) for _ in range(requests)]
+        start = time.process_time()
+        for method, path, body in batch:
+            statuses[call(application, method, path, body, auth)] += 1
+        elapsed = time.process_time() - start
+        results[name] = {
+            "cpu_ms": elapsed * 1000 / requests,
+            "non2xx": sum(n for status, n in statuses.items() if not 200 <= status < 300),
+            "statuses": {str(status): n for status, n in sorted(statuses.items())},
+        }
+    return results
+
+
+if __name__ == "__main__":
+    target, ops, requests, tenants, auth = sys.argv[1:6]
+    print(json.dumps(measure(target, ops.split(","), int(requests), int(tenants), auth)))

@@ -1,0 +1,180 @@
+"""Server processes of the benchmark (gunicorn with the app's production config), their CPU
+time and memory (from /proc), and one wrk run."""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+LUA = Path(__file__).resolve().parent / "wrk" / "ops.lua"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # gunicorn: quick shutdown (no keep-alives)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+    def workers(self) -> list[int]:
+        return children_of(self.process.pid)
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the master and every worker, live or exited (a reaped worker's time is
+        in its parent's cutime/cstime: workers are recycled after max_requests)."""
+        total = _stat_ticks(self.process.pid, children_too=True)
+        total += sum(_stat_ticks(pid) for pid in self.workers())
+        return total / TICKS
+
+
+def _stat_fields(pid: int) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+
+
+def _stat_ticks(pid: int, *, children_too: bool = False) -> int:
+    try:
+        fields = _stat_fields(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    # fields[0] is state (field 3): utime, stime, cutime, cstime are fields 14-17.
+    ticks = int(fields[11]) + int(fields[12])
+    if children_too:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks
+
+
+def children_of(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat_fields(int(entry.name))[1]) == parent:
+                    found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+                continue
+    return sorted(found)
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of a process, in KiB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in {"VmRSS", "VmHWM"}:
+            values[key] = int(rest.split()[0])
+    return values
+
+
+def answers(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", "/healthz")
+        connection.getresponse().read()
+        return True
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def start_gunicorn(name: str, module: str, env: dict[str, str], logs: Path) -> Server:
+    """gunicorn with config/gunicorn.conf.py (gthread, its workers x threads) on loopback;
+    returns at once (see wait_until_up)."""
+    port = free_port()
+    log = logs / f"{name}.log"
+    env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
+    command = [str(BIN / "gunicorn"), "--config", str(ROOT / "config" / "gunicorn.conf.py"),
+               module]  # fmt: skip
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603 (our own command line)
+            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    return Server(name, process, port, log)
+
+
+def wait_until_up(server: Server, workers: int, timeout: float = 90) -> None:
+    """Until `server` answers HTTP and has all its workers; SystemExit if it exits or hangs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise SystemExit(f"{server.name}: gunicorn exited:\n{server.log.read_text()[-3000:]}")
+        if answers(server.port) and len(server.workers()) >= workers:
+            return
+        time.sleep(0.2)
+    server.stop()
+    raise SystemExit(f"{server.name}: gunicorn did not answer:\n{server.log.read_text()[-3000:]}")
+
+
+def request(port: int, method: str, path: str, body: str, auth: str) -> tuple[int, bytes]:
+    headers = {}
+    if auth.startswith("Bearer "):
+        headers["Authorization"] = auth
+    elif auth:
+        headers["Cookie"] = auth
+    if body:
+        headers["Content-Type"] = "application/json"
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request(method, path, body=body.encode() or None, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def wrk(
+    server: Server,
+    *,
+    method: str,
+    path: str,
+    body: str,
+    tenants: int,
+    prefix: str,
+    auth: str,
+    seconds: int,
+    threads: int = 2,
+    connections: int = 8,
+) -> dict:
+    """One wrk run against `server`: its BENCH_RESULT line, plus rps and the servers' CPU."""
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
+               "-s", str(LUA), f"http://127.0.0.1:{server.port}",
+               "--", method, path, body, str(tenants), prefix, auth]  # fmt: skip
+    cpu_before = server.cpu_seconds()
+    result = subprocess.run(  # noqa: S603 (our own command line)
+        command, capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
+    cpu = server.cpu_seconds() - cpu_before
+    line = next(
+        (line for line in result.stdout.splitlines() if line.startswith("BENCH_RESULT ")), None
+    )
+    if result.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    run = json.loads(line.removeprefix("BENCH_RESULT "))
+    run["rps"] = run["requests"] / (run["duration_us"] / 1e6)
+    run["server_cpu_ms_per_request"] = cpu * 1000 / run["requests"] if run["requests"] else None
+    return run

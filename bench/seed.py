@@ -1,0 +1,116 @@
+"""A fresh benchmark database: dropped, created, migrated and filled in seconds.
+
+Tenants t000001 ... tNNNNNN hold one integration of every provider each (tests/bulk.py: bulk
+inserts derived from the provider models, secrets encrypted as the app stores them). The
+floors' table `bench_floor` gets the same records, copied in SQL. Then an all-tenants API token
+(every scope) and a staff superuser with a logged-in session. Call with Django set up on the
+app's settings (bench/run.py does).
+"""
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from bench import floor_sql
+from bench.ops import tenant_name
+
+BATCH = 500
+DISPLAY = ["Acme Corp {name}", "Globex Ltd {name}"]  # `?q=corp` matches half the tenants
+STAFF_USER = "bench-admin"
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def recreate_database(url: str) -> None:
+    """DROP and CREATE the database `url` names, which must say "bench" (never a real one)."""
+    name = database_name(url)
+    if not re.fullmatch(r"[a-z0-9_]*bench[a-z0-9_]*", name):
+        raise SystemExit(f"Refusing to drop database {name!r}: its name must contain 'bench'.")
+    maintenance = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))  # fmt: skip
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def migrate() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def seed_tenants(count: int, *, integrations_each: int = 4) -> None:
+    from tests.bulk import bulk_tenants
+
+    names = [tenant_name(number) for number in range(1, count + 1)]
+    for start in range(0, count, BATCH):
+        display = DISPLAY[(start // BATCH) % len(DISPLAY)]
+        bulk_tenants(
+            names[start : start + BATCH], integrations_each=integrations_each, display=display
+        )
+
+
+def seed_floor_table() -> int:
+    """`bench_floor` holds every live integration: tenant name, id, type, values as JSON
+    (secrets as stored: encrypted). Derived from the provider models' tables."""
+    from django.db import connection
+
+    from integrations.models import Integration
+    from integrations.providers import all_providers
+    from tenants.models import Tenant
+
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(floor_sql.CREATE_TABLE)
+        for provider in all_providers():
+            ptr = provider._meta.get_ancestor_link(Integration).column
+            cursor.execute(
+                f"INSERT INTO {floor_sql.TABLE} (tenant, ident, provider, data) "  # noqa: S608
+                f"SELECT t.{quote('name')}, i.{quote('ident')}, %s, to_jsonb(c) - %s "
+                f"FROM {quote(provider._meta.db_table)} c "
+                f"JOIN {quote(Integration._meta.db_table)} i ON i.id = c.{quote(ptr)} "
+                f"JOIN {quote(Tenant._meta.db_table)} t ON t.id = i.tenant_id "
+                "WHERE i.deleted_at IS NULL",
+                [provider.provider_key, ptr],
+            )
+        cursor.execute(f"ANALYZE {floor_sql.TABLE}")
+        cursor.execute(f"SELECT count(*) FROM {floor_sql.TABLE}")  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+def analyze() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def api_token() -> str:
+    """The plaintext of an all-tenants token with every scope (the documented behaviour:
+    secrets returned in clear, each reveal audited)."""
+    from tenants.actors import Actor
+    from tenants.models import Channel
+    from tenants.services import api_token_create
+
+    _, plaintext = api_token_create(
+        label="bench", tenant=None, actor=Actor(name="bench", channel=Channel.COMMAND)
+    )
+    return plaintext
+
+
+def staff_session_cookie() -> str:
+    """A `sessionid=...` Cookie header value of a logged-in superuser (the admin and the staff
+    pages), made as Django's test client logs in: a session in the database."""
+    from django.conf import settings
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    user = User.objects.create_superuser(STAFF_USER, "bench@example.com", None)
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    name = settings.SESSION_COOKIE_NAME
+    return f"{name}={client.cookies[name].value}"
