@@ -196,6 +196,31 @@ LOGOUT_REDIRECT_URL = "login"
 # How many versions of each integration's values are kept for rollback (the newest ones).
 INTEGRATION_VERSIONS_KEPT = env.int("INTEGRATION_VERSIONS_KEPT", default=10)
 
+# --- Verifying credentials against the providers (README: Verifying credentials) -------------
+# Where each provider's verification call goes: configuration only, never user input (the one
+# choice a record makes, Salesforce's login host, picks between the two login URLs below).
+# Tests point them at local fake servers. Seconds: connecting, then waiting for each read.
+VERIFY_CONNECT_TIMEOUT = env.float("VERIFY_CONNECT_TIMEOUT", default=5.0)
+VERIFY_READ_TIMEOUT = env.float("VERIFY_READ_TIMEOUT", default=10.0)
+SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com")
+SALESFORCE_TEST_LOGIN_URL = env.str(
+    "SALESFORCE_TEST_LOGIN_URL", default="https://test.salesforce.com"
+)
+TWILIO_API_URL = env.str("TWILIO_API_URL", default="https://api.twilio.com")
+SENDGRID_API_URL = env.str("SENDGRID_API_URL", default="https://api.sendgrid.com")
+DATASIFT_API_URL = env.str("DATASIFT_API_URL", default="https://api.datasift.com/v1.6")
+for _name in (
+    "SALESFORCE_LOGIN_URL",
+    "SALESFORCE_TEST_LOGIN_URL",
+    "TWILIO_API_URL",
+    "SENDGRID_API_URL",
+    "DATASIFT_API_URL",
+):
+    if not globals()[_name].startswith(("https://", "http://")):
+        raise ImproperlyConfigured(f"{_name} must be an http(s):// URL.")
+if VERIFY_CONNECT_TIMEOUT <= 0 or VERIFY_READ_TIMEOUT <= 0:
+    raise ImproperlyConfigured("VERIFY_CONNECT_TIMEOUT and VERIFY_READ_TIMEOUT must be > 0.")
+
 # The API reads at most this many bytes of a request body; more answers 413.
 API_MAX_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
@@ -317,4 +342,6 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # httpx logs every request at INFO; verification logs its own line per outcome.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }

@@ -6,6 +6,7 @@ from polymorphic.managers import PolymorphicManager
 from polymorphic.models import PolymorphicModel
 
 from integrations.fields import SecretField
+from integrations.verification import VerificationResult, VerificationStatus
 from tenants.models import Tenant
 
 IDENT_PATTERN = r"^[a-z0-9]+(?:[-_][a-z0-9]+)*\Z"
@@ -51,6 +52,20 @@ class Integration(PolymorphicModel):
     updated_by = models.CharField(max_length=150, blank=True, editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
     version = models.PositiveIntegerField(default=0, editable=False)
+    # The last verification against the provider (integrations.verification_services): not a
+    # change of values, so it moves neither `version` (the ETag) nor `updated_at`.
+    last_verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_verification = models.CharField(
+        max_length=16,
+        choices=VerificationStatus.choices,
+        blank=True,
+        editable=False,
+        db_index=True,
+        help_text="The last verification's outcome; blank when never verified.",
+    )
+    last_verification_detail = models.CharField(max_length=300, blank=True, editable=False)
+    # When an API token last read its secrets, to the minute (LAST_USED_PRECISION).
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = LiveIntegrationManager()
     all_objects = PolymorphicManager()
@@ -78,6 +93,16 @@ class Integration(PolymorphicModel):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+    def verify(self) -> VerificationResult:
+        """Check the credentials with the cheapest authenticated call the provider offers.
+
+        Each provider overrides this in its own module (integrations/providers/); it returns a
+        VerificationResult and raises only verification.Unreachable (for transport failures,
+        caught by verification.verify) or SecretDecryptionError. Callers go through
+        verification_services.integration_verify, which records the result.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no verify().")
 
     @classmethod
     def credential_fields(cls) -> list[models.Field]:

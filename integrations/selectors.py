@@ -6,6 +6,7 @@ from django.db.models.functions import Collate
 from integrations.exceptions import IntegrationNotFound, UnknownProvider
 from integrations.models import Integration, IntegrationVersion
 from integrations.providers import all_providers, provider_for, provider_for_ctype_id
+from integrations.verification import NEVER, STATUS_FILTERS, VerificationStatus
 from tenants.models import AuditEvent, Tenant
 from tenants.selectors import could_be_stored
 
@@ -23,8 +24,10 @@ def integration_list(
     provider: type[Integration] | None = None,
     after: str | None = None,
     limit: int | None = None,
+    status: str | None = None,
 ) -> list[Integration]:
-    """The tenant's live integrations (of one provider, if given), ordered by id: all of them,
+    """The tenant's live integrations (of one provider, if given; whose last verification
+    ended in `status`, if given: ok, rejected, unreachable or never), ordered by id: all of them,
     or the `limit` first whose id sorts after `after` (keyset pagination: stable while others
     write, since ids are unique among live rows and a page never skips or repeats one).
 
@@ -45,11 +48,56 @@ def integration_list(
         )
         if after is not None:
             rows = rows.filter(ident_bytes__gt=after)
+        if status is not None:
+            rows = rows.filter(last_verification=verification_status_value(status))
         found.extend(rows if limit is None else rows[:limit])
     for integration in found:
         integration.tenant = tenant  # known already; saves a query per row if it is read
     found.sort(key=lambda integration: integration.ident)
     return found if limit is None else found[:limit]
+
+
+def verification_status_value(status: str) -> str:
+    """The stored `last_verification` of a status filter: "never" is stored as "". Raises
+    ValueError for a word not in verification.STATUS_FILTERS."""
+    if status not in STATUS_FILTERS:
+        raise ValueError(f"Unknown verification status {status!r}.")
+    return "" if status == NEVER else status
+
+
+def integrations_to_verify(
+    *, tenant: Tenant | None = None, status: str | None = None
+) -> list[Integration]:
+    """Live integrations of live tenants (of `tenant` only, if given; whose last verification
+    ended in `status`, if given: ok, rejected, unreachable or never), as their providers'
+    classes with their tenants loaded, ordered by tenant name and id: what a bulk
+    verification runs over. One query per provider. ValueError for an unknown `status`."""
+    found: list[Integration] = []
+    for cls in all_providers():
+        rows = (
+            cls.objects.non_polymorphic()
+            .select_related("tenant")
+            .filter(tenant__deleted_at__isnull=True)
+        )
+        if tenant is not None:
+            rows = rows.filter(tenant=tenant)
+        if status is not None:
+            rows = rows.filter(last_verification=verification_status_value(status))
+        found.extend(rows)
+    found.sort(key=lambda integration: (integration.tenant.name, integration.ident))
+    return found
+
+
+def tenant_ids_with_failing_integrations() -> set[int]:
+    """The primary keys of tenants having a live integration whose last verification was
+    rejected or unreachable (for the tenant list's filter). One query."""
+    failing = (VerificationStatus.REJECTED, VerificationStatus.UNREACHABLE)
+    return set(
+        Integration.objects.non_polymorphic()
+        .filter(last_verification__in=failing)
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    )
 
 
 def _binary_collation() -> str:

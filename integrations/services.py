@@ -7,10 +7,12 @@ transaction (integrations.history). A write that changes nothing writes nothing:
 version, `updated_at` and `updated_by` untouched.
 """
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -207,6 +209,37 @@ def integration_reveals_record(*, integrations: list[Integration], actor: Actor)
     """Audit that a response carried the secrets of `integrations` in clear (one `reveal`
     event each, written in one statement)."""
     history.record_reveals(integrations, actor=actor)
+
+
+# `last_used_at` is for people ("is this integration still read?"): a minute of precision is
+# plenty and spares a write on most reads, as for API tokens (tenants.authentication).
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+def integration_used_record(*, integrations: list[Integration], now: datetime | None = None) -> int:
+    """Note that an API token read the secrets of `integrations` at `now` (default: now):
+    `last_used_at` is written for those whose stored value is older than LAST_USED_PRECISION
+    (or empty), in one UPDATE, and none when all are fresh (no statement at all). The
+    conditional UPDATE keeps racing readers to one write a minute per integration. Neither
+    `version` nor `updated_at` moves. Returns how many rows were written; the instances get
+    the new value."""
+    now = now or timezone.now()
+    stale = [
+        integration
+        for integration in integrations
+        if integration.last_used_at is None or now - integration.last_used_at > LAST_USED_PRECISION
+    ]
+    if not stale:
+        return 0
+    written = (
+        Integration.objects.non_polymorphic()
+        .filter(pk__in=[integration.pk for integration in stale])
+        .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_PRECISION))
+        .update(last_used_at=now)
+    )
+    for integration in stale:
+        integration.last_used_at = now
+    return written
 
 
 def _locked(integration: Integration) -> Integration:

@@ -133,6 +133,7 @@ class AuditAction(models.TextChoices):
     RESTORE = "restore", "Restored"
     ROLLBACK = "rollback", "Rolled back"
     REVEAL = "reveal", "Secrets revealed"
+    VERIFY = "verify", "Verified with the provider"
     TOKEN_CREATE = "token-create", "API token created"
     TOKEN_REVOKE = "token-revoke", "API token revoked"
 

@@ -123,3 +123,24 @@ class SqlStatements(CaptureQueriesContext):
 def count_sql():
     """`with count_sql() as sql: ...; assert len(sql.statements) <= N`."""
     return lambda: SqlStatements(connection)
+
+
+# --- fake providers (issue 11: verification) -------------------------------------------------
+
+
+@pytest.fixture
+def fake_providers(settings):
+    """A real HTTP server on 127.0.0.1 playing every provider (tests/fake_providers.py), with
+    every provider's base URL pointed at it and short timeouts (0.5 s to connect, 0.5 s per
+    read). The shared HTTP client is closed afterwards (its pooled connections)."""
+    from integrations.verification import close_http_client
+    from tests import fake_providers as fakes
+
+    fake = fakes.start()
+    for name, value in fake.settings().items():
+        setattr(settings, name, value)
+    settings.VERIFY_CONNECT_TIMEOUT = 0.5
+    settings.VERIFY_READ_TIMEOUT = 0.5
+    yield fake
+    fake.stop()
+    close_http_client()

@@ -1,9 +1,18 @@
 from typing import ClassVar
+from urllib.parse import quote
 
 from django.db import models
+from django.views.decorators.debug import sensitive_variables
 
 from integrations.fields import SecretField
 from integrations.models import Integration
+from integrations.verification import (
+    VerificationResult,
+    base_url,
+    exchange,
+    host_of,
+    outcome_of_status,
+)
 
 
 class TwilioIntegration(Integration):
@@ -26,3 +35,22 @@ class TwilioIntegration(Integration):
 
     class Meta:
         verbose_name = "Twilio integration"
+
+    @sensitive_variables("auth")
+    def verify(self) -> VerificationResult:
+        """Fetch the account: `GET {TWILIO_API_URL}/2010-04-01/Accounts/{SID}.json` with HTTP
+        basic auth (SID, auth token); the SID is percent-encoded into the path. 2xx → ok,
+        401/403 → rejected, else unreachable. Raises verification.Unreachable for transport
+        failures, SecretDecryptionError for an unreadable token.
+        Docs: https://www.twilio.com/docs/iam/api/account#fetch-an-account-resource"""
+        sid = quote(self.account, safe="")
+        url = f"{base_url('TWILIO_API_URL')}/2010-04-01/Accounts/{sid}.json"
+        auth = (self.account, self.password.reveal())
+        answer = exchange("GET", url, label=self.label, auth=auth)
+        return outcome_of_status(
+            answer,
+            label=self.label,
+            host=host_of(url),
+            accepted="Twilio accepted the account SID and auth token.",
+            refused="Twilio refused the account SID and auth token",
+        )
