@@ -14,10 +14,13 @@ config/wsgi.py and config/asgi.py serve these handlers.
 """
 
 import functools
+from collections.abc import Mapping
+from typing import Any
 
 import django
 from django.core.handlers.asgi import ASGIHandler, ASGIRequest
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
+from django.http import HttpRequest
 from django.utils.http import parse_header_parameters
 
 
@@ -34,19 +37,24 @@ def decodes_text(charset: str) -> bool:
     return True
 
 
-def declared_charset(request) -> str | None:
+def declared_charset(request: HttpRequest) -> str | None:
     """The charset the request's Content-Type names, if any."""
-    return request.content_params.get("charset")
+    return (request.content_params or {}).get("charset")
 
 
 class DecodableCharsetMixin:
-    def _set_content_type_params(self, meta):
+    # As HttpRequest declares them (django-stubs), so the mixin agrees with the request.
+    content_type: str | None
+    content_params: dict[str, str] | None
+    _encoding: str | None
+
+    def _set_content_type_params(self, meta: Mapping[str, Any]) -> None:
         """As Django's, but takes on only a charset that decodes text; and sets it before
         anything has read GET or POST, so without evaluating them (and failing) here."""
         self.content_type, self.content_params = parse_header_parameters(
             meta.get("CONTENT_TYPE", "")
         )
-        charset = self.content_params.get("charset")
+        charset = (self.content_params or {}).get("charset")
         if charset is not None and decodes_text(charset):
             self._encoding = charset
 

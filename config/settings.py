@@ -26,7 +26,7 @@ DEBUG = env.bool("DEBUG", default=False)
 
 
 def _required_in_production(name: str) -> str:
-    value = env.str(name, default="")
+    value: str = env.str(name, default="")
     if not value and not DEBUG:
         raise ImproperlyConfigured(
             f"{name} must be set when DEBUG is false (see README, 'Configuration')."

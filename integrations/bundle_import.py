@@ -127,7 +127,7 @@ def import_plan(
     tenants = payload.get("tenants")
     if not isinstance(tenants, list):
         raise ImportInvalid(["The bundle holds no list of tenants."])
-    plan, problems, seen = ImportPlan(), [], set()
+    plan, problems, seen = ImportPlan(), [], set[str]()
     for position, entry in enumerate(tenants, 1):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             problems.append(f"Tenant #{position}: not an object with a string 'name'.")
@@ -174,6 +174,8 @@ def import_apply(
                     )
                 except ValidationError as error:
                     raise ImportInvalid([f"Tenant '{step.name}': {_messages(error)}"]) from None
+            if step.tenant is None:  # not reached: an UNCHANGED step holds its live tenant
+                raise ImportInvalid([f"Tenant '{step.name}': not found."])
             tenants[step.name] = step.tenant
         for record in plan.records:
             if record.action == UNCHANGED:

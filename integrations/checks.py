@@ -9,11 +9,15 @@ nothing to check; a database that cannot be reached is a Warning (the check coul
 """
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from django.core.checks import Error, Tags, Warning, register
 from django.db import DatabaseError, connection
 
 from integrations import encryption
+
+if TYPE_CHECKING:
+    from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteDatabaseWrapper
 
 SAMPLE_PER_PROVIDER = 5
 NAMED_AT_MOST = 10
@@ -75,7 +79,8 @@ def _tables_exist() -> bool:
     settings_dict = connection.settings_dict
     if (
         connection.vendor == "sqlite"
-        and not connection.is_in_memory_db()
+        # The vendor is checked just above: this is SQLite's DatabaseWrapper.
+        and not cast("SQLiteDatabaseWrapper", connection).is_in_memory_db()
         and not Path(str(settings_dict["NAME"])).exists()
     ):
         return False

@@ -149,10 +149,10 @@ def _whole_values_scrubbed(value, secrets: frozenset, depth: int = 0):
             return value
         return _same_kind(value, items, dict)
     if isinstance(value, list | tuple | set | frozenset):
-        items = [_whole_values_scrubbed(v, secrets, deeper) for v in value]
-        if all(a is b for a, b in zip(items, value, strict=True)):
+        members = [_whole_values_scrubbed(v, secrets, deeper) for v in value]
+        if all(a is b for a, b in zip(members, value, strict=True)):
             return value
-        return _same_kind(value, items, list if isinstance(value, list) else tuple)
+        return _same_kind(value, members, list if isinstance(value, list) else tuple)
     return value  # other objects: their reprs show attributes quoted, which the pattern covers
 
 

@@ -1,3 +1,5 @@
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -31,13 +33,23 @@ class SealedSecretAttribute(DeferredAttribute):
     loaded from the database arrives sealed already (SecretField.from_db_value).
     """
 
+    field: "SecretField"
+
     def __set__(self, instance, value):
         if not isinstance(value, UnloadableSecret):  # refused when saved, see to_python
             value = self.field.seal(value)
         instance.__dict__[self.field.attname] = value
 
 
-class SecretField(models.TextField):
+if TYPE_CHECKING:
+    # For django-stubs: the model attribute holds a SealedSecret (SealedSecretAttribute), and
+    # plaintext (str) or a SealedSecret may be assigned to it.
+    _SecretTextField = models.TextField[str | SealedSecret | None, SealedSecret]
+else:
+    _SecretTextField = models.TextField
+
+
+class SecretField(_SecretTextField):
     """A credential stored encrypted (Fernet) and never shown back in HTML.
 
     Declaring a field with this class is what makes it secret everywhere: the API masks it
@@ -64,9 +76,8 @@ class SecretField(models.TextField):
         return None if value is None else SealedSecret.from_ciphertext(value)
 
     def get_prep_value(self, value):
-        if value is None:
-            return None
-        return self.seal(value).ciphertext
+        sealed = self.seal(value)
+        return None if sealed is None else sealed.ciphertext
 
     def to_python(self, value):
         """Model attributes are sealed already; a str reaches here only from a deserializer
@@ -112,8 +123,8 @@ class SecretField(models.TextField):
 
     def value_to_string(self, obj):
         # dumpdata keeps ciphertext, marked so that loaddata takes it back as it is.
-        value = self.value_from_object(obj)
-        return None if value is None else SEALED_PREFIX + self.seal(value).ciphertext
+        sealed = self.seal(self.value_from_object(obj))
+        return None if sealed is None else SEALED_PREFIX + sealed.ciphertext
 
 
 class SecretFormField(forms.CharField):

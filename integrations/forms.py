@@ -1,6 +1,7 @@
 """Forms derived from the provider models, shared by the staff pages and the admin."""
 
 from functools import cache
+from typing import cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -23,6 +24,8 @@ class IntegrationFormRules(forms.ModelForm):
       constraints whose condition reads a field the form leaves out.)
     """
 
+    instance: Integration  # a provider's model (see integration_form_for, the admin's forms)
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self._editing:
@@ -44,7 +47,8 @@ class IntegrationFormRules(forms.ModelForm):
         return type(self.instance).secret_field_names()
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean returns
         for name in self._secret_names():
             if name not in cleaned:
                 continue
@@ -103,8 +107,12 @@ class IntegrationForm(IntegrationFormRules):
 
 @cache
 def integration_form_for(provider: type[Integration]) -> type[IntegrationForm]:
-    return forms.modelform_factory(
-        provider,
-        form=IntegrationForm,
-        fields=["ident", *(f.name for f in provider.credential_fields())],
+    # The stubs type modelform_factory's result as a bare ModelForm; it subclasses `form`.
+    return cast(
+        type[IntegrationForm],
+        forms.modelform_factory(
+            provider,
+            form=IntegrationForm,
+            fields=["ident", *(f.name for f in provider.credential_fields())],
+        ),
     )

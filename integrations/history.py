@@ -6,9 +6,10 @@ Secrets never leave sealed form here: an audit event says a secret "changed" (no
 hash), a version keeps the secret's ciphertext exactly as the live row does.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
+from django.db import models
 
 from integrations.fields import SEALED_PREFIX, SecretField
 from integrations.models import Integration, IntegrationVersion
@@ -26,7 +27,8 @@ def changes_of(integration: Integration, data: dict[str, Any]) -> Changes:
     API's mask, is no change (the mask means "keep": see integrations.sealed.MASK)."""
     changes: Changes = {}
     for name, new in data.items():
-        field = integration._meta.get_field(name)
+        # `data` holds the provider's own fields (get_field also finds reverse relations).
+        field = cast(models.Field, integration._meta.get_field(name))
         old = getattr(integration, field.attname)
         if isinstance(field, SecretField):
             if new == MASK or (old is not None and old == new):

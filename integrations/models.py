@@ -13,7 +13,7 @@ IDENT_PATTERN = r"^[a-z0-9]+(?:[-_][a-z0-9]+)*\Z"
 IDENT_TAKEN = "This tenant already has an integration with this id."
 
 
-class LiveIntegrationManager(PolymorphicManager):
+class LiveIntegrationManager(PolymorphicManager["Integration", "Integration"]):
     """The default manager: hides soft-deleted integrations. `all_objects` sees them."""
 
     def get_queryset(self):
@@ -67,8 +67,8 @@ class Integration(PolymorphicModel):
     # When an API token last read its secrets, to the minute (LAST_USED_PRECISION).
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = LiveIntegrationManager()
-    all_objects = PolymorphicManager()
+    objects: ClassVar[LiveIntegrationManager] = LiveIntegrationManager()
+    all_objects: ClassVar[PolymorphicManager["Integration", "Integration"]] = PolymorphicManager()
 
     class Meta:
         ordering = ["ident"]

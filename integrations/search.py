@@ -15,6 +15,7 @@ statement each for a page of tenants. None depends on the number of tenants or i
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from django.db import models
 from django.db.models import Count, Max, Q, QuerySet
@@ -34,7 +35,9 @@ def searchable_fields(provider: type[Integration]) -> list[models.Field]:
 
 def _provider_link(provider: type[Integration]) -> str:
     """The lookup from the base Integration to the provider's own row (its parent link)."""
-    return provider._meta.get_ancestor_link(Integration).related_query_name()
+    # Every provider is a multi-table child of Integration: the link exists.
+    link = cast(models.OneToOneField, provider._meta.get_ancestor_link(Integration))
+    return link.related_query_name()
 
 
 def integration_search_paths() -> list[str]:

@@ -36,7 +36,7 @@ def integration_list(
     queried class: downcasting would only add content-type lookups.
     """
     providers = all_providers() if provider is None else [provider]
-    found = []
+    found: list[Integration] = []
     for cls in providers:
         # Compared and ordered by code point, as Python sorts below: a database collation
         # that orders '_' and '-' otherwise (ICU, glibc locales) would make pages skip ids.

@@ -22,7 +22,7 @@ from integrations.fields import SecretField
 from integrations.models import IDENT_TAKEN, Integration, IntegrationVersion
 from integrations.preconditions import NONE as NO_PRECONDITION
 from integrations.preconditions import Precondition
-from integrations.providers import ctype_of, provider_for
+from integrations.providers import ctype_of, provider_for, provider_of
 from integrations.sealed import MASK
 from tenants.actors import Actor
 from tenants.models import AuditAction, Tenant
@@ -328,7 +328,7 @@ def _raise_type_conflict(tenant: Tenant, ident: str, provider: type[Integration]
         raise ValidationError(
             {
                 "type": [
-                    f"Integration '{ident}' is a {other.get_real_instance_class().provider_key} "
+                    f"Integration '{ident}' is a {provider_of(other).provider_key} "
                     "integration; its type cannot change."
                 ]
             }

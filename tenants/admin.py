@@ -105,7 +105,8 @@ class ApiTokenCreationForm(forms.ModelForm):
             self.fields["scope_choices"].initial = [Scope.READ, Scope.WRITE]
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean returns
         if bool(cleaned.get("tenant")) == bool(cleaned.get("all_tenants")):
             raise ValidationError("Choose one tenant, or tick 'all tenants' (not both).")
         if not self.may_create_privileged:

@@ -39,7 +39,7 @@ class DeletedListFilter(admin.SimpleListFilter):
         return queryset.filter(deleted_at__isnull=True)
 
 
-class HideSecretsFromErrorReports:
+class HideSecretsFromErrorReports(admin.ModelAdmin):
     """A 500 on an admin form must not put the typed secrets into Django's error report."""
 
     @method_decorator(sensitive_post_parameters())

@@ -25,7 +25,7 @@ class AccessAttemptAdmin(ReadOrDeleteOnly, axes_admin.AccessAttemptAdmin):
     """Failed logins per user name and address; a row at the limit is a lock-out, and deleting
     it unlocks that user name from that address (as `manage.py axes_reset_ip_username` does)."""
 
-    actions = []  # only the admin's "delete selected", which needs the delete permission
+    actions: list[str] = []  # only the admin's "delete selected", which needs the delete permission
 
 
 @admin.register(AccessLog)

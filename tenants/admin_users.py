@@ -16,7 +16,7 @@ could so make itself a superuser, then mint an all-tenants `secrets` token, whic
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.db.models import Q
 
 User = get_user_model()
@@ -35,7 +35,7 @@ def permissions_held(user) -> set[str]:
     }
 
 
-def may_manage(editor, user) -> bool:
+def may_manage(editor: AbstractUser, user: AbstractUser) -> bool:
     """Whether `editor` may change or delete `user` without gaining any privilege by it."""
     if editor.is_superuser:
         return True

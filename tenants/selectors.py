@@ -1,6 +1,7 @@
 """Reads of tenants, shared by the API, the staff pages and the commands."""
 
 import re
+from typing import cast
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -14,7 +15,8 @@ def could_be_stored(model: type[models.Model], field_name: str, value: str) -> b
     the table, so it is not looked up: that saves a query, and PostgreSQL rejects some such
     strings outright (a NUL character is an error there, which would be a 500)."""
     try:
-        model._meta.get_field(field_name).run_validators(value)
+        # Callers name a concrete field (get_field also finds reverse relations).
+        cast(models.Field, model._meta.get_field(field_name)).run_validators(value)
     except ValidationError:
         return False
     return True

@@ -39,6 +39,10 @@ class SharedRateThrottle(throttling.SimpleRateThrottle):
 
     rate_setting = ""
     cache_prefix = "ratelimit"
+    # Set by SimpleRateThrottle.__init__ from parse_rate (the DRF stubs omit them); None when
+    # `rate` is None, and the counters below run only when a rate is set.
+    num_requests: int
+    duration: int
 
     def __init__(self):
         self.cache = caches["default"]

@@ -14,7 +14,8 @@ import re
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponseRedirect
+from django.db import models
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
@@ -28,13 +29,13 @@ from integrations import services
 from integrations.exceptions import IntegrationNotFound
 from integrations.forms import IntegrationFormRules
 from integrations.models import Integration
-from integrations.providers import all_providers, ctype_of, provider_for, provider_for_ctype_id
+from integrations.providers import all_providers, ctype_of, provider_for, provider_of
 from integrations.search import integration_ids_matching, integration_search_paths
 from tenants.admin_helpers import DeletedListFilter, HideSecretsFromErrorReports, admin_actor
 from tenants.models import Tenant
 
 
-def has_integration_permission(request, action: str) -> bool:
+def has_integration_permission(request: HttpRequest, action: str) -> bool:
     """Whether the user may `action` ("view", "add", "change", "delete") integrations."""
     opts = Integration._meta
     return request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
@@ -181,7 +182,7 @@ CONTENT_TYPE_ID = re.compile(r"\A[0-9]{1,9}\Z")
 @admin.register(Integration)
 class IntegrationParentAdmin(IntegrationPermissions, PolymorphicParentModelAdmin):
     base_model = Integration
-    child_models = all_providers()
+    child_models: list[type[models.Model]] = [*all_providers()]
     # Named as the staff pages name them: the tenant by its slug, the provider by its badge.
     # Narrow columns (the last change in one, on two lines): the list fits a 1280 px screen
     # beside the admin's navigation and filters (tests/browser/test_admin_layout.py).
@@ -268,7 +269,7 @@ class IntegrationParentAdmin(IntegrationPermissions, PolymorphicParentModelAdmin
 
     @admin.display(description="provider", ordering="polymorphic_ctype")
     def provider(self, obj):
-        return provider_badge(provider_for_ctype_id(obj.polymorphic_ctype_id))
+        return provider_badge(provider_of(obj))
 
     @admin.action(description="Delete selected integrations (soft)", permissions=["delete"])
     def soft_delete(self, request, queryset):

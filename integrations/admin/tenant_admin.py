@@ -38,7 +38,7 @@ class IntegrationInlinePermissions:
             request, "change"
         )
 
-    def has_add_permission(self, request, obj):
+    def has_add_permission(self, request, obj=None):
         return has_integration_permission(request, "add")
 
     def has_change_permission(self, request, obj=None):
@@ -104,7 +104,8 @@ class IntegrationInlineFormSet(BasePolymorphicInlineFormSet):
         super().clean()
         claimed = set()
         for form in self.forms:
-            if self.can_delete and self._should_delete_form(form):
+            # A private method of Django's formsets, absent from django-stubs.
+            if self.can_delete and self._should_delete_form(form):  # type: ignore[attr-defined]
                 continue
             if form.instance._state.adding and not form.has_changed():
                 continue  # an extra row left empty
@@ -147,7 +148,9 @@ class IntegrationInlineAdminFormSet(PolymorphicInlineAdminFormSet):
             if inline_admin_form.original is not None and not self.has_change_permission:
                 inline_admin_form.readonly_fields = [
                     *inline_admin_form.readonly_fields,
-                    *flatten_fieldsets(inline_admin_form.fieldsets),
+                    # django-polymorphic types fieldsets with plain dicts, the stubs with a
+                    # TypedDict of the same shape.
+                    *flatten_fieldsets(inline_admin_form.fieldsets),  # type: ignore[arg-type]
                 ]
             yield inline_admin_form
 

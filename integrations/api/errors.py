@@ -23,6 +23,7 @@ from django.views.defaults import bad_request, page_not_found, server_error
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from integrations.api.parsers import PayloadTooLarge
 from integrations.api.serializers import json_key
@@ -84,10 +85,12 @@ def api_exception_handler(exc, context):
         return validation_error_response(exc.detail)
     if isinstance(exc, exceptions.APIException):
         response = error_response(_sentence_for(exc), exc.status_code)
-        if getattr(exc, "auth_header", None):
-            response["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None):
-            response["Retry-After"] = str(int(exc.wait))
+        auth_header = getattr(exc, "auth_header", None)  # NotAuthenticated and the like
+        if auth_header:
+            response["WWW-Authenticate"] = auth_header
+        wait = getattr(exc, "wait", None)  # Throttled
+        if wait:
+            response["Retry-After"] = str(int(wait))
         return response
     # Anything else is our bug: log it for us (traceback in the log, secrets are never in
     # exception messages we raise), answer the caller without one.
@@ -174,6 +177,7 @@ def server_error_handler(request):
 def database_unavailable_response(*, api: bool) -> HttpResponse:
     """JSON under the API, the plain 503 page elsewhere. The page is rendered without the
     request: its context processors would ask the database for the user."""
+    response: HttpResponse
     if api:
         response = JsonResponse({"error": DATABASE_UNAVAILABLE_SENTENCE}, status=503)
     else:
@@ -200,7 +204,7 @@ def csrf_failure_handler(request, reason=""):
     return django_csrf_failure(request, reason)
 
 
-class JSONErrorsMixin:
+class JSONErrorsMixin(APIView):
     """For the DRF views that render something else (the Swagger UI page, the OpenAPI
     document): their errors (405...) are JSON like every other answer under the API."""
 

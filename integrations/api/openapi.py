@@ -292,8 +292,9 @@ def field_schema(field: serializers.Field, *, secret: bool, direction: str) -> d
     """One serializer field's schema: string credentials, and string choices (an enum)."""
     if isinstance(field, serializers.ChoiceField):
         schema: dict[str, Any] = {"type": "string", "enum": [str(c) for c in field.choices]}
-        if field.default is not empty:
-            schema["default"] = str(field.default)
+        default: object = field.default  # DRF's stubs leave out `empty`, its "no default"
+        if default is not empty:
+            schema["default"] = str(default)
         if field.help_text:
             schema["description"] = markdown(str(field.help_text))
         return schema
@@ -336,7 +337,9 @@ def tenant_schema() -> dict[str, Any]:
 
 def _pattern_of(field) -> str:
     """The field's RegexValidator pattern, in the ECMA dialect OpenAPI uses."""
-    pattern = next(v.regex.pattern for v in field.validators if isinstance(v, RegexValidator))
+    # re.compile gives back the validator's compiled regex (the stubs also allow a str).
+    regex = next(re.compile(v.regex) for v in field.validators if isinstance(v, RegexValidator))
+    pattern = regex.pattern
     return pattern.replace(r"\Z", "$")
 
 
@@ -459,7 +462,7 @@ def _add_response_headers(result: dict[str, Any]) -> None:
             if not isinstance(operation, dict):
                 continue
             for code, response in operation.get("responses", {}).items():
-                names = RESPONSE_HEADERS.get((operation.get("operationId"), code), ())
+                names = RESPONSE_HEADERS.get((operation.get("operationId", ""), code), ())
                 if names:
                     response["headers"] = {
                         name: {"$ref": f"#/components/headers/{name}"} for name in names

@@ -19,7 +19,6 @@ TOO_DEEP = f"The JSON body is nested more than {MAX_NESTING} levels deep; send a
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
 _INNERMOST_PAIRS = re.compile(r"\[\]|\{\}")
-_LEADING_OPENERS = re.compile(r"[\[{]*")
 # A surrogate code point: JSON's "\ud800" escape decodes to one, which UTF-8 cannot encode
 # (echoing it in an answer was a 500). A well-formed pair decodes to one character instead.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -45,7 +44,7 @@ class CharsetNotUtf8(exceptions.UnsupportedMediaType):
     """A 415 whose sentence names the charset rule (not the media type's)."""
 
     def __init__(self):
-        super().__init__(media_type=None, detail=NOT_UTF8)
+        super().__init__(media_type="", detail=NOT_UTF8)  # unused: the detail is given
 
 
 class BoundedJSONParser(parsers.JSONParser):
@@ -135,7 +134,7 @@ def _nested_too_deep(text: str) -> bool:
             return False
         brackets, peeled = _INNERMOST_PAIRS.subn("", brackets)
         if not peeled:
-            unclosed = _LEADING_OPENERS.match(brackets).end()
+            unclosed = len(brackets) - len(brackets.lstrip("[{"))  # the leading openers
             return unclosed + level > MAX_NESTING
     return True
 

@@ -4,7 +4,7 @@ JSON keys are the model field names with '_' turned into '-' (consumer_key ↔ c
 """
 
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import cache
 
 from django.db import models
@@ -30,7 +30,7 @@ def json_key(field_name: str) -> str:
     return field_name.replace("_", "-")
 
 
-class StrictStringMixin:
+class StrictStringMixin(serializers.CharField):
     """DRF turns 42 into "42"; a credential sent as a number is a client bug, so say so."""
 
     def to_internal_value(self, data):
@@ -122,7 +122,7 @@ class ProviderSerializer(serializers.ModelSerializer):
         return record
 
 
-def _rfc3339(moment) -> str:
+def _rfc3339(moment: datetime) -> str:
     # RFC 3339 in UTC, with a Z: what every client library parses.
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 

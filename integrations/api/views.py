@@ -6,6 +6,8 @@ Routes (integrations/api/urls.py), all under /1.0/tenants/{tenant}/:
   {id}                    POST only: the short form of the API document's headers
 """
 
+from typing import cast, overload
+
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -24,7 +26,7 @@ from integrations.preconditions import Precondition, etag_of
 from integrations.providers import provider_for
 from tenants.actors import Actor
 from tenants.exceptions import TenantNotFound
-from tenants.models import Scope, Tenant
+from tenants.models import ApiToken, Scope, Tenant
 from tenants.selectors import tenant_get_live
 
 TAGS = [openapi.TAG]
@@ -79,15 +81,22 @@ class TenantAPIView(APIView):
         if any(len(given.getlist(name)) > 1 for name in given):
             raise ValidationError("A query parameter is given more than once.")
 
+    def api_token(self) -> ApiToken:
+        """The token that authenticated the request; a 401 without one."""
+        # tenants.authentication sets an ApiToken; DRF's stubs type request.auth as its own
+        # authtoken Token.
+        api_token = cast(ApiToken | None, self.request.auth)
+        if api_token is None:
+            raise NotAuthenticated()
+        return api_token
+
     def live_tenant(self, name: str) -> Tenant:
         """The URL's tenant. A tenant-scoped token loaded it already (and the permission
         check matched its name), so that costs no query; all-tenants tokens look it up.
 
         The token's reach is checked again here (no query): should a view's permission
         classes ever change, no view serves a tenant its token does not cover."""
-        api_token = self.request.auth
-        if api_token is None:
-            raise NotAuthenticated()
+        api_token = self.api_token()
         if not api_token.may_act_on(name):
             raise PermissionDenied(f"This token may not act on tenant '{name}'.")
         known = api_token.tenant
@@ -98,14 +107,14 @@ class TenantAPIView(APIView):
         return tenant_get_live(name=name)
 
     def actor(self) -> Actor:
-        return Actor.for_api_token(self.request, self.request.auth)
+        return Actor.for_api_token(self.request, self.api_token())
 
     def render_all(self, integrations: list[Integration]) -> list[dict]:
         """The records as the token may see them. Secrets go out in clear only to a token with
         the `secrets` scope, and each such record is audited as a reveal (one statement)."""
-        show_secrets = self.request.auth.has_scope(Scope.SECRETS)
+        show_secrets = self.api_token().has_scope(Scope.SECRETS)
         context = {"show_secrets": show_secrets}
-        records = [
+        records: list[dict] = [
             serializer_for(type(integration))(integration, context=context).data
             for integration in integrations
         ]
@@ -116,6 +125,10 @@ class TenantAPIView(APIView):
     def render(self, integration: Integration) -> dict:
         return self.render_all([integration])[0]
 
+    @overload
+    def int_param(self, name: str, *, default: int, low: int, high: int) -> int: ...
+    @overload
+    def int_param(self, name: str, *, default: None, low: int, high: int) -> int | None: ...
     def int_param(self, name: str, *, default: int | None, low: int, high: int) -> int | None:
         """A whole-number query parameter within [low, high]; a 400 otherwise."""
         given = self.request.query_params.get(name)
@@ -141,7 +154,7 @@ class TenantAPIView(APIView):
     def render_written(self, integration: Integration) -> dict:
         """A write's answer. A token that may not read gets the id and type only: writing
         must not be a way around the `read` scope (nor, with `secrets`, a way to read them)."""
-        if not self.request.auth.has_scope(Scope.READ):
+        if not self.api_token().has_scope(Scope.READ):
             return {"id": integration.ident, "type": integration.provider_key}
         return self.render(integration)
 

@@ -20,6 +20,7 @@ __all__ = [
     "ctype_of",
     "provider_for",
     "provider_for_ctype_id",
+    "provider_of",
 ]
 
 
@@ -38,6 +39,16 @@ def provider_for_ctype_id(ctype_id: int) -> type[Integration] | None:
     process by Django: no query after the first)."""
     model = ContentType.objects.get_for_id(ctype_id).model_class()
     return model if model in all_providers() else None
+
+
+def provider_of(integration: Integration) -> type[Integration]:
+    """The provider of a row, even one loaded as the base Integration (no query: content types
+    are cached). LookupError for a row whose content type is no provider (a removed one)."""
+    ctype_id = integration.polymorphic_ctype_id
+    provider = None if ctype_id is None else provider_for_ctype_id(ctype_id)
+    if provider is None:
+        raise LookupError(f"Integration pk {integration.pk} is of no installed provider.")
+    return provider
 
 
 def ctype_of(provider: type[Integration]) -> ContentType:

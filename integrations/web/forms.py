@@ -6,22 +6,23 @@ from integrations.providers import all_providers, provider_for
 from integrations.search import MAX_QUERY_LENGTH
 
 
+def _provider_choices() -> list[tuple[str, str]]:
+    return [
+        ("", "All providers"),
+        *((provider.provider_key, provider.label) for provider in all_providers()),
+    ]
+
+
 class TenantFilterForm(forms.Form):
     """The tenant list's search box and provider filter (GET)."""
 
     # Not max_length: a longer query is cut (integrations.search), never ignored.
     q = forms.CharField(required=False, strip=True)
-    provider = forms.ChoiceField(required=False)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["provider"].choices = [
-            ("", "All providers"),
-            *((provider.provider_key, provider.label) for provider in all_providers()),
-        ]
+    provider = forms.ChoiceField(required=False, choices=_provider_choices)
 
     def clean_q(self) -> str:
-        return self.cleaned_data["q"][:MAX_QUERY_LENGTH]
+        q: str = self.cleaned_data["q"]
+        return q[:MAX_QUERY_LENGTH]
 
     def clean_provider(self):
         key = self.cleaned_data["provider"]

@@ -66,7 +66,7 @@ class ProviderChoiceView(TenantScopedView):
 
     def get_context_data(self, **kwargs):
         """Each provider with the ids the tenant already holds of it (one query)."""
-        held: dict[type[Integration], list[str]] = {}
+        held: dict[type[Integration] | None, list[str]] = {}
         rows = (
             Integration.objects.non_polymorphic()
             .filter(tenant=self.tenant)

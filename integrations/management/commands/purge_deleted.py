@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import Integration, IntegrationVersion
+from integrations.providers import provider_of
 
 AGE = re.compile(r"\A([1-9][0-9]{0,4})([dh])\Z")
 UNITS = {"d": "days", "h": "hours"}
@@ -51,6 +52,6 @@ class Command(BaseCommand):
             IntegrationVersion.objects.filter(integration__in=doomed).delete()
             for integration in doomed.select_for_update():
                 # As its provider's row, so that the provider's table is purged too.
-                provider = integration.get_real_instance_class()
+                provider = provider_of(integration)
                 provider.all_objects.get(pk=integration.pk).delete()
         self.stdout.write(f"Purged {what}; their audit events are kept.")

@@ -116,6 +116,9 @@ class _Table:
     def lock(self, batch: list[int]):
         return self.queryset.filter(pk__in=batch).select_for_update().order_by("pk")
 
+    def handle(self, row, outcome: Outcome, *, write: bool) -> None:
+        raise NotImplementedError
+
     def _rotate(self, ciphertext: str, outcome: Outcome, label: str) -> str | None:
         """The rotated ciphertext, or None when there is nothing to write."""
         kind = _classify(ciphertext)
