@@ -1,9 +1,13 @@
 """The provider models are the single source of truth for keys, labels, help and secrecy."""
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 
 from integrations.api.serializers import json_key
-from integrations.providers import all_providers, provider_for
+from integrations.models import Integration
+from integrations.providers import TwilioIntegration, all_providers, provider_for, provider_of
+from tenants.models import Tenant
+from tests.factories import TwilioFactory
 
 
 def test_the_registry_is_the_four_providers_of_the_issue():
@@ -50,3 +54,20 @@ def test_help_texts_carry_the_links_of_the_api_document(key, field, link_text):
 def test_an_unknown_key_names_no_provider():
     assert provider_for("fax") is None
     assert provider_for("") is None
+
+
+@pytest.mark.django_db
+def test_provider_of_names_the_provider_of_a_row_read_as_the_base_class():
+    twilio = TwilioFactory()
+    base_row = Integration.objects.non_polymorphic().get(pk=twilio.pk)
+
+    assert type(base_row) is Integration
+    assert provider_of(base_row) is TwilioIntegration
+
+
+@pytest.mark.django_db
+def test_provider_of_refuses_a_row_whose_content_type_is_no_provider():
+    stray = Integration(pk=7, polymorphic_ctype=ContentType.objects.get_for_model(Tenant))
+
+    with pytest.raises(LookupError, match="Integration pk 7 is of no installed provider"):
+        provider_of(stray)
