@@ -21,6 +21,7 @@ from rest_framework.fields import empty
 from integrations.api.serializers import MASK, UNREADABLE_KEY, json_key, serializer_for
 from integrations.models import Integration
 from integrations.providers import all_providers
+from integrations.verification import NEVER, VerificationStatus
 from tenants.management.commands.seed_demo import DEMO_TENANT
 from tenants.models import SECRET_CHANGED, AuditAction, Channel, Tenant
 
@@ -271,6 +272,34 @@ def record_meta_schemas() -> dict[str, dict[str, Any]]:
             "minimum": 0,
             "readOnly": True,
             "description": "Counts changes of its values; the ETag is built from it.",
+        },
+        # Issue 11: the last check with the provider, and the last read of the secrets.
+        "last-verified-at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": True,
+            "readOnly": True,
+            "description": "When the credentials were last checked with the provider "
+            "(`POST .../verify`, the staff pages, the admin or `verify_integrations`); null "
+            "if never.",
+        },
+        "last-verification": {
+            "type": "string",
+            "enum": [*VerificationStatus.values, NEVER],
+            "readOnly": True,
+            "description": "That check's outcome: `ok`, `rejected`, `unreachable`, or `never`.",
+        },
+        "last-verification-detail": {
+            "type": "string",
+            "readOnly": True,
+            "description": "That check's sentence; empty if never checked.",
+        },
+        "last-used-at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": True,
+            "readOnly": True,
+            "description": "When an API token last read its secrets, to the minute; null if never.",
         },
     }
 

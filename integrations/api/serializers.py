@@ -16,6 +16,7 @@ from integrations.fields import SecretField
 from integrations.models import Integration
 from integrations.providers import all_providers
 from integrations.sealed import MASK
+from integrations.verification import NEVER
 
 # Names the secrets of a record that no configured key decrypts (their values read null).
 UNREADABLE_KEY = "unreadable-secrets"
@@ -23,7 +24,15 @@ UNREADABLE_KEY = "unreadable-secrets"
 ENVELOPE_KEYS = ("id", "type")
 # Keys a record carries about itself, besides the provider's fields; read-only, ignored in
 # bodies sent back (a client may PUT back what it read).
-RECORD_META_KEYS = ("created-at", "updated-at", "version")
+RECORD_META_KEYS = (
+    "created-at",
+    "updated-at",
+    "version",
+    "last-verified-at",
+    "last-verification",
+    "last-verification-detail",
+    "last-used-at",
+)
 
 
 def json_key(field_name: str) -> str:
@@ -117,9 +126,18 @@ class ProviderSerializer(serializers.ModelSerializer):
                 "created-at": _rfc3339(instance.created_at),
                 "updated-at": _rfc3339(instance.updated_at),
                 "version": instance.version,
+                # The last check with the provider (integrations.verification_services).
+                "last-verified-at": _rfc3339_or_none(instance.last_verified_at),
+                "last-verification": instance.last_verification or NEVER,
+                "last-verification-detail": instance.last_verification_detail,
+                "last-used-at": _rfc3339_or_none(instance.last_used_at),
             }
         )
         return record
+
+
+def _rfc3339_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else _rfc3339(moment)
 
 
 def _rfc3339(moment: datetime) -> str:

@@ -7,6 +7,7 @@ from integrations.api.history_views import (
     IntegrationVersionRestoreView,
     IntegrationVersionsView,
 )
+from integrations.api.verification_views import IntegrationVerifyView
 from integrations.api.views import IntegrationListView, IntegrationView, ShortIntegrationView
 
 SEGMENT = r"[^/]+"
@@ -50,6 +51,11 @@ urlpatterns = [
         r"(?P<number>[0-9]{1,9})/restore/?$",
         IntegrationVersionRestoreView.as_view(),
         name="api-integration-version-restore",
+    ),
+    re_path(
+        rf"^tenants/(?P<tenant>{SEGMENT})/integrations/(?P<id>{SEGMENT})/verify/?$",
+        IntegrationVerifyView.as_view(),
+        name="api-integration-verify",
     ),
     # The API document's headers use this short form; POST only, same contract.
     re_path(

@@ -24,6 +24,7 @@ from integrations.exceptions import UnknownProvider
 from integrations.models import Integration
 from integrations.preconditions import Precondition, etag_of
 from integrations.providers import provider_for
+from integrations.verification import STATUS_FILTERS
 from tenants.actors import Actor
 from tenants.exceptions import TenantNotFound
 from tenants.models import ApiToken, Scope, Tenant
@@ -114,6 +115,10 @@ class TenantAPIView(APIView):
         the `secrets` scope, and each such record is audited as a reveal (one statement)."""
         show_secrets = self.api_token().has_scope(Scope.SECRETS)
         context = {"show_secrets": show_secrets}
+        if show_secrets and self.request.method in ("GET", "HEAD"):
+            # A read of stored secrets (a write's answer only echoes what was sent): noted
+            # before rendering, so that the records show this read (last-used-at).
+            services.integration_used_record(integrations=integrations)
         records: list[dict] = [
             serializer_for(type(integration))(integration, context=context).data
             for integration in integrations
@@ -174,7 +179,7 @@ class IntegrationListView(TenantAPIView):
     a tenant with up to LIST_PAGE integrations sees no change); the way to the next page is in
     headers: `Link: <…>; rel="next"` (RFC 8288) and `Next-Cursor`, absent on the last page."""
 
-    query_parameters = frozenset({"type", "limit", "after"})
+    query_parameters = frozenset({"type", "limit", "after", "status"})
 
     @extend_schema(
         operation_id="integration_list",
@@ -196,6 +201,13 @@ class IntegrationListView(TenantAPIView):
             OpenApiParameter("after", str, description="The `Next-Cursor` of the previous page."),
         ],
         responses={
+            OpenApiParameter(
+                "status",
+                str,
+                enum=list(STATUS_FILTERS),
+                description="Only integrations whose last verification ended so (`never`: not "
+                "verified yet).",
+            ),
             200: OpenApiResponse({"type": "array", "items": RECORD}, "The integrations."),
             **openapi.errors(openapi.READ_ERRORS),
         },
@@ -207,11 +219,15 @@ class IntegrationListView(TenantAPIView):
         limit = self.int_param("limit", default=LIST_PAGE, low=1, high=LIST_PAGE_MAX)
         page = selectors.integration_list(
             tenant=tenant_obj,
+        status_filter = request.query_params.get("status")
+        if status_filter is not None and status_filter not in STATUS_FILTERS:
+            raise ValidationError(f"'status' must be one of: {', '.join(STATUS_FILTERS)}.")
             provider=provider,
             after=request.query_params.get("after"),
             limit=limit + 1,  # one more tells whether a next page exists
         )
         response = Response(self.render_all(page[:limit]))
+            status=status_filter,
         if len(page) > limit:
             cursor = page[limit - 1].ident
             following = replace_query_param(request.build_absolute_uri(), "after", cursor)

@@ -92,10 +92,17 @@ RFC3339_UTC = re.compile(r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\Z")
 
 
 def fields_of(record: dict) -> dict:
-    """A record without what it says about itself (created-at, updated-at, version), after
-    checking those are there and well-formed: RFC 3339 times in UTC, a version from 1."""
+    """A record without what it says about itself (created-at, updated-at, version, and the
+    last-verification and last-used keys), after checking those are there and well-formed:
+    RFC 3339 times in UTC (or null where allowed), a version from 1."""
     record = dict(record)
     created, updated, version = (record.pop(k) for k in ("created-at", "updated-at", "version"))
     assert RFC3339_UTC.match(created) and RFC3339_UTC.match(updated), (created, updated)
     assert isinstance(version, int) and version >= 0, version
+    # Issue 11: the last verification and the last read of the secrets (null when never).
+    for key in ("last-verified-at", "last-used-at"):
+        moment = record.pop(key)
+        assert moment is None or RFC3339_UTC.match(moment), (key, moment)
+    assert record.pop("last-verification") in {"ok", "rejected", "unreachable", "never"}
+    assert isinstance(record.pop("last-verification-detail"), str)
     return record

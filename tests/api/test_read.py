@@ -265,6 +265,9 @@ PROVIDER_COUNT = len(all_providers())
 # These clients hold the `secrets` scope: each answer's reveal of secrets is audited, in one
 # INSERT however many records it carries.
 REVEAL_AUDIT = 1
+# ... and the integrations whose secrets an answer carries get their last_used_at, in one
+# UPDATE for them all, at most once a minute each (none when all were read within the minute).
+LAST_USED = 1
 
 
 def fifty_mixed_integrations(tenant):
@@ -285,8 +288,8 @@ def test_listing_fifty_integrations_of_mixed_types_with_a_fresh_token_stays_in_b
     assert response.status_code == 200
     assert len(response.json()) == 50
     # token lookup (its tenant JOINed) + its last_used_at update + one JOINed query per
-    # provider, + the reveal's audit event
-    assert len(sql.statements) == 2 + PROVIDER_COUNT + REVEAL_AUDIT, sql.statements
+    # provider, + the integrations' last_used_at + the reveal's audit event
+    assert len(sql.statements) == 2 + PROVIDER_COUNT + LAST_USED + REVEAL_AUDIT, sql.statements
 
 
 def test_listing_fifty_integrations_with_a_just_used_token_skips_the_last_used_write(
@@ -299,6 +302,7 @@ def test_listing_fifty_integrations_with_a_just_used_token_skips_the_last_used_w
         response = tenant_client.get(LIST)
 
     assert len(response.json()) == 50
+    # the integrations too were used within the minute: no last_used_at write for them either
     assert len(sql.statements) == 1 + PROVIDER_COUNT + REVEAL_AUDIT, sql.statements
 
 
@@ -311,7 +315,7 @@ def test_an_all_tenants_token_costs_one_more_query_to_find_the_tenant(
         response = global_client.get(LIST)
 
     assert len(response.json()) == 50
-    assert len(sql.statements) == 3 + PROVIDER_COUNT + REVEAL_AUDIT, sql.statements
+    assert len(sql.statements) == 3 + PROVIDER_COUNT + LAST_USED + REVEAL_AUDIT, sql.statements
 
 
 def test_the_type_filter_queries_only_that_providers_table(tenant_client, tenant, count_sql):
@@ -321,8 +325,8 @@ def test_the_type_filter_queries_only_that_providers_table(tenant_client, tenant
         response = tenant_client.get(LIST, {"type": "twilio"})
 
     assert len(response.json()) == 13  # 50 cycled over 4 providers: 13, 13, 12, 12
-    # token, its last_used_at, twilio rows, the reveal's audit event
-    assert len(sql.statements) == 3 + REVEAL_AUDIT, sql.statements
+    # token, its last_used_at, twilio rows, their last_used_at, the reveal's audit event
+    assert len(sql.statements) == 3 + LAST_USED + REVEAL_AUDIT, sql.statements
 
 
 @pytest.mark.parametrize("warm", [False, True], ids=["fresh token", "just-used token"])
@@ -336,5 +340,5 @@ def test_getting_one_integration_takes_at_most_five_queries(tenant_client, tenan
 
     assert response.status_code == 200
     # token lookup with its tenant (+ last_used_at update when fresh) + base row + provider row
-    # + the reveal's audit event
-    assert len(sql.statements) == (3 if warm else 4) + REVEAL_AUDIT, sql.statements
+    # + the integration's last_used_at (never read before) + the reveal's audit event
+    assert len(sql.statements) == (3 if warm else 4) + LAST_USED + REVEAL_AUDIT, sql.statements

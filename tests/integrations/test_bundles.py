@@ -83,6 +83,7 @@ EXPECTED_INTEGRATIONS = [
             "username": "dev@userevents.com",
             "password": "sf-PLAIN-password",
             "secret_token": "sf-PLAIN-token",
+            "login_host": "login.salesforce.com",
         },
     ],
     ["acme", "twilio", "twilio", {"account": "AC0123456789", "password": "twilio-PLAIN-secret"}],
