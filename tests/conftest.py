@@ -127,6 +127,23 @@ def count_sql():
 
 # --- fake providers (issue 11: verification) -------------------------------------------------
 
+# Port 9 (discard) on loopback: nothing listens, a connection is refused at once.
+NO_PROVIDER = "http://127.0.0.1:9"
+
+
+@pytest.fixture(autouse=True)
+def _no_real_providers(settings):
+    """No test ever calls a real provider: every base URL points at a closed local port (a
+    verification answers `unreachable` at once) unless the test asks for `fake_providers`."""
+    for name in (
+        "SALESFORCE_LOGIN_URL",
+        "SALESFORCE_TEST_LOGIN_URL",
+        "TWILIO_API_URL",
+        "SENDGRID_API_URL",
+        "DATASIFT_API_URL",
+    ):
+        setattr(settings, name, NO_PROVIDER)
+
 
 @pytest.fixture
 def fake_providers(settings):

@@ -322,3 +322,12 @@ def test_an_integration_deleted_during_the_call_keeps_no_outcome(fake_providers)
 
     assert Integration.all_objects.get(pk=integration.pk).last_verification == ""
     assert not AuditEvent.objects.filter(action=AuditAction.VERIFY).exists()
+
+
+def test_no_test_calls_a_real_provider_unless_it_asks_for_the_fakes(tenant):
+    integration = TwilioFactory(tenant=tenant, **fakes.ACCEPTED["twilio"])
+
+    result = verification.verify(integration)
+
+    assert result.status == UNREACHABLE
+    assert result.detail.startswith("Could not connect to 127.0.0.1:9 ")
