@@ -1,9 +1,10 @@
-"""In-process CPU time per request: `python -m bench.cpu TARGET OPS REQUESTS TENANTS AUTH`.
+"""In-process CPU time per request: `python -m bench.cpu TARGET OPS TENANTS TOKEN COOKIE`.
 
 Calls the WSGI application of TARGET (app: config.wsgi; django: the bare Django floor; wsgi:
 the bare WSGI floor) directly, no server and no network, for each of OPS (comma-separated
-names from bench/ops.py): a few warm-up calls, then REQUESTS calls timed with
-time.process_time() (this process's CPU, not the database's). Prints one JSON object:
+`name:requests`, names from bench/ops.py): a few warm-up calls, then that many calls timed
+with time.process_time() (this process's CPU, not the database's); API operations carry
+`Authorization: Bearer TOKEN`, pages the staff session's COOKIE. Prints one JSON object:
 {op: {"cpu_ms": ..., "non2xx": ..., "statuses": {...}}}. Run in its own process because the
 app and the Django floor are two settings modules. Environment: as the servers get it.
 """
@@ -63,10 +64,11 @@ def call(application, method: str, path: str, body: str, auth: str) -> int:
     return int(status[0].split()[0])
 
 
-def measure(target: str, ops: list[str], requests: int, tenants: int, auth: str) -> dict:
+def measure(target: str, ops: dict[str, int], tenants: int, token: str, cookie: str) -> dict:
     application = application_of(target)
     results = {}
-    for name in ops:
+    for name, requests in ops.items():
+        auth = f"Bearer {token}" if BY_NAME[name].kind == "api" else cookie
         calls = requests_for(BY_NAME[name], tenants=tenants, prefix=f"cpu{target}", seed=7)
         statuses: Counter[int] = Counter()
         for _ in range(WARM_UP):
@@ -85,5 +87,6 @@ def measure(target: str, ops: list[str], requests: int, tenants: int, auth: str)
 
 
 if __name__ == "__main__":
-    target, ops, requests, tenants, auth = sys.argv[1:6]
-    print(json.dumps(measure(target, ops.split(","), int(requests), int(tenants), auth)))
+    target, ops, tenants, token, cookie = sys.argv[1:6]
+    wanted = {name: int(count) for name, _, count in (op.partition(":") for op in ops.split(","))}
+    print(json.dumps(measure(target, wanted, int(tenants), token, cookie)))

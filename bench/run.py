@@ -214,27 +214,31 @@ def in_process_cpu(env, ops, args, state, log) -> dict:
     """bench/cpu.py per target, each in its own process (two settings modules)."""
     cpu = {}
     for target in TARGETS:
-        for kind, requests in (("api", args.cpu_requests), ("page", args.page_cpu_requests)):
-            names = [op.name for op in ops if op.kind == kind]
-            if not names or (kind == "page" and target != "app") or requests <= 0:
-                continue
-            auth = f"Bearer {state['token']}" if kind == "api" else state["cookie"]
-            command = [sys.executable, "-m", "bench.cpu", CPU_TARGET[target], ",".join(names),
-                       str(requests), str(args.tenants), auth]  # fmt: skip
-            result = subprocess.run(  # noqa: S603 (our own command line)
-                command,
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=1800,
-                check=False,
-            )
-            if result.returncode != 0:
-                raise SystemExit(f"bench.cpu {target} failed:\n{result.stderr[-3000:]}")
-            for name, values in json.loads(result.stdout.splitlines()[-1]).items():
-                cpu[(name, target)] = values
-                log(f"  cpu {name:<24} {target:<13} {values['cpu_ms']:8.2f} ms/request")
+        wanted = {
+            op.name: args.cpu_requests if op.kind == "api" else args.page_cpu_requests
+            for op in ops
+            if op.kind == "api" or target == "app"
+        }
+        wanted = {name: count for name, count in wanted.items() if count > 0}
+        if not wanted:
+            continue
+        command = [sys.executable, "-m", "bench.cpu", CPU_TARGET[target],
+                   ",".join(f"{name}:{count}" for name, count in wanted.items()),
+                   str(args.tenants), state["token"], state["cookie"]]  # fmt: skip
+        result = subprocess.run(  # noqa: S603 (our own command line)
+            command,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"bench.cpu {target} failed:\n{result.stderr[-3000:]}")
+        for name, values in json.loads(result.stdout.splitlines()[-1]).items():
+            cpu[(name, target)] = values
+            log(f"  cpu {name:<24} {target:<13} {values['cpu_ms']:8.2f} ms/request")
     return cpu
 
 
@@ -379,9 +383,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     from bench import micro
 
-    with_query = 50 if args.quick else 300
-    micro_results = {**micro.token_check(state["token"], number=20_000, with_query=with_query),
-                     **micro.encryption(number=2000)}  # fmt: skip
+    scale = 4 if args.quick else 1
+    micro_results = {
+        **micro.token_check(state["token"], number=20_000 // scale, with_query=200 // scale),
+        **micro.encryption(number=2000 // scale),
+    }
     log("micro-benchmarks done")
     from django.db import connections
 
