@@ -26,6 +26,11 @@ from polymorphic.admin import (
 )
 
 from integrations import services
+from integrations.admin.verification_admin import (
+    VerificationListFilter,
+    verification_badge,
+    verify_selected,
+)
 from integrations.exceptions import IntegrationNotFound
 from integrations.forms import IntegrationFormRules
 from integrations.models import Integration
@@ -186,14 +191,26 @@ class IntegrationParentAdmin(IntegrationPermissions, PolymorphicParentModelAdmin
     # Named as the staff pages name them: the tenant by its slug, the provider by its badge.
     # Narrow columns (the last change in one, on two lines): the list fits a 1280 px screen
     # beside the admin's navigation and filters (tests/browser/test_admin_layout.py).
-    list_display = ["ident", "tenant_name", "provider", "last_change", "is_live"]
-    list_filter = [ProviderListFilter, DeletedListFilter, ("tenant", TenantListFilter)]
+    list_display = [
+        "ident",
+        "tenant_name",
+        "provider",
+        verification_badge,
+        "last_change",
+        "is_live",
+    ]
+    list_filter = [
+        ProviderListFilter,
+        VerificationListFilter,
+        DeletedListFilter,
+        ("tenant", TenantListFilter),
+    ]
     # What the staff pages' search finds (integrations.search), secrets never: the id, the
     # tenant, every provider's non-secret values, and the provider (get_search_results runs
     # the search).
     search_fields = ["ident", "tenant__name", "tenant__display_name", *integration_search_paths()]
     list_select_related = ["tenant"]
-    actions = ["soft_delete", "restore"]
+    actions = ["soft_delete", "restore", verify_selected]
     list_per_page = 50
 
     def get_queryset(self, request):

@@ -4,6 +4,7 @@ that creates one, and a tenant's page with its integrations as cards."""
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.shortcuts import redirect
 from django.utils.functional import cached_property
 from django.views.generic import FormView, ListView
@@ -11,15 +12,21 @@ from django.views.generic import FormView, ListView
 from integrations import search, selectors
 from integrations.models import Integration
 from integrations.web.forms import TenantFilterForm
-from integrations.web.views import TenantScopedView, integration_card
+from integrations.web.verification_pages import verification_line
+from integrations.web.views import JUST_SAVED_SESSION_KEY, TenantScopedView, integration_card
 from tenants.actors import Actor
 from tenants.forms import TenantForm
-from tenants.models import Channel
+from tenants.models import Channel, Tenant
 from tenants.services import tenant_create
+
+# The tenant list's `?status=` filter: tenants holding an integration whose last verification
+# was rejected or unreachable.
+FAILING = "failing"
 
 
 class TenantListView(PermissionRequiredMixin, ListView):
-    """Tenants, found by one search box (see integrations.search) and a provider filter. Each
+    """Tenants, found by one search box (see integrations.search), a provider filter and a
+    status filter (?status=failing: with an integration that failed its last test). Each
     row says which providers the tenant has (each once, with how many) and, when searching,
     which of its integrations matched. A constant number of queries whatever the numbers of
     tenants and integrations (tests/web/test_query_counts.py)."""
@@ -34,11 +41,20 @@ class TenantListView(PermissionRequiredMixin, ListView):
         form.is_valid()  # an unknown provider is ignored (the select shows "all")
         return form
 
-    def get_queryset(self):
-        return search.tenant_search(
+    @cached_property
+    def failing(self) -> bool:
+        """Whether only tenants with a failing integration are listed (another value of
+        ?status= is ignored, as an unknown provider is)."""
+        return self.request.GET.get("status") == FAILING
+
+    def get_queryset(self) -> QuerySet[Tenant]:
+        tenants = search.tenant_search(
             query=self.filters.cleaned_data.get("q", ""),
             provider=self.filters.cleaned_data.get("provider"),
         )
+        if self.failing:  # a subquery: one statement however many tenants fail
+            tenants = tenants.filter(pk__in=selectors.failing_integration_tenant_ids())
+        return tenants
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -55,7 +71,8 @@ class TenantListView(PermissionRequiredMixin, ListView):
             filters=self.filters,
             query=query,
             provider=self.filters.cleaned_data.get("provider"),
-            filtering=bool(query or self.filters.cleaned_data.get("provider")),
+            failing=self.failing,
+            filtering=bool(query or self.filters.cleaned_data.get("provider") or self.failing),
         )
         return context
 
@@ -85,10 +102,27 @@ class TenantDetailView(TenantScopedView):
     def get_context_data(self, **kwargs):
         integrations = selectors.integration_list(tenant=self.tenant)
         return super().get_context_data(
-            integrations=[integration_card(i) for i in integrations],
+            integrations=[
+                {**integration_card(i), "verification": verification_line(i)} for i in integrations
+            ],
             undo=self.undoable_delete(),
+            offer_test=self.testable_after_save(integrations),
             **kwargs,
         )
+
+    def testable_after_save(self, integrations: list[Integration]) -> Integration | None:
+        """Right after an add or an edit of one of this tenant's integrations (the form view
+        leaves its name in the session, taken here once): that integration, if it is on the
+        page and this user may test it (the page then offers "Test connection now")."""
+        session = self.request.session
+        if JUST_SAVED_SESSION_KEY not in session:
+            return None
+        saved = session.pop(JUST_SAVED_SESSION_KEY)
+        if not self.request.user.has_perm("integrations.change_integration"):
+            return None
+        if not isinstance(saved, list) or saved[:1] != [self.tenant.name]:
+            return None
+        return next((i for i in integrations if [self.tenant.name, i.ident] == saved), None)
 
     def undoable_delete(self) -> Integration | None:
         """Right after a delete (?undo=<pk>): that integration, if it may still be restored

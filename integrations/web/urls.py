@@ -5,7 +5,7 @@ no tenant or integration can be named so as to shadow a page (tests/web/test_url
 
 from django.urls import path
 
-from integrations.web import history_pages, tenant_pages, views
+from integrations.web import history_pages, tenant_pages, verification_pages, views
 
 urlpatterns = [
     path("", tenant_pages.TenantListView.as_view(), name="tenant-list"),
@@ -30,6 +30,11 @@ urlpatterns = [
         "tenants/<slug:tenant>/integrations/<str:ident>/delete/",
         views.IntegrationDeleteView.as_view(),
         name="integration-delete",
+    ),
+    path(
+        "tenants/<slug:tenant>/integrations/<str:ident>/test-connection/",
+        verification_pages.IntegrationVerifyView.as_view(),
+        name="integration-verify",
     ),
     path(
         "tenants/<slug:tenant>/integrations/<str:ident>/versions/<int:number>/restore/",

@@ -23,6 +23,9 @@ from tenants.actors import Actor
 from tenants.models import SECRET_CHANGED, Channel, Tenant
 from tenants.selectors import tenant_get_live
 
+# What the staff user saved last: [tenant name, integration id], until the tenant page shows it.
+JUST_SAVED_SESSION_KEY = "integration_just_saved"
+
 
 class TenantScopedView(PermissionRequiredMixin, TemplateView):
     """Loads the live tenant named in the URL; a missing or deleted tenant is a 404 page."""
@@ -139,6 +142,8 @@ class IntegrationFormView(TenantScopedView):
             raise Http404(str(error)) from None
         verb = "added" if creating else "saved"
         messages.success(request, f"{integration.label} integration '{integration.ident}' {verb}.")
+        # Its card then offers to test the connection (TenantDetailView.testable_after_save).
+        request.session[JUST_SAVED_SESSION_KEY] = [self.tenant.name, integration.ident]
         return self.to_card(integration)
 
     def render_form(self, form, status=200):
