@@ -6,7 +6,7 @@ Thin on purpose: the forms validate, the services write (the same ones the API c
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -58,7 +58,7 @@ class TenantScopedView(PermissionRequiredMixin, TemplateView):
     def to_tenant_page(self):
         return redirect(self.tenant_page_url())
 
-    def to_card(self, integration: Integration):
+    def to_card(self, integration: Integration) -> HttpResponseRedirect:
         """The tenant page, scrolled to the integration's card (which it highlights briefly)."""
         return redirect(f"{self.tenant_page_url()}#integration-{integration.ident}")
 
