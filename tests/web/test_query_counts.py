@@ -13,6 +13,7 @@ from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.timezone import now
 
 from integrations import services
 from integrations.models import Integration
@@ -67,6 +68,8 @@ def admin_pages(target: Tenant, user) -> list[str]:
             f"/admin/integrations/integration/add/?ct_id={ctype_of(twilio).pk}",
             "/admin/integrations/integration/?q=AC",
             "/admin/integrations/integration/?q=twilio&status=all",
+            "/admin/integrations/integration/?verification=rejected",
+            "/admin/integrations/integration/?verification=never",
             "/admin/tenants/tenant/?q=t",
             "/admin/autocomplete/?term=t&app_label=integrations&model_name=twiliointegration"
             "&field_name=tenant",
@@ -84,6 +87,9 @@ def staff_pages(target: Tenant) -> list[str]:
         "/?q=twilio",
         "/?provider=sendgrid",
         "/?q=AC&provider=twilio",
+        "/?status=failing",
+        "/?status=failing&provider=twilio",
+        "/?status=failing&q=t-",
         "/new-tenant/",
         tenant_page,
         f"{tenant_page}add-integration/",
@@ -95,7 +101,21 @@ def staff_pages(target: Tenant) -> list[str]:
 
 
 def measure(clients: dict, pages: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    fail_some()
     return {(who, url): statements(clients[who], url) for who, url in pages}
+
+
+def fail_some() -> None:
+    """In every tenant, the first provider's integration failed its last test, the second's
+    was unreachable, the third's passed, and the API used the "-2" ones (the cards' status, the
+    failing filter, the admin's column): as many more as there are tenants."""
+    rows = Integration.objects.non_polymorphic()
+    first, second, third, *_ = (provider.provider_key for provider in all_providers())
+    for ident, status in [(first, "rejected"), (second, "unreachable"), (third, "ok")]:
+        rows.filter(ident=ident).update(
+            last_verification=status, last_verification_detail="A sentence.", last_verified_at=now()
+        )
+    rows.filter(ident__endswith="-2").update(last_used_at=now())
 
 
 @pytest.mark.django_db
