@@ -10,9 +10,11 @@ is what keeps them out.)
 import pytest
 from django.contrib.auth.models import Permission, User
 
+from integrations.models import Integration
 from integrations.providers import all_providers
 from tests.factories import PROVIDER_FACTORIES
 from tests.web.conftest import PASSWORD, logged_in
+from tests.web.support import submitted_form
 
 
 def _marker(provider_key: str, name: str) -> str:
@@ -57,7 +59,13 @@ def any_staff_user(request, db):
 
 
 def _pages(tenant, integrations) -> list[str]:
-    staff = ["/", "/?q=acme", "/tenants/acme/", "/tenants/acme/add-integration/"]
+    staff = [
+        "/",
+        "/?q=acme",
+        "/?status=failing",
+        "/tenants/acme/",
+        "/tenants/acme/add-integration/",
+    ]
     for integration in integrations:
         staff += [
             f"/tenants/acme/add-integration/{integration.provider_key}/",
@@ -75,6 +83,7 @@ def _pages(tenant, integrations) -> list[str]:
         "/admin/integrations/integration/?status=all",
         "/admin/integrations/integration/?q=acme",
         "/admin/integrations/integration/?q=LEAK-MARKER",
+        "/admin/integrations/integration/?verification=rejected",
     ]
     for integration in integrations:
         opts = type(integration)._meta
@@ -143,3 +152,43 @@ def test_no_page_contains_a_secret_after_saving_through_the_admin_either(
     assert "LEAK-MARKER" not in history.content.decode()
     assert "Changed Account SID." in history.content.decode()  # the blank secret is not "changed"
     _assert_no_marker_on_any_page(client, tenant, one_of_each)
+
+
+@pytest.mark.django_db
+def test_no_secret_shows_after_saving_testing_or_verifying_in_the_admin(
+    admin_user, tenant, one_of_each, fake_providers
+):
+    """The offer to test after a save, each card's outcome and message after "Test connection"
+    (the providers refuse the markers: rejected, or unreachable where the marker cannot be sent),
+    and the admin's summary after "Verify selected"."""
+    client = logged_in(admin_user)
+    markers = _every_marker()
+    pages = []
+    for integration in one_of_each:
+        edit = f"/tenants/acme/integrations/{integration.ident}/edit/"
+        pages.append(
+            client.post(edit, submitted_form(client.get(edit).content.decode()), follow=True)
+        )
+        assert 'class="message message-info offer-test"' in pages[-1].content.decode()
+        test = f"/tenants/acme/integrations/{integration.ident}/test-connection/"
+        pages.append(client.post(test, follow=True))
+    pages.append(
+        client.post(
+            "/admin/integrations/integration/",
+            {
+                "action": "verify_selected",
+                "_selected_action": [i.pk for i in one_of_each],
+                "post": "yes",
+            },
+            follow=True,
+        )
+    )
+    pages.append(client.get("/tenants/acme/"))
+    pages.append(client.get("/admin/integrations/integration/"))
+
+    for page in pages:
+        assert page.status_code == 200
+        body = page.content.decode()
+        assert [marker for marker in markers if marker in body] == []
+    assert Integration.objects.filter(last_verification="").count() == 0
+    assert len(fake_providers.seen) > len(one_of_each)  # the tests reached the providers
