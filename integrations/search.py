@@ -29,8 +29,12 @@ MAX_QUERY_LENGTH = 200
 
 
 def searchable_fields(provider: type[Integration]) -> list[models.Field]:
-    """The provider's credential fields that may be searched and shown: the non-secret ones."""
-    return [f for f in provider.credential_fields() if not isinstance(f, SecretField)]
+    """The provider's credential fields that may be searched and shown: the non-secret ones
+    typed in freely. A field of fixed choices (Salesforce's login host) is left out: its few
+    values tell no record apart, and would cost a UNION branch and an index for nothing."""
+    return [
+        f for f in provider.credential_fields() if not isinstance(f, SecretField) and not f.choices
+    ]
 
 
 def _provider_link(provider: type[Integration]) -> str:

@@ -22,7 +22,17 @@ def test_the_registry_is_the_four_providers_of_the_issue():
 @pytest.mark.parametrize(
     "key,json_keys",
     [
-        ("salesforce", ["consumer-key", "consumer-secret", "username", "password", "secret-token"]),
+        (
+            "salesforce",
+            [
+                "consumer-key",
+                "consumer-secret",
+                "username",
+                "password",
+                "secret-token",
+                "login-host",
+            ],
+        ),
         ("twilio", ["account", "password"]),
         ("sendgrid", ["account", "password"]),
         ("datasift", ["username", "api-key"]),

@@ -167,3 +167,31 @@ def test_the_command_line_runs_concurrently_with_a_progress_and_a_summary(fake_p
     assert counted[1] == "16"
     for secret in ("twilio-token-GOOD", "SG.sendgrid-key-WRONG", fakes.BODY_MARK):
         assert secret not in result.stdout + result.stderr
+
+
+# --- in process, concurrently, on PostgreSQL -------------------------------------------------
+
+
+def connections_to_this_database() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_record_every_outcome_and_close_their_connections(fake_providers):
+    tenant = TenantFactory(name="acme")
+    for n in range(20):
+        TwilioFactory(tenant=tenant, ident=f"twilio-{n}", **fakes.ACCEPTED["twilio"])
+    before = connections_to_this_database()
+
+    output, status = run("--concurrency", "4")
+
+    assert status == 0, output
+    assert row(output, "twilio") == ["20", "0", "0", "0", "20"]
+    assert set(Integration.objects.values_list("last_verification", flat=True)) == {"ok"}
+    assert AuditEvent.objects.filter(action=AuditAction.VERIFY).count() == 20
+    assert connections_to_this_database() == before
