@@ -101,7 +101,7 @@ def test_a_support_person_manages_a_twilio_integration_in_the_browser(page, secr
     expect(page).to_have_url(re.compile(r"/tenants/initech/#integration-twilio$"))
     expect(page.locator(".message-success")).to_have_text("Twilio integration 'twilio' added.")
     card = page.locator("#integration-twilio")
-    expect(card.locator(".badge")).to_have_text("Twilio")
+    expect(card.locator(".card-head .badge")).to_have_text("Twilio")
     expect(card.locator(".field-row", has_text="Account SID")).to_contain_text("AC0001")
     expect(card.locator(".field-row", has_text="Auth token")).to_contain_text("secret stored")
     expect(card).to_contain_text("by support")
