@@ -3,7 +3,8 @@
 An integration of any provider is governed by the base model's permissions,
 `integrations.{view,add,change,delete}_integration`: on the staff pages, on the admin pages
 (the per-provider child admins too), in the inline rows of a tenant's admin page, and in the
-admin actions (soft delete and restore are deletes). Each staff user below holds
+admin actions (soft delete and restore are deletes; testing a connection, on a card or with
+"Verify selected", is a change). Each staff user below holds
 `tenants.view_tenant` and `tenants.change_tenant` (so that the tenant's admin page opens and
 saves) and one integration permission besides view; every act is tried at every door, and it
 takes effect exactly when the user holds the act's permission. A refused act leaves the
@@ -178,6 +179,23 @@ def inline_delete(client, tenant, twilio):
     return _deleted(twilio)
 
 
+def _verified(twilio) -> bool:
+    return _row(twilio)["last_verification"] != ""
+
+
+def staff_test_connection(client, tenant, twilio):
+    client.post(f"/tenants/{tenant.name}/integrations/{twilio.ident}/test-connection/")
+    return _verified(twilio)
+
+
+def action_verify_selected(client, tenant, twilio):
+    client.post(
+        "/admin/integrations/integration/",
+        {"action": "verify_selected", "_selected_action": [twilio.pk]},
+    )
+    return _verified(twilio)
+
+
 def action_soft_delete(client, tenant, twilio):
     client.post(
         "/admin/integrations/integration/",
@@ -210,7 +228,14 @@ def action_restore(client, tenant, twilio):
 DOORS = {
     "view": [staff_view, admin_view, inline_view],
     "add": [staff_add, admin_add, admin_add_through_the_provider_admin, inline_add],
-    "change": [staff_change, admin_change, inline_change],
+    # Testing a connection records its outcome: it needs the change permission.
+    "change": [
+        staff_change,
+        admin_change,
+        inline_change,
+        staff_test_connection,
+        action_verify_selected,
+    ],
     "delete": [
         staff_delete,
         admin_delete,
