@@ -196,11 +196,11 @@ class IntegrationListView(TenantAPIView):
             openapi.tenant_parameter(),
             openapi.type_parameter(),
             OpenApiParameter(
-                "limit", int, description=f"1 to {LIST_PAGE_MAX}, default {LIST_PAGE}."
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": LIST_PAGE_MAX, "default": LIST_PAGE},
+                description=f"1 to {LIST_PAGE_MAX}, default {LIST_PAGE}; others are a 400.",
             ),
             OpenApiParameter("after", str, description="The `Next-Cursor` of the previous page."),
-        ],
-        responses={
             OpenApiParameter(
                 "status",
                 str,
@@ -208,6 +208,8 @@ class IntegrationListView(TenantAPIView):
                 description="Only integrations whose last verification ended so (`never`: not "
                 "verified yet).",
             ),
+        ],
+        responses={
             200: OpenApiResponse({"type": "array", "items": RECORD}, "The integrations."),
             **openapi.errors(openapi.READ_ERRORS),
         },
@@ -217,17 +219,17 @@ class IntegrationListView(TenantAPIView):
         type_key = request.query_params.get("type")
         provider = None if type_key is None else selectors.provider_get(key=type_key)
         limit = self.int_param("limit", default=LIST_PAGE, low=1, high=LIST_PAGE_MAX)
-        page = selectors.integration_list(
-            tenant=tenant_obj,
         status_filter = request.query_params.get("status")
         if status_filter is not None and status_filter not in STATUS_FILTERS:
             raise ValidationError(f"'status' must be one of: {', '.join(STATUS_FILTERS)}.")
+        page = selectors.integration_list(
+            tenant=tenant_obj,
             provider=provider,
             after=request.query_params.get("after"),
             limit=limit + 1,  # one more tells whether a next page exists
+            status=status_filter,
         )
         response = Response(self.render_all(page[:limit]))
-            status=status_filter,
         if len(page) > limit:
             cursor = page[limit - 1].ident
             following = replace_query_param(request.build_absolute_uri(), "after", cursor)
