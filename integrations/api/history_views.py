@@ -58,8 +58,21 @@ class IntegrationHistoryView(TenantAPIView):
         parameters=[
             openapi.tenant_parameter(),
             openapi.ident_parameter(),
-            OpenApiParameter("limit", int, description=f"1 to {HISTORY_PAGE_MAX}, default 50."),
-            OpenApiParameter("before", int, description="From `next` of the previous page."),
+            OpenApiParameter(
+                "limit",
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": HISTORY_PAGE_MAX,
+                    "default": HISTORY_PAGE,
+                },
+                description=f"1 to {HISTORY_PAGE_MAX}, default {HISTORY_PAGE}; others are a 400.",
+            ),
+            OpenApiParameter(
+                "before",
+                {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1},
+                description="From `next` of the previous page.",
+            ),
         ],
         responses={
             200: OpenApiResponse(openapi.history_schema(), "The events."),
