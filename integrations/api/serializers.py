@@ -6,6 +6,7 @@ JSON keys are the model field names with '_' turned into '-' (consumer_key ↔ c
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
+from typing import TYPE_CHECKING
 
 from django.db import models
 from rest_framework import serializers
@@ -39,7 +40,15 @@ def json_key(field_name: str) -> str:
     return field_name.replace("_", "-")
 
 
-class StrictStringMixin(serializers.CharField):
+if TYPE_CHECKING:
+    _StringField = serializers.CharField
+else:
+    # A plain mixin at run time: as a CharField subclass it would bring CharField's error
+    # messages back over EmailField's ("Not a valid string." for a malformed address).
+    _StringField = object
+
+
+class StrictStringMixin(_StringField):
     """DRF turns 42 into "42"; a credential sent as a number is a client bug, so say so."""
 
     def to_internal_value(self, data):
