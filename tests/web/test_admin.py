@@ -81,6 +81,8 @@ def test_the_tenant_page_edits_its_integrations_inline_keeping_blank_secrets(adm
         "integrations-1-username": "ops@acme.test",
         "integrations-1-password": "pw",
         "integrations-1-secret_token": "st",
+        # The select a browser submits with its default chosen.
+        "integrations-1-login_host": "login.salesforce.com",
     }
     response = admin.post(f"/admin/tenants/tenant/{tenant.pk}/change/", data)
 
