@@ -54,6 +54,7 @@ def test_patching_one_secret_rotates_it_and_keeps_every_other_field(tenant_clien
         "username": "dev@userevents.com",
         "password": "new-password",
         "secret-token": "old-token",
+        "login-host": "login.salesforce.com",
     }
     after = reloaded(salesforce)
     assert after.password == "new-password"
