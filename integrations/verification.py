@@ -5,6 +5,10 @@ Rules every verification follows (README: Verifying credentials):
 - One shared httpx client per process (`http_client()`), built lazily; connect and read
   timeouts from settings (VERIFY_CONNECT_TIMEOUT, VERIFY_READ_TIMEOUT) on every call; redirects
   are never followed (a 3xx is an answer: `unreachable`); no retries.
+- The whole exchange (connect, send, headers, body) ends within VERIFY_CONNECT_TIMEOUT +
+  VERIFY_READ_TIMEOUT: every socket operation waits at most what is left of that deadline
+  (`_DeadlineBackend`), so a server dripping its answer a byte per read timeout cannot hold
+  a verification (a request, an admin action, a bulk worker) for longer.
 - URLs come from settings only (`base_url()`), never from a record or a request: no SSRF.
 - A result never carries a secret nor any part of the provider's answer: its `detail` is a
   sentence written here or in the provider's module, naming at most the host and the HTTP
@@ -15,15 +19,19 @@ Rules every verification follows (README: Verifying credentials):
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import ssl
 import threading
+import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from django.conf import settings
 from django.db import models
@@ -91,6 +99,90 @@ def unreachable(detail: str) -> VerificationResult:
 
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
+# When the exchange under way in this thread (context) must end (time.monotonic()), or None.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "verification_deadline", default=None
+)
+
+
+def _bounded(timeout: float | None) -> float | None:
+    """`timeout` cut to what is left of the exchange's deadline; a timeout of the operation's
+    kind (raised by the caller's mapping) once it has passed."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    return max(left, 0.0) if timeout is None else max(min(timeout, left), 0.0)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write waits at most until the exchange's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream):
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        bounded = _bounded(timeout)
+        if bounded == 0.0:
+            raise httpcore.ReadTimeout("The exchange's deadline passed.")
+        return self._stream.read(max_bytes, bounded)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        bounded = _bounded(timeout)
+        if bounded == 0.0:
+            raise httpcore.WriteTimeout("The exchange's deadline passed.")
+        self._stream.write(buffer, bounded)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout)
+        if bounded == 0.0:
+            raise httpcore.ConnectTimeout("The exchange's deadline passed.")
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, bounded))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    """httpcore's socket backend, with connections bounded by the exchange's deadline."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout)
+        if bounded == 0.0:
+            raise httpcore.ConnectTimeout("The exchange's deadline passed.")
+        stream = super().connect_tcp(host, port, bounded, local_address, socket_options)
+        return _DeadlineStream(stream)
+
+
+def _bound_by_deadlines(client: httpx.Client) -> httpx.Client:
+    """Put _DeadlineBackend under each of `client`'s transports (its own, and those it mounted
+    for the environment's proxies). httpx takes no network backend, so it is set on each
+    transport's connection pool (httpcore.ConnectionPool, or a proxy pool, a subclass); should
+    a new httpx build its pools otherwise, this fails here rather than losing the bound."""
+    transports = [client._transport, *client._mounts.values()]
+    for transport in transports:
+        if transport is None:
+            continue
+        pool = getattr(transport, "_pool", None)
+        if not isinstance(pool, httpcore.ConnectionPool) or not hasattr(pool, "_network_backend"):
+            raise RuntimeError("An httpx transport no longer holds an httpcore.ConnectionPool.")
+        pool._network_backend = _DeadlineBackend()
+    return client
 
 
 def http_client() -> httpx.Client:
@@ -104,11 +196,13 @@ def http_client() -> httpx.Client:
     if _client is None:
         with _client_lock:
             if _client is None:
-                _client = httpx.Client(
-                    follow_redirects=False,
-                    headers={"User-Agent": USER_AGENT},
-                    limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-                    timeout=timeouts(),
+                _client = _bound_by_deadlines(
+                    httpx.Client(
+                        follow_redirects=False,
+                        headers={"User-Agent": USER_AGENT},
+                        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+                        timeout=timeouts(),
+                    )
                 )
     return _client
 
@@ -160,7 +254,7 @@ class Answer:
 
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
             return None
 
 
@@ -184,9 +278,13 @@ def exchange(
 
     In: `url` built from a configured base URL; `label`, the provider's name for details.
     Out: the Answer. Raises Unreachable (with the result to return) for every transport
-    failure: DNS, refused connection, TLS, timeouts, a broken answer. Never retries.
+    failure: DNS, refused connection, TLS, timeouts, a broken answer. Never retries. Ends
+    within VERIFY_CONNECT_TIMEOUT + VERIFY_READ_TIMEOUT, however slowly the server answers.
     """
     host = host_of(url)
+    budget = settings.VERIFY_CONNECT_TIMEOUT + settings.VERIFY_READ_TIMEOUT
+    deadline = time.monotonic() + budget
+    bound = _deadline.set(deadline)
     try:
         request = http_client().build_request(
             method, url, headers=headers, data=data, timeout=timeouts()
@@ -208,12 +306,15 @@ def exchange(
     except httpx.ConnectTimeout:
         detail = f"{host} did not accept a connection within {settings.VERIFY_CONNECT_TIMEOUT:g} s."
     except httpx.TimeoutException:
-        detail = f"{host} did not answer within {settings.VERIFY_READ_TIMEOUT:g} s."
+        waited = budget if time.monotonic() >= deadline else settings.VERIFY_READ_TIMEOUT
+        detail = f"{host} did not answer within {waited:g} s."
     except httpx.ConnectError:
         detail = f"Could not connect to {host} (name not found, connection refused or TLS failure)."
     except httpx.HTTPError as error:
         # The message may quote what was sent (an illegal header value): only the type is kept.
         detail = f"The exchange with {host} failed ({type(error).__name__})."
+    finally:
+        _deadline.reset(bound)
     raise Unreachable(unreachable(detail))
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from django.db import connections, transaction
 
 from integrations import history, verification
-from integrations.exceptions import IntegrationNotFound
+from integrations.exceptions import IntegrationBusy, IntegrationNotFound
 from integrations.models import Integration
 from integrations.verification import NEVER, VerificationResult, VerificationStatus
 from tenants.actors import Actor
@@ -45,8 +45,9 @@ def integration_verify(*, integration: Integration, actor: Actor) -> Verificatio
     who asked. Out: the VerificationResult (status ok / rejected / unreachable, a sentence,
     when). Waits at most about VERIFY_CONNECT_TIMEOUT + VERIFY_READ_TIMEOUT seconds for the
     provider. Raises IntegrationNotFound or TenantNotFound when the integration or its tenant
-    was deleted before the outcome could be recorded (the outcome is then not stored). The
-    `integration` instance gets the new last_* values.
+    was deleted before the outcome could be recorded, IntegrationBusy when its values changed
+    meanwhile (the outcome is of credentials no longer stored); the outcome is then not
+    stored. The `integration` instance gets the new last_* values.
     """
     result = verification.verify(integration)
     _record(integration, result, actor)
@@ -67,9 +68,11 @@ def _record(integration: Integration, result: VerificationResult, actor: Actor) 
     previous_detail = integration.last_verification_detail
     with transaction.atomic():
         tenant_hold_live(tenant=integration.tenant)
+        # Only over the values that were verified: a change that landed during the call (a
+        # fixed password, a rollback) moved `version`, and this outcome is not about it.
         stored = (
             Integration.objects.non_polymorphic()
-            .filter(pk=integration.pk)
+            .filter(pk=integration.pk, version=integration.version)
             .update(
                 last_verified_at=result.checked_at,
                 last_verification=result.status,
@@ -77,6 +80,8 @@ def _record(integration: Integration, result: VerificationResult, actor: Actor) 
             )
         )
         if not stored:
+            if Integration.objects.filter(pk=integration.pk).exists():
+                raise IntegrationBusy(integration.ident)
             raise IntegrationNotFound(integration.ident)
         history.record_event(
             integration,
@@ -95,8 +100,8 @@ def _record(integration: Integration, result: VerificationResult, actor: Actor) 
 @dataclass
 class VerificationSummary:
     """What a bulk verification did: `counts[(provider_key, status)]`, where status is a
-    VerificationStatus value or "skipped" (deleted while the run went on); `seconds` of wall
-    time."""
+    VerificationStatus value or "skipped" (deleted, or its values changed, while the run went
+    on: no outcome stored); `seconds` of wall time."""
 
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -142,7 +147,7 @@ def integration_verify_many(
     in the calling thread). Each worker thread closes its database connections when done.
 
     Out: the VerificationSummary. `on_result(integration, result)` is called after each one
-    (result None: deleted meanwhile, counted as skipped), serialised by a lock. Raises
+    (result None: deleted or changed meanwhile, counted as skipped), serialised by a lock. Raises
     ValueError for a concurrency out of bounds; a failure to record (the database) propagates
     after the running verifications end.
     """
@@ -157,7 +162,7 @@ def integration_verify_many(
             result: VerificationResult | None = integration_verify(
                 integration=integration, actor=actor
             )
-        except (IntegrationNotFound, TenantNotFound):
+        except (IntegrationNotFound, IntegrationBusy, TenantNotFound):
             result = None
         with lock:
             status = SKIPPED if result is None else str(result.status)

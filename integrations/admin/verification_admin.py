@@ -92,7 +92,7 @@ def summary_sentence(counts: dict[str, int], seconds: float, not_live: int) -> s
         if counts.get(status)
     ]
     if counts.get(SKIPPED):
-        parts.append(f"{counts[SKIPPED]} skipped (deleted meanwhile)")
+        parts.append(f"{counts[SKIPPED]} skipped (deleted or changed meanwhile)")
     sentence = f"Verified {total} integration{'s' if total != 1 else ''} in {seconds:.1f} s"
     sentence += f": {', '.join(parts)}." if parts else "."
     if not_live:

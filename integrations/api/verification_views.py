@@ -95,14 +95,16 @@ class IntegrationVerifyView(TenantAPIView):
             "record (`last-verified-at`, `last-verification`, `last-verification-detail`) and "
             "written to its history as a `verify` event. Not a change of the record: its "
             "`version`, `ETag` and `updated-at` stay. Takes up to the configured connect and "
-            "read timeouts (5 s + 10 s by default). Needs the `write` scope."
+            "read timeouts (5 s + 10 s by default). Needs the `write` scope. Should the "
+            "record's values change during the call, the outcome (of the old values) is not "
+            "stored and the answer is 409: verify again."
         ),
         tags=TAGS,
         request=None,
         parameters=[openapi.tenant_parameter(), openapi.ident_parameter()],
         responses={
             200: OpenApiResponse(verification_schema(), "The outcome.", examples=EXAMPLES),
-            **openapi.errors(openapi.READ_ERRORS),
+            **openapi.errors((*openapi.READ_ERRORS, 409)),
         },
     )
     def post(self, request: Request, tenant: str, id: str) -> Response:

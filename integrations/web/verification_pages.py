@@ -14,7 +14,7 @@ from datetime import datetime
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 
-from integrations.exceptions import RegistryError
+from integrations.exceptions import IntegrationBusy, RegistryError
 from integrations.models import Integration
 from integrations.verification import NEVER, VerificationResult, VerificationStatus
 from integrations.verification_services import integration_verify
@@ -89,6 +89,13 @@ class IntegrationVerifyView(TenantScopedView):
         integration = self.get_integration()
         try:
             result = integration_verify(integration=integration, actor=self.actor())
+        except IntegrationBusy:  # its values changed while it was tested: not their outcome
+            messages.warning(
+                request,
+                f"{integration.label} '{integration.ident}' was changed while it was tested; "
+                "nothing was recorded. Test it again.",
+            )
+            return self.to_card(integration)
         except RegistryError as error:  # deleted (it or its tenant) while it was tested
             raise Http404(str(error)) from None
         messages.add_message(
