@@ -330,3 +330,19 @@ def test_a_precondition_that_fails_is_a_412():
     status, body, _ = handle(PreconditionFailed("The integration has changed since it was read."))
 
     assert (status, body) == (412, {"error": "The integration has changed since it was read."})
+
+
+def test_a_body_with_several_general_errors_names_the_first_in_error():
+    response = errors.validation_error_response(
+        {"non_field_errors": ["First problem.", "Second problem."], "id": ["Bad id."]}
+    )
+
+    assert response.status_code == 400
+    assert response.data == {"error": "First problem.", "fields": {"id": ["Bad id."]}}
+
+
+def test_a_list_of_errors_names_the_first_in_error():
+    response = errors.validation_error_response(["First problem.", "Second problem."])
+
+    assert response.status_code == 400
+    assert response.data == {"error": "First problem."}
