@@ -24,6 +24,17 @@ BODIES = {
     "sendgrid": SENDGRID,
     "datasift": DATASIFT,
 }
+# What a record holds beyond the body it was created from: fields the API document's bodies
+# leave out, stored with their defaults (the Salesforce login host, issue 11).
+DEFAULTS = {"salesforce": {"login-host": "login.salesforce.com"}}
+
+
+def echoed(provider: str, ident: str, body: dict) -> dict:
+    """The record (without its own timestamps, version, verification) that creating `body` of
+    `provider` under id `ident` answers: the body, its id and type, and the defaults."""
+    return {**DEFAULTS.get(provider, {}), "id": ident, "type": provider, **body}
+
+
 SECRET_KEYS = {
     "salesforce": ["consumer-secret", "password", "secret-token"],
     "twilio": ["password"],

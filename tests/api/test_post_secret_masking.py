@@ -5,7 +5,7 @@ import pytest
 
 from integrations.api.serializers import MASK
 from integrations.models import Integration
-from tests.api.support import BODIES, SECRET_KEYS, field_name, fields_of, post_json, url
+from tests.api.support import BODIES, SECRET_KEYS, echoed, field_name, fields_of, post_json, url
 
 pytestmark = pytest.mark.django_db
 
@@ -47,4 +47,4 @@ def test_a_token_with_the_secrets_scope_gets_the_secrets(token_client, tenant, p
     )
 
     assert response.status_code == 201
-    assert fields_of(response.json()) == {"id": provider, "type": provider, **BODIES[provider]}
+    assert fields_of(response.json()) == echoed(provider, provider, BODIES[provider])

@@ -156,6 +156,7 @@ def test_an_extra_row_of_another_provider_is_still_added(admin, tenant):
             "integrations-1-username": "dev@example.com",
             "integrations-1-password": "sf-password-value",
             "integrations-1-secret_token": "sf-token-value",
+            "integrations-1-login_host": "login.salesforce.com",  # the select's default
         }
     )
 
