@@ -10,11 +10,14 @@ Only a well-formed IP address is ever returned (the database stores them as such
 else falls back to the peer's address, or None when there is none (a request built in code).
 """
 
+import functools
 import ipaddress
 
 from django.conf import settings
 
 
+# Every API request asks (rate limits, audit): the parse of a peer's address is remembered.
+@functools.lru_cache(maxsize=4096)
 def _valid(address: str) -> str | None:
     address = address.strip()
     try:

@@ -3,6 +3,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from config.compiled_query import CompiledQuery
 from tenants import tokens
 from tenants.models import ApiToken
 from tenants.throttling import AuthFailureThrottle
@@ -10,6 +11,12 @@ from tenants.throttling import AuthFailureThrottle
 # last_used_at is for people ("is this token still in use?"), so a minute of precision is
 # plenty and saves a write on most requests.
 LAST_USED_PRECISION = timedelta(minutes=1)
+
+# The token of a prefix (unique), its tenant JOINed: one statement, compiled once (the ORM
+# building it anew cost ~1.4 ms of CPU per request, far more than the database's answer).
+_TOKEN_BY_PREFIX = CompiledQuery(
+    ApiToken, lambda prefix: ApiToken.objects.select_related("tenant").filter(prefix=prefix), str
+)
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -38,9 +45,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def _authenticate_token(self, presented: str):
         api_token = (
-            ApiToken.objects.select_related("tenant")
-            .filter(prefix=tokens.prefix_of(presented))
-            .first()
+            _TOKEN_BY_PREFIX.first(tokens.prefix_of(presented))
             if tokens.well_formed(presented)
             else None
         )
