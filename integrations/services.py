@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from config.compiled_query import CompiledQuery
 from integrations import history
 from integrations.exceptions import IntegrationBusy, IntegrationNotFound, VersionNotFound
 from integrations.fields import SecretField
@@ -242,17 +243,47 @@ def integration_used_record(*, integrations: list[Integration], now: datetime | 
     return written
 
 
+# The row reads of writes, compiled once per provider (config.compiled_query): SELECT … FOR
+# UPDATE of the parent and child rows (both locked on PostgreSQL; SQLite has no row locks and
+# runs one write transaction at a time), without the ORM's per-request query building.
+_FOR_UPDATE_BY_IDENT: dict[type[Integration], CompiledQuery[Integration]] = {}
+_FOR_UPDATE_BY_PK: dict[type[Integration], CompiledQuery[Integration]] = {}
+
+
+def _for_update_by_ident(provider: type[Integration]) -> CompiledQuery[Integration]:
+    query = _FOR_UPDATE_BY_IDENT.get(provider)
+    if query is None:
+        # non_polymorphic: the rows are of `provider` already; skipping django-polymorphic's
+        # downcast spares a content-type lookup on the first request of a process.
+        query = _FOR_UPDATE_BY_IDENT[provider] = CompiledQuery(
+            provider,
+            lambda tenant_id, ident: (
+                provider.objects.non_polymorphic()
+                .select_for_update()
+                .filter(tenant_id=tenant_id, ident=ident)
+            ),
+            int,
+            str,
+        )
+    return query
+
+
+def _for_update_by_pk(provider: type[Integration]) -> CompiledQuery[Integration]:
+    query = _FOR_UPDATE_BY_PK.get(provider)
+    if query is None:
+        query = _FOR_UPDATE_BY_PK[provider] = CompiledQuery(
+            provider,
+            lambda pk: provider.objects.non_polymorphic().select_for_update().filter(pk=pk),
+            int,
+        )
+    return query
+
+
 def _locked(integration: Integration) -> Integration:
     """The live row of `integration`, locked for this transaction (its tenant held live);
     IntegrationNotFound if it was deleted since it was read, TenantNotFound likewise."""
     tenant_hold_live(tenant=integration.tenant)
-    current = (
-        type(integration)
-        .objects.non_polymorphic()
-        .select_for_update()
-        .filter(pk=integration.pk)
-        .first()
-    )
+    current = _for_update_by_pk(type(integration)).first(integration.pk)
     if current is None:
         raise IntegrationNotFound(integration.ident)
     current.tenant = integration.tenant  # known already: saves a query
@@ -298,15 +329,8 @@ def _assign(integration: Integration, data: dict[str, Any]) -> None:
         setattr(integration, name, value)
 
 
-def _live_for_update(provider: type[Integration], tenant: Tenant, ident: str):
-    # non_polymorphic: the rows are of `provider` already; skipping django-polymorphic's
-    # downcast spares a content-type lookup on the first request of a process.
-    return (
-        provider.objects.non_polymorphic()
-        .select_for_update()
-        .filter(tenant=tenant, ident=ident)
-        .first()
-    )
+def _live_for_update(provider: type[Integration], tenant: Tenant, ident: str) -> Integration | None:
+    return _for_update_by_ident(provider).first(tenant.pk, ident)
 
 
 def _live_of_another_type(tenant: Tenant, ident: str) -> Integration | None:

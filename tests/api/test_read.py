@@ -342,3 +342,22 @@ def test_getting_one_integration_takes_at_most_five_queries(tenant_client, tenan
     # token lookup with its tenant (+ last_used_at update when fresh) + base row + provider row
     # + the integration's last_used_at (never read before) + the reveal's audit event
     assert len(sql.statements) == (3 if warm else 4) + LAST_USED + REVEAL_AUDIT, sql.statements
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["fresh token", "just-used token"])
+def test_getting_an_integration_whose_id_names_its_provider_reads_its_row_at_once(
+    tenant_client, tenant, count_sql, warm
+):
+    fifty_mixed_integrations(tenant)
+    TwilioFactory(tenant=tenant, ident="twilio")
+    if warm:
+        tenant_client.get(one("integration-00"))
+
+    with count_sql() as sql:
+        response = tenant_client.get(one("twilio"))
+
+    assert response.status_code == 200
+    assert response.json()["type"] == "twilio"
+    # token lookup with its tenant (+ last_used_at update when fresh) + the provider's JOINed
+    # row (the id names the provider: no base row read first) + last_used_at + the reveal
+    assert len(sql.statements) == (2 if warm else 3) + LAST_USED + REVEAL_AUDIT, sql.statements
