@@ -3,6 +3,7 @@
 JSON keys are the model field names with '_' turned into '-' (consumer_key ↔ consumer-key).
 """
 
+import copy
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -80,6 +81,8 @@ class SecretCharField(StrictCharField):
 class ProviderSerializer(serializers.ModelSerializer):
     """Base for the per-provider serializers that `serializer_for` builds."""
 
+    _fields_by_key: dict[str, tuple[str, serializers.Field]]  # per class: key -> (name, field)
+
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.CharField: StrictCharField,
@@ -93,12 +96,24 @@ class ProviderSerializer(serializers.ModelSerializer):
             field_class = SecretCharField
         return field_class, field_kwargs
 
-    def get_fields(self):
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """The fields by JSON key. ModelSerializer derives them from the model on every
+        instance (~0.5 ms each; a POST builds two serializers); they depend on the class only,
+        so they are derived once per class and each instance gets copies (DRF binds fields to
+        their serializer, so instances never share one), as DRF copies declared fields."""
+        cls = type(self)
+        template = cls.__dict__.get("_fields_by_key")
+        if template is None:
+            template = {
+                json_key(name): (name, field) for name, field in super().get_fields().items()
+            }
+            cls._fields_by_key = template
         fields = {}
-        for name, field in super().get_fields().items():
-            if json_key(name) != name:
-                field.source = name
-            fields[json_key(name)] = field
+        for key, (name, field) in template.items():
+            # A copy is made anew from the field's constructor arguments: `source` is set here.
+            fields[key] = copy.deepcopy(field)
+            if key != name:
+                fields[key].source = name
         return fields
 
     def to_internal_value(self, data):
