@@ -80,7 +80,11 @@ def record_reveals(integrations: list[Integration], *, actor: Actor) -> None:
         for integration in integrations
         if integration.secret_field_names()
     ]
-    if events:
+    if len(events) == 1:
+        # One row is one INSERT, atomic by itself: bulk_create would wrap it in BEGIN and
+        # COMMIT, two more round trips on every read or write of one record.
+        events[0].save(force_insert=True)
+    elif events:
         type(events[0]).objects.bulk_create(events)
 
 
