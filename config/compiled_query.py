@@ -106,7 +106,14 @@ class CompiledQuery(Generic[M]):
         found = self._run(values)
         if found is None:
             return None
-        compiled, alias, row = found
+        return self._instance(*found)
+
+    def all(self, *values: Any) -> list[M]:
+        """Every instance the statement finds with `values`, in its order."""
+        compiled, alias, rows = self._run_all(values)
+        return [self._instance(compiled, alias, row) for row in rows]
+
+    def _instance(self, compiled: _Compiled, alias: str, row: Sequence[Any]) -> M:
         instance = self.model.from_db(
             alias, list(compiled.init_list), row[compiled.fields_start : compiled.fields_end]
         )
@@ -114,7 +121,16 @@ class CompiledQuery(Generic[M]):
             populator.populate(row, instance)
         return instance
 
-    def _run(self, values: Sequence[Any]) -> tuple[_Compiled, str, Sequence[Any]] | None:
+    def _run_all(self, values: Sequence[Any]) -> tuple[_Compiled, str, list[Sequence[Any]]]:
+        compiled, alias, cursor_sql, params = self._prepare(values)
+        with connections[alias].cursor() as cursor:
+            cursor.execute(cursor_sql, params)
+            rows: list[Sequence[Any]] = list(cursor.fetchall())
+        if compiled.converters:
+            rows = list(compiled.compiler.apply_converters(rows, compiled.converters))
+        return compiled, alias, rows
+
+    def _prepare(self, values: Sequence[Any]) -> tuple[_Compiled, str, str, list[Any]]:
         alias = router.db_for_read(self.model)
         connection = connections[alias]
         compiled = self._compiled.get((alias, connection.vendor))
@@ -130,7 +146,11 @@ class CompiledQuery(Generic[M]):
         params = list(compiled.params)
         for position, index in compiled.slots:
             params[position] = values[index]
-        with connection.cursor() as cursor:
+        return compiled, alias, compiled.sql, params
+
+    def _run(self, values: Sequence[Any]) -> tuple[_Compiled, str, Sequence[Any]] | None:
+        compiled, alias, _, params = self._prepare(values)
+        with connections[alias].cursor() as cursor:
             cursor.execute(compiled.sql, params)
             row = cursor.fetchone()
         if row is None:

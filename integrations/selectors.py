@@ -38,25 +38,59 @@ def integration_list(
     queried class: downcasting would only add content-type lookups.
     """
     providers = all_providers() if provider is None else [provider]
+    stored_status = None if status is None else verification_status_value(status)
     found: list[Integration] = []
     for cls in providers:
-        # Compared and ordered by code point, as Python sorts below: a database collation
-        # that orders '_' and '-' otherwise (ICU, glibc locales) would make pages skip ids.
-        rows = (
-            cls.objects.non_polymorphic()
-            .filter(tenant=tenant)
-            .annotate(ident_bytes=Collate("ident", _binary_collation()))
-            .order_by("ident_bytes")
-        )
+        query = _page_query(cls, limit=limit, after=after is not None, status=status is not None)
+        values: list[int | str] = [tenant.pk]
         if after is not None:
-            rows = rows.filter(ident_bytes__gt=after)
-        if status is not None:
-            rows = rows.filter(last_verification=verification_status_value(status))
-        found.extend(rows if limit is None else rows[:limit])
+            values.append(after)
+        if stored_status is not None:
+            values.append(stored_status)
+        found.extend(query.all(*values))
     for integration in found:
         integration.tenant = tenant  # known already; saves a query per row if it is read
     found.sort(key=lambda integration: integration.ident)
     return found if limit is None else found[:limit]
+
+
+# A page of one provider's rows, compiled once per provider, limit and filters
+# (config.compiled_query): one query per provider on every list request. The limit is part of
+# the SQL, so the kept ones are bounded: past PAGE_QUERIES_KEPT, others compile every time.
+_PAGE_QUERIES: dict[
+    tuple[type[Integration], int | None, bool, bool], CompiledQuery[Integration]
+] = {}
+PAGE_QUERIES_KEPT = 64
+
+
+def _page_query(
+    cls: type[Integration], *, limit: int | None, after: bool, status: bool
+) -> CompiledQuery[Integration]:
+    key = (cls, limit, after, status)
+    query = _PAGE_QUERIES.get(key)
+    if query is None:
+
+        def build(tenant_id: int, *filters: str) -> QuerySet[Integration, Integration]:
+            # Compared and ordered by code point, as Python sorts below: a database collation
+            # that orders '_' and '-' otherwise (ICU, glibc locales) would make pages skip ids.
+            rows = (
+                cls.objects.non_polymorphic()
+                .filter(tenant_id=tenant_id)
+                .annotate(ident_bytes=Collate("ident", _binary_collation()))
+                .order_by("ident_bytes")
+            )
+            rest = list(filters)
+            if after:
+                rows = rows.filter(ident_bytes__gt=rest.pop(0))
+            if status:
+                rows = rows.filter(last_verification=rest.pop(0))
+            return rows if limit is None else rows[:limit]
+
+        kinds = [int, *([str] if after else []), *([str] if status else [])]
+        query = CompiledQuery(cls, build, *kinds)
+        if len(_PAGE_QUERIES) < PAGE_QUERIES_KEPT:
+            _PAGE_QUERIES[key] = query
+    return query
 
 
 def verification_status_value(status: str) -> str:

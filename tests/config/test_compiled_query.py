@@ -49,3 +49,15 @@ def test_an_argument_the_statement_does_not_carry_is_refused():
 
     with pytest.raises(ValueError, match="each argument"):
         unused.first("acme")
+
+
+def test_all_returns_every_row_in_the_statements_order():
+    TenantFactory(name="b-second")
+    TenantFactory(name="a-first")
+    named_after = CompiledQuery(
+        Tenant, lambda name: Tenant.objects.filter(name__gt=name).order_by("-name"), str
+    )
+
+    assert [t.name for t in named_after.all("a")] == ["b-second", "a-first"]
+    assert [t.name for t in named_after.all("a-first")] == ["b-second"]
+    assert named_after.all("zzz") == []
