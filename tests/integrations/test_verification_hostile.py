@@ -138,7 +138,9 @@ def test_a_provider_dripping_its_answer_ends_within_connect_plus_read_timeouts(
         result = verification.verify(integration)
 
     took = time.monotonic() - started
-    assert took < 2.5, f"took {took:.1f} s; the documented bound is 0.5 + 0.5 s"
+    # The bound is 0.5 + 0.5 s; the server drips for 8 s. The margin is for a loaded machine:
+    # what is checked is that the deadline exists, not how fast the machine is.
+    assert took < 5, f"took {took:.1f} s; the documented bound is 0.5 + 0.5 s"
     assert result.status == VerificationStatus.UNREACHABLE
     assert result.detail.endswith(" did not answer within 1 s.")
     assert "crashed" not in caplog.text
