@@ -70,6 +70,8 @@ class DataSiftFactory(IntegrationFactory):
 
 
 PROVIDER_FACTORIES = [SalesforceFactory, TwilioFactory, SendGridFactory, DataSiftFactory]
+# The factory of each provider, by its key ("twilio": TwilioFactory).
+FACTORY_FOR_PROVIDER = {f._meta.model.provider_key: f for f in PROVIDER_FACTORIES}
 
 
 def actor_named(name: str = "tests") -> Actor:

@@ -18,21 +18,14 @@ from integrations.verification_services import integration_verify
 from tenants.models import AuditAction, AuditEvent
 from tests import fake_providers as fakes
 from tests.factories import (
-    DataSiftFactory,
-    SalesforceFactory,
-    SendGridFactory,
+    FACTORY_FOR_PROVIDER,
     TwilioFactory,
     actor_named,
 )
 
 pytestmark = pytest.mark.django_db
 
-FACTORIES = {
-    "salesforce": SalesforceFactory,
-    "twilio": TwilioFactory,
-    "sendgrid": SendGridFactory,
-    "datasift": DataSiftFactory,
-}
+FACTORIES = FACTORY_FOR_PROVIDER
 PROVIDERS = list(FACTORIES)
 OK, REJECTED, UNREACHABLE = (
     VerificationStatus.OK,

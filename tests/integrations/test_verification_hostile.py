@@ -27,21 +27,15 @@ from integrations.verification_services import integration_verify, integration_v
 from tenants.models import AuditAction, AuditEvent
 from tests import fake_providers as fakes
 from tests.factories import (
-    DataSiftFactory,
+    FACTORY_FOR_PROVIDER,
     SalesforceFactory,
-    SendGridFactory,
     TwilioFactory,
     actor_named,
 )
 
 pytestmark = pytest.mark.django_db
 
-FACTORIES = {
-    "salesforce": SalesforceFactory,
-    "twilio": TwilioFactory,
-    "sendgrid": SendGridFactory,
-    "datasift": DataSiftFactory,
-}
+FACTORIES = FACTORY_FOR_PROVIDER
 PROVIDER_URL_SETTINGS = (
     "SALESFORCE_LOGIN_URL",
     "SALESFORCE_TEST_LOGIN_URL",
