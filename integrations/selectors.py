@@ -124,22 +124,10 @@ def integrations_to_verify(
     return found
 
 
-def tenant_ids_with_failing_integrations() -> set[int]:
-    """The primary keys of tenants having a live integration whose last verification was
-    rejected or unreachable (for the tenant list's filter). One query."""
-    failing = (VerificationStatus.REJECTED, VerificationStatus.UNREACHABLE)
-    return set(
-        Integration.objects.non_polymorphic()
-        .filter(last_verification__in=failing)
-        .values_list("tenant_id", flat=True)
-        .distinct()
-    )
-
-
 def failing_integration_tenant_ids() -> QuerySet[Integration, int]:
-    """The same tenants as `tenant_ids_with_failing_integrations`, as a lazy subquery for
-    `Tenant.objects.filter(pk__in=...)`: the tenant list filters with it in its own statement,
-    without reading every id into Python first."""
+    """The primary keys of tenants having a live integration whose last verification was
+    rejected or unreachable, as a lazy subquery for `Tenant.objects.filter(pk__in=...)`: the
+    tenant list filters with it in its own statement, without reading every id into Python."""
     failing = (VerificationStatus.REJECTED, VerificationStatus.UNREACHABLE)
     return (
         Integration.objects.non_polymorphic()
