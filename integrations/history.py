@@ -11,6 +11,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.db import models
 
+from config import compiled_write
 from integrations.fields import SEALED_PREFIX, SecretField
 from integrations.models import Integration, IntegrationVersion
 from integrations.sealed import MASK, SealedSecret
@@ -50,13 +51,14 @@ def record_change(
     """The audit event of a change, and the integration's new version when values changed
     (its `version` already counts it)."""
     if any(name in _credential_names(integration) for name in changes):
-        IntegrationVersion.objects.create(
+        version = IntegrationVersion(
             integration=integration,
             number=integration.version,
             actor=actor.name[:200],
             changed_fields=sorted(changes),
             values=snapshot(integration),
         )
+        compiled_write.insert(version)
         _prune_versions(integration)
     record_event(integration, action=action, actor=actor, changes=_audited(changes))
 
@@ -83,7 +85,7 @@ def record_reveals(integrations: list[Integration], *, actor: Actor) -> None:
     if len(events) == 1:
         # One row is one INSERT, atomic by itself: bulk_create would wrap it in BEGIN and
         # COMMIT, two more round trips on every read or write of one record.
-        events[0].save(force_insert=True)
+        compiled_write.insert(events[0])
     elif events:
         type(events[0]).objects.bulk_create(events)
 

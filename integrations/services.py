@@ -8,14 +8,15 @@ version, `updated_at` and `updated_by` untouched.
 """
 
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from config import compiled_write
 from config.compiled_query import CompiledQuery
 from integrations import history
 from integrations.exceptions import IntegrationBusy, IntegrationNotFound, VersionNotFound
@@ -232,15 +233,39 @@ def integration_used_record(*, integrations: list[Integration], now: datetime | 
     ]
     if not stale:
         return 0
-    written = (
-        Integration.objects.non_polymorphic()
-        .filter(pk__in=[integration.pk for integration in stale])
-        .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_PRECISION))
-        .update(last_used_at=now)
-    )
+    alias = router.db_for_write(Integration)
+    connection = connections[alias]
+    moment = Integration._meta.get_field("last_used_at")
+    params = [
+        moment.get_db_prep_value(now, connection),
+        *(integration.pk for integration in stale),
+        moment.get_db_prep_value(now - LAST_USED_PRECISION, connection),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_used_update_sql(alias, len(stale)), params)
+        written = cursor.rowcount
     for integration in stale:
         integration.last_used_at = now
     return written
+
+
+@cache
+def _used_update_sql(alias: str, count: int) -> str:
+    """integration_used_record's UPDATE of `count` rows, as the ORM would write
+    `.filter(pk__in=…, deleted_at=None).filter(Q(last_used_at=None) | Q(last_used_at__lt=…))
+    .update(last_used_at=…)`, built once per count (a read renders at most LIST_PAGE_MAX) rather
+    than on every read with secrets."""
+    quote = connections[alias].ops.quote_name
+    meta = Integration._meta
+    last_used = quote(meta.get_field("last_used_at").column)
+    deleted = quote(meta.get_field("deleted_at").column)
+    keys = ", ".join(["%s"] * count)
+    # Identifiers from the model, quoted by the backend; values are parameters.
+    return (
+        f"UPDATE {quote(meta.db_table)} SET {last_used} = %s "  # noqa: S608
+        f"WHERE {deleted} IS NULL AND {quote(meta.pk.column)} IN ({keys}) "
+        f"AND ({last_used} IS NULL OR {last_used} < %s)"
+    )
 
 
 # The row reads of writes, compiled once per provider (config.compiled_query): SELECT … FOR
@@ -315,7 +340,8 @@ def _change(
     _assign(integration, {name: data[name] for name in changes})
     integration.updated_by = actor.name[:150]
     integration.version += 1
-    integration.save(update_fields=[*changes, "updated_by", "updated_at", "version"])
+    # Only these columns, as save(update_fields=...) would write them, with cached SQL.
+    compiled_write.update(integration, [*changes, "updated_by", "updated_at", "version"])
     history.record_change(integration, action=action, changes=changes, actor=actor)
 
 

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from config import compiled_write
 from tenants import tokens
 from tenants.actors import Actor
 from tenants.exceptions import TenantNotFound
@@ -118,7 +119,7 @@ def audit_event_record(**kwargs) -> AuditEvent:
     """Write one audit event (keyword arguments of `audit_event`); call it inside the
     transaction of the change it records, so that both or neither are kept."""
     event = audit_event(**kwargs)
-    event.save(force_insert=True)
+    compiled_write.insert(event)  # the same row as event.save(), without its per-call cost
     return event
 
 

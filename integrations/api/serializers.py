@@ -96,20 +96,24 @@ class ProviderSerializer(serializers.ModelSerializer):
             field_class = SecretCharField
         return field_class, field_kwargs
 
-    def get_fields(self) -> dict[str, serializers.Field]:
-        """The fields by JSON key. ModelSerializer derives them from the model on every
-        instance (~0.5 ms each; a POST builds two serializers); they depend on the class only,
-        so they are derived once per class and each instance gets copies (DRF binds fields to
-        their serializer, so instances never share one), as DRF copies declared fields."""
-        cls = type(self)
+    @classmethod
+    def fields_by_key(cls) -> dict[str, tuple[str, serializers.Field]]:
+        """The class's fields, unbound: JSON key -> (model field name, field). ModelSerializer
+        derives them from the model on every instance (~0.5 ms each; a POST builds two
+        serializers); they depend on the class only, so they are derived once per class."""
         template = cls.__dict__.get("_fields_by_key")
         if template is None:
-            template = {
-                json_key(name): (name, field) for name, field in super().get_fields().items()
+            derived = serializers.ModelSerializer.get_fields(cls())
+            template = cls._fields_by_key = {
+                json_key(name): (name, field) for name, field in derived.items()
             }
-            cls._fields_by_key = template
+        return template
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """The fields by JSON key; each instance gets copies of the class's (DRF binds fields
+        to their serializer, so instances never share one), as DRF copies declared fields."""
         fields = {}
-        for key, (name, field) in template.items():
+        for key, (name, field) in self.fields_by_key().items():
             # A copy is made anew from the field's constructor arguments: `source` is set here.
             fields[key] = copy.deepcopy(field)
             if key != name:
@@ -127,22 +131,33 @@ class ProviderSerializer(serializers.ModelSerializer):
         return super().to_internal_value(data)
 
     def to_representation(self, instance):
+        return self.record(instance, show_secrets=self.context.get("show_secrets", False))
+
+    @classmethod
+    def record(cls, instance: Integration, *, show_secrets: bool) -> dict:
+        """The API's record of `instance`: id, type, the provider's fields (secrets in clear
+        only with `show_secrets`, else the mask), then what the record says about itself.
+
+        Renders each value with the class's unbound fields, as DRF's to_representation would
+        (None stays None), without building and binding a serializer per record: the list
+        and every read and write render through here."""
         record = {"id": instance.ident, "type": instance.provider_key}
-        record.update(super().to_representation(instance))
-        show_secrets = self.context.get("show_secrets", False)
+        secret_names = type(instance).secret_field_names()
         unreadable = []
-        for name in type(instance).secret_field_names():
-            # The only place the API decrypts: a token without `secrets` never costs one.
-            key = json_key(name)
-            if not show_secrets:
+        for key, (name, field) in cls.fields_by_key().items():
+            if name not in secret_names:
+                value = getattr(instance, name)
+                record[key] = None if value is None else field.to_representation(value)
+            elif not show_secrets:
                 record[key] = MASK
-                continue
-            try:
-                record[key] = getattr(instance, name).reveal()
-            except SecretDecryptionError:
-                # Fail closed for this value only: no ciphertext, no 500 for the record.
-                record[key] = None
-                unreadable.append(key)
+            else:
+                try:
+                    # The only place the API decrypts: a token without `secrets` never costs one.
+                    record[key] = getattr(instance, name).reveal()
+                except SecretDecryptionError:
+                    # Fail closed for this value only: no ciphertext, no 500 for the record.
+                    record[key] = None
+                    unreadable.append(key)
         if unreadable:
             record[UNREADABLE_KEY] = unreadable
         record.update(

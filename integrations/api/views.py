@@ -114,13 +114,12 @@ class TenantAPIView(APIView):
         """The records as the token may see them. Secrets go out in clear only to a token with
         the `secrets` scope, and each such record is audited as a reveal (one statement)."""
         show_secrets = self.api_token().has_scope(Scope.SECRETS)
-        context = {"show_secrets": show_secrets}
         if show_secrets and self.request.method in ("GET", "HEAD"):
             # A read of stored secrets (a write's answer only echoes what was sent): noted
             # before rendering, so that the records show this read (last-used-at).
             services.integration_used_record(integrations=integrations)
         records: list[dict] = [
-            serializer_for(type(integration))(integration, context=context).data
+            serializer_for(type(integration)).record(integration, show_secrets=show_secrets)
             for integration in integrations
         ]
         if show_secrets:

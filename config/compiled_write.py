@@ -1,0 +1,111 @@
+"""INSERT and UPDATE of one row on the API's hot path, with SQL built once per model and field
+set instead of on every save.
+
+`Model.save()` builds and compiles its statement on every call (~1 ms of CPU: the save
+machinery, the compiler, signals) for a statement the database runs in a fraction of that. A
+write of the API makes three to five of them (the integration's tables, its version, its
+audit events). These functions write the same row with the same values: each field's value is
+prepared by the field itself (`pre_save`, so auto_now and auto_now_add behave as in `save()`;
+`get_db_prep_save`, so JSON, encrypted and date values are stored as the ORM stores them); only
+the SQL text is cached, keyed by the database vendor.
+
+What they skip, on purpose: model signals (no receiver in this project listens to the models
+written here; `tests/test_compiled_write.py` checks that stays so) and `save()` overrides
+(none on these models, checked likewise). Use them only for such models.
+"""
+
+from collections.abc import Sequence
+from functools import cache
+
+from django.db import DatabaseError, connections, models, router
+
+
+def insert(instance: models.Model) -> None:
+    """INSERT `instance` (a single-table model: no parent model) as a new row, as
+    `instance.save(force_insert=True)` would. Sets its auto primary key.
+
+    Raises IntegrityError (django.db) when a constraint refuses the row, as save() would."""
+    model = type(instance)
+    alias = router.db_for_write(model, instance=instance)
+    connection = connections[alias]
+    sql, fields, returns_pk = _insert_sql(model, connection.vendor, alias)
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        pk = (
+            cursor.fetchone()[0]
+            if returns_pk
+            else connection.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column)
+        )
+    if instance.pk is None:
+        instance.pk = pk
+    instance._state.adding = False
+    instance._state.db = alias
+
+
+def update(instance: models.Model, field_names: Sequence[str]) -> None:
+    """UPDATE the columns of `field_names` of `instance`'s row, as
+    `instance.save(update_fields=field_names)` would: one statement per table the fields live
+    in (a multi-table child writes its parent's columns in the parent's table), auto_now fields
+    among them set to now. Fields are model field names.
+
+    Raises DatabaseError when a table has no row for the instance (as save() with
+    update_fields does), ValueError for a name that is no concrete field."""
+    model = type(instance)
+    alias = router.db_for_write(model, instance=instance)
+    connection = connections[alias]
+    for sql, fields in _update_sql(model, tuple(field_names), connection.vendor, alias):
+        params = [
+            field.get_db_prep_save(field.pre_save(instance, False), connection) for field in fields
+        ]
+        params.append(instance.pk)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if cursor.rowcount != 1:
+                raise DatabaseError(f"{model.__name__} {instance.pk}: no row was updated.")
+
+
+@cache
+def _insert_sql(
+    model: type[models.Model], vendor: str, alias: str
+) -> tuple[str, tuple[models.Field, ...], bool]:
+    meta = model._meta
+    if meta.parents:
+        raise ValueError(f"{model.__name__} has parent models: insert() writes one table.")
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    fields = tuple(field for field in meta.concrete_fields if not field.primary_key)
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    # Identifiers come from the model and are quoted by the backend; values are parameters.
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+    returns_pk = connection.features.can_return_columns_from_insert
+    if returns_pk:
+        sql += f" RETURNING {quote(meta.db_table)}.{quote(meta.pk.column)}"
+    return sql, fields, returns_pk
+
+
+@cache
+def _update_sql(
+    model: type[models.Model], field_names: tuple[str, ...], vendor: str, alias: str
+) -> tuple[tuple[str, tuple[models.Field, ...]], ...]:
+    meta = model._meta
+    quote = connections[alias].ops.quote_name
+    by_table: dict[type[models.Model], list[models.Field]] = {}
+    for name in field_names:
+        field = meta.get_field(name)
+        if not isinstance(field, models.Field) or not field.concrete or field.primary_key:
+            raise ValueError(f"{model.__name__}.{name} is not a column update() can write.")
+        by_table.setdefault(field.model._meta.concrete_model, []).append(field)
+    statements = []
+    # Parent tables first, as save() writes them (the same lock order for every writer).
+    for owner, fields in sorted(by_table.items(), key=lambda item: item[0] is model):
+        # The child's primary key is its parent link, equal to the parent's: one pk value
+        # addresses the row in every table.
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+        table, key = quote(owner._meta.db_table), quote(owner._meta.pk.column)
+        sql = f"UPDATE {table} SET {assignments} WHERE {key} = %s"  # noqa: S608 (as above)
+        statements.append((sql, tuple(fields)))
+    return tuple(statements)

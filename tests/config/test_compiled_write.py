@@ -1,0 +1,97 @@
+"""config.compiled_write: a row written with cached SQL is the row save() would write."""
+
+import pytest
+from django.db import DatabaseError, connection
+from django.db.models import signals
+from django.test.utils import CaptureQueriesContext
+
+from config import compiled_write
+from integrations.models import Integration, IntegrationVersion
+from integrations.providers.twilio import TwilioIntegration
+from integrations.sealed import SealedSecret
+from tenants.models import AuditAction, AuditEvent, Channel
+from tests.factories import TenantFactory, TwilioFactory
+
+pytestmark = pytest.mark.django_db
+
+# The models the hot path writes through compiled_write, which skips signals and save().
+WRITTEN = (AuditEvent, IntegrationVersion, Integration, TwilioIntegration)
+
+
+def event(**overrides) -> AuditEvent:
+    values = {
+        "actor": "tests",
+        "channel": Channel.API,
+        "action": AuditAction.REVEAL,
+        "changes": {"revealed": ["password"], "note": "ü\u2028"},
+        "client_address": "192.0.2.7",
+    }
+    return AuditEvent(**{**values, **overrides})
+
+
+def test_an_insert_stores_what_save_stores_and_sets_the_key():
+    tenant = TenantFactory()
+    fast, slow = event(tenant=tenant), event(tenant=tenant)
+
+    compiled_write.insert(fast)
+    slow.save(force_insert=True)
+
+    assert fast.pk is not None and fast.pk != slow.pk
+    assert not fast._state.adding and fast._state.db == "default"
+    stored = AuditEvent.objects.get(pk=fast.pk)
+    for field in AuditEvent._meta.concrete_fields:
+        if field.name not in ("id", "occurred_at"):
+            assert getattr(stored, field.attname) == getattr(slow, field.attname), field.name
+    assert stored.changes == {"revealed": ["password"], "note": "ü\u2028"}
+    assert stored.occurred_at == fast.occurred_at
+
+
+def test_an_update_writes_only_the_named_columns_parent_table_first():
+    integration = TwilioFactory(account="AC-old", password="old")
+    stale = TwilioIntegration.objects.get(pk=integration.pk)
+    Integration.objects.filter(pk=integration.pk).update(updated_by="someone else")
+    before = stale.updated_at
+
+    stale.account = "AC-new"
+    stale.password = SealedSecret.from_plaintext("new")
+    stale.version = 7
+    stale.ident = "not-written"  # not named: must stay as stored
+    with CaptureQueriesContext(connection) as queries:
+        compiled_write.update(stale, ["account", "password", "updated_at", "version"])
+
+    tables = [query["sql"].split()[1].strip('"`') for query in queries.captured_queries]
+    assert tables == ["integrations_integration", "integrations_twiliointegration"]
+    stored = TwilioIntegration.objects.get(pk=integration.pk)
+    assert (stored.account, stored.password.reveal(), stored.version) == ("AC-new", "new", 7)
+    assert stored.updated_at > before  # auto_now, as save() sets it
+    assert stored.updated_by == "someone else"  # not named
+    assert stored.ident == integration.ident
+
+
+def test_an_update_of_a_missing_row_fails_loudly():
+    integration = TwilioFactory()
+    gone = TwilioIntegration.objects.get(pk=integration.pk)
+    gone.pk = gone.integration_ptr_id = 10**9
+
+    with pytest.raises(DatabaseError, match="no row was updated"):
+        compiled_write.update(gone, ["version"])
+
+
+def test_what_it_cannot_write_is_refused():
+    with pytest.raises(ValueError, match="parent models"):
+        compiled_write.insert(TwilioIntegration(tenant=TenantFactory(), ident="twilio"))
+    with pytest.raises(ValueError, match="not a column"):
+        compiled_write.update(TwilioFactory(), ["versions"])
+
+
+@pytest.mark.parametrize("model", WRITTEN, ids=lambda model: model.__name__)
+def test_nothing_listens_to_the_models_it_writes(model):
+    """Skipping signals and save() is right only while no receiver and no override exists."""
+    for signal in (signals.pre_save, signals.post_save):
+        assert not signal.has_listeners(model), f"{signal} has receivers for {model.__name__}"
+    own_save = [
+        klass.__name__
+        for klass in model.__mro__
+        if "save" in vars(klass) and klass.__module__.startswith(("integrations", "tenants"))
+    ]
+    assert own_save == []
