@@ -6,10 +6,11 @@ Secrets never leave sealed form here: an audit event says a secret "changed" (no
 hash), a version keeps the secret's ciphertext exactly as the live row does.
 """
 
+from functools import cache
 from typing import Any, cast
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models, router
 
 from config import compiled_write
 from integrations.fields import SEALED_PREFIX, SecretField
@@ -142,8 +143,21 @@ def _subject(integration: Integration) -> dict[str, Any]:
 
 
 def _prune_versions(integration: Integration) -> None:
+    """Delete the versions older than the last INTEGRATION_VERSIONS_KEPT: what
+    `IntegrationVersion.objects.filter(integration=…, number__lte=…).delete()` does (nothing
+    refers to a version and no signal listens, so the ORM would run this one DELETE too), with
+    its SQL built once: every write of a busy integration runs it."""
     kept = settings.INTEGRATION_VERSIONS_KEPT
     if integration.version > kept:
-        IntegrationVersion.objects.filter(
-            integration=integration, number__lte=integration.version - kept
-        ).delete()
+        alias = router.db_for_write(IntegrationVersion)
+        with connections[alias].cursor() as cursor:
+            cursor.execute(_prune_sql(alias), [integration.pk, integration.version - kept])
+
+
+@cache
+def _prune_sql(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    meta = IntegrationVersion._meta
+    owner, number = (quote(meta.get_field(name).column) for name in ("integration", "number"))
+    # Identifiers from the model, quoted by the backend; values are parameters.
+    return f"DELETE FROM {quote(meta.db_table)} WHERE {owner} = %s AND {number} <= %s"  # noqa: S608

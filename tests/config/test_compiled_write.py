@@ -95,3 +95,11 @@ def test_nothing_listens_to_the_models_it_writes(model):
         if "save" in vars(klass) and klass.__module__.startswith(("integrations", "tenants"))
     ]
     assert own_save == []
+
+
+def test_a_version_can_be_deleted_by_one_plain_delete():
+    """integrations.history prunes versions with one DELETE of its own: right only while no
+    row refers to a version and no delete signal listens (else the ORM's delete would do more)."""
+    assert list(IntegrationVersion._meta.related_objects) == []
+    for signal in (signals.pre_delete, signals.post_delete):
+        assert not signal.has_listeners(IntegrationVersion)
