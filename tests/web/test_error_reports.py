@@ -146,7 +146,9 @@ def test_the_debug_page_of_a_failed_write_hides_the_typed_secret(
     page = response.content.decode()
     assert response.status_code == 500
     assert FAULT in page  # Django's technical 500 page, with its frames and locals
-    assert "values" in page  # Django's save frame, whose locals held the typed secret
+    # The frame of the write (config.compiled_write.update), whose locals held the instance
+    # with the typed secret and the values sent to the database.
+    assert "compiled_write.py" in page and "params" in page
     assert TYPED not in page
     assert SCRUBBED in page
 
