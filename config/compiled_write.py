@@ -7,7 +7,7 @@ write of the API makes three to five of them (the integration's tables, its vers
 audit events). These functions write the same row with the same values: each field's value is
 prepared by the field itself (`pre_save`, so auto_now and auto_now_add behave as in `save()`;
 `get_db_prep_save`, so JSON, encrypted and date values are stored as the ORM stores them); only
-the SQL text is cached, keyed by the database vendor.
+the SQL text is cached, per database alias.
 
 What they skip, on purpose: model signals (no receiver in this project listens to the models
 written here; `tests/test_compiled_write.py` checks that stays so) and `save()` overrides
@@ -19,30 +19,60 @@ from functools import cache
 
 from django.db import DatabaseError, connections, models, router
 
+# Rows of one multi-row INSERT at most: the API renders up to 1,000 records per answer.
+MAX_ROWS = 1000
+
 
 def insert(instance: models.Model) -> None:
     """INSERT `instance` (a single-table model: no parent model) as a new row, as
     `instance.save(force_insert=True)` would. Sets its auto primary key.
 
     Raises IntegrityError (django.db) when a constraint refuses the row, as save() would."""
-    model = type(instance)
-    alias = router.db_for_write(model, instance=instance)
+    insert_all([instance])
+
+
+def insert_all(instances: Sequence[models.Model]) -> None:
+    """INSERT `instances` (of one single-table model) in as few statements as the database
+    takes parameters for (one on PostgreSQL up to MAX_ROWS rows; SQLite takes 999 parameters),
+    each atomic by itself: bulk_create would add BEGIN and COMMIT, two more round trips. Sets
+    their auto primary keys where the database returns them (PostgreSQL, SQLite 3.35+).
+
+    Raises IntegrityError (django.db) when a constraint refuses a row of a statement: none of
+    that statement's rows is written."""
+    if not instances:
+        return
+    model = type(instances[0])
+    if any(type(instance) is not model for instance in instances):
+        raise ValueError("insert_all() writes instances of one model.")
+    alias = router.db_for_write(model, instance=instances[0])
     connection = connections[alias]
-    sql, fields, returns_pk = _insert_sql(model, connection.vendor, alias)
+    columns = len(_insert_sql(model, 1, alias)[1])
+    batch = min(MAX_ROWS, (connection.features.max_query_params or columns * MAX_ROWS) // columns)
+    for start in range(0, len(instances), batch):
+        _insert_rows(instances[start : start + batch], alias)
+
+
+def _insert_rows(instances: Sequence[models.Model], alias: str) -> None:
+    model = type(instances[0])
+    connection = connections[alias]
+    sql, fields, returns_pk = _insert_sql(model, len(instances), alias)
     params = [
-        field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
+        field.get_db_prep_save(field.pre_save(instance, True), connection)
+        for instance in instances
+        for field in fields
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        pk = (
-            cursor.fetchone()[0]
-            if returns_pk
-            else connection.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column)
-        )
-    if instance.pk is None:
-        instance.pk = pk
-    instance._state.adding = False
-    instance._state.db = alias
+        if returns_pk:
+            # One row per VALUES row, in their order (what bulk_create relies on too).
+            for instance, (pk,) in zip(instances, cursor.fetchall(), strict=True):
+                instance.pk = pk
+        elif len(instances) == 1 and instances[0].pk is None:
+            meta = model._meta
+            instances[0].pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
+    for instance in instances:
+        instance._state.adding = False
+        instance._state.db = alias
 
 
 def update(instance: models.Model, field_names: Sequence[str]) -> None:
@@ -56,7 +86,7 @@ def update(instance: models.Model, field_names: Sequence[str]) -> None:
     model = type(instance)
     alias = router.db_for_write(model, instance=instance)
     connection = connections[alias]
-    for sql, fields in _update_sql(model, tuple(field_names), connection.vendor, alias):
+    for sql, fields in _update_sql(model, tuple(field_names), alias):
         params = [
             field.get_db_prep_save(field.pre_save(instance, False), connection) for field in fields
         ]
@@ -69,18 +99,21 @@ def update(instance: models.Model, field_names: Sequence[str]) -> None:
 
 @cache
 def _insert_sql(
-    model: type[models.Model], vendor: str, alias: str
+    model: type[models.Model], rows: int, alias: str
 ) -> tuple[str, tuple[models.Field, ...], bool]:
     meta = model._meta
     if meta.parents:
         raise ValueError(f"{model.__name__} has parent models: insert() writes one table.")
+    if not 1 <= rows <= MAX_ROWS:
+        raise ValueError(f"insert_all() writes 1 to {MAX_ROWS} rows at once, not {rows}.")
     connection = connections[alias]
     quote = connection.ops.quote_name
     fields = tuple(field for field in meta.concrete_fields if not field.primary_key)
     columns = ", ".join(quote(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    values = ", ".join([row] * rows)
     # Identifiers come from the model and are quoted by the backend; values are parameters.
-    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {values}"  # noqa: S608
     returns_pk = connection.features.can_return_columns_from_insert
     if returns_pk:
         sql += f" RETURNING {quote(meta.db_table)}.{quote(meta.pk.column)}"
@@ -89,7 +122,7 @@ def _insert_sql(
 
 @cache
 def _update_sql(
-    model: type[models.Model], field_names: tuple[str, ...], vendor: str, alias: str
+    model: type[models.Model], field_names: tuple[str, ...], alias: str
 ) -> tuple[tuple[str, tuple[models.Field, ...]], ...]:
     meta = model._meta
     quote = connections[alias].ops.quote_name

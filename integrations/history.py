@@ -83,12 +83,9 @@ def record_reveals(integrations: list[Integration], *, actor: Actor) -> None:
         for integration in integrations
         if integration.secret_field_names()
     ]
-    if len(events) == 1:
-        # One row is one INSERT, atomic by itself: bulk_create would wrap it in BEGIN and
-        # COMMIT, two more round trips on every read or write of one record.
-        compiled_write.insert(events[0])
-    elif events:
-        type(events[0]).objects.bulk_create(events)
+    # One INSERT (on PostgreSQL), atomic by itself: bulk_create would wrap it in BEGIN and
+    # COMMIT, two more round trips on every read or write.
+    compiled_write.insert_all(events)
 
 
 def snapshot(integration: Integration) -> dict[str, Any]:

@@ -103,3 +103,25 @@ def test_a_version_can_be_deleted_by_one_plain_delete():
     assert list(IntegrationVersion._meta.related_objects) == []
     for signal in (signals.pre_delete, signals.post_delete):
         assert not signal.has_listeners(IntegrationVersion)
+
+
+def test_many_rows_go_in_statements_the_database_takes():
+    tenant = TenantFactory()
+    events = [event(tenant=tenant, integration_ident=f"i{number}") for number in range(250)]
+
+    with CaptureQueriesContext(connection) as queries:
+        compiled_write.insert_all(events)
+
+    # One statement on PostgreSQL; SQLite takes 999 parameters: 83 rows of 12 columns each.
+    expected = 1 if connection.vendor == "postgresql" else 4
+    assert len(queries.captured_queries) == expected
+    stored = AuditEvent.objects.filter(tenant=tenant).order_by("pk")
+    assert [row.integration_ident for row in stored] == [f"i{number}" for number in range(250)]
+    if connection.features.can_return_columns_from_insert:
+        assert [e.pk for e in events] == [row.pk for row in stored]
+
+
+def test_rows_of_two_models_are_refused_and_none_is_nothing():
+    compiled_write.insert_all([])
+    with pytest.raises(ValueError, match="one model"):
+        compiled_write.insert_all([event(), IntegrationVersion()])
