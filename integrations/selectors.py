@@ -10,7 +10,7 @@ from integrations.models import Integration, IntegrationVersion
 from integrations.providers import all_providers, provider_for, provider_for_ctype_id
 from integrations.verification import NEVER, STATUS_FILTERS, VerificationStatus
 from tenants.models import AuditEvent, Tenant
-from tenants.selectors import could_be_stored
+from tenants.selectors import could_be_stored, tenant_get_live, tenant_name_could_be_stored
 
 
 def provider_get(*, key: str) -> type[Integration]:
@@ -189,6 +189,44 @@ def integration_get_live(*, tenant: Tenant, ident: str) -> Integration:
         raise IntegrationNotFound(ident)
     integration.tenant = tenant
     return integration
+
+
+_LIVE_IN_NAMED_TENANT: dict[type[Integration], CompiledQuery[Integration]] = {}
+
+
+def _live_in_named_tenant(provider: type[Integration]) -> CompiledQuery[Integration]:
+    query = _LIVE_IN_NAMED_TENANT.get(provider)
+    if query is None:
+        query = _LIVE_IN_NAMED_TENANT[provider] = CompiledQuery(
+            provider,
+            lambda tenant_name, ident: (
+                provider.objects.non_polymorphic()
+                .select_related("tenant")
+                .filter(tenant__name=tenant_name, tenant__deleted_at=None, ident=ident)
+            ),
+            str,
+            str,
+        )
+    return query
+
+
+def integration_get_live_by_name(*, tenant_name: str, ident: str) -> Integration:
+    """The live integration `ident` of the live tenant called `tenant_name`, as its provider's
+    class, its tenant loaded. TenantNotFound or IntegrationNotFound otherwise, exactly as
+    `tenant_get_live` then `integration_get_live` would answer.
+
+    An id that names a provider (the usual case) is read with its tenant in one JOINed query,
+    where the two steps take two; anything else, found or not, takes those two steps."""
+    named = provider_for(ident)
+    if (
+        named
+        and tenant_name_could_be_stored(tenant_name)
+        and could_be_stored(Integration, "ident", ident)
+    ):
+        integration = _live_in_named_tenant(named).first(tenant_name, ident)
+        if integration is not None:
+            return integration
+    return integration_get_live(tenant=tenant_get_live(name=tenant_name), ident=ident)
 
 
 def integration_history(

@@ -28,6 +28,12 @@ def could_be_stored(model: type[models.Model], field_name: str, value: str) -> b
 _STORABLE_NAME = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 
 
+def tenant_name_could_be_stored(name: str) -> bool:
+    """Whether some tenant could be called `name`; others are never looked up (a NUL
+    character, for one, is an error in a PostgreSQL query)."""
+    return _STORABLE_NAME.fullmatch(name) is not None
+
+
 # Every API request of an all-tenants token reads its tenant: compiled once, not per request.
 _LIVE_BY_NAME = CompiledQuery(Tenant, lambda name: Tenant.objects.filter(name=name), str)
 
@@ -35,7 +41,7 @@ _LIVE_BY_NAME = CompiledQuery(Tenant, lambda name: Tenant.objects.filter(name=na
 def tenant_get_live(*, name: str) -> Tenant:
     """The live tenant called `name` (its slug). Raises TenantNotFound when it does not exist
     or is soft-deleted (the API answers 422, the API document's rule)."""
-    if not _STORABLE_NAME.fullmatch(name):
+    if not tenant_name_could_be_stored(name):
         raise TenantNotFound(name)
     tenant = _LIVE_BY_NAME.first(name)
     if tenant is None:

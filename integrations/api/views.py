@@ -107,6 +107,16 @@ class TenantAPIView(APIView):
             return known
         return tenant_get_live(name=name)
 
+    def live_integration(self, tenant: str, ident: str) -> Integration:
+        """The URL's live integration, in the URL's live tenant (422 for either missing): with
+        the token's own tenant, no tenant query; otherwise tenant and row in one query."""
+        api_token = self.api_token()
+        known = api_token.tenant
+        if not api_token.may_act_on(tenant) or (known is not None and known.name == tenant):
+            # live_tenant refuses the first (403) and costs no query for the second.
+            return selectors.integration_get_live(tenant=self.live_tenant(tenant), ident=ident)
+        return selectors.integration_get_live_by_name(tenant_name=tenant, ident=ident)
+
     def actor(self) -> Actor:
         return Actor.for_api_token(self.request, self.api_token())
 
@@ -257,8 +267,7 @@ class IntegrationView(TenantAPIView):
         },
     )
     def get(self, request, tenant: str, id: str):
-        tenant_obj = self.live_tenant(tenant)
-        integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
+        integration = self.live_integration(tenant, id)
         if _none_match(request.headers.get("If-None-Match", ""), etag_of(integration)):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=self.tagged(integration))
         return Response(self.render(integration), headers=self.tagged(integration))
@@ -324,8 +333,7 @@ class IntegrationView(TenantAPIView):
         },
     )
     def patch(self, request, tenant: str, id: str):
-        tenant_obj = self.live_tenant(tenant)
-        integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
+        integration = self.live_integration(tenant, id)
         body = self.body_object()
         self._check_unchanged_identity(body, integration)
         if not set(body) - set(ENVELOPE_KEYS) - set(RECORD_META_KEYS):
@@ -363,8 +371,7 @@ class IntegrationView(TenantAPIView):
         },
     )
     def delete(self, request, tenant: str, id: str):
-        tenant_obj = self.live_tenant(tenant)
-        integration = selectors.integration_get_live(tenant=tenant_obj, ident=id)
+        integration = self.live_integration(tenant, id)
         services.integration_delete(
             integration=integration, actor=self.actor(), precondition=self.precondition()
         )
