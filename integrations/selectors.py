@@ -33,51 +33,69 @@ def integration_list(
     or the `limit` first whose id sorts after `after` (keyset pagination: stable while others
     write, since ids are unique among live rows and a page never skips or repeats one).
 
-    One JOINed query per provider type, on the provider's own model, instead of a polymorphic
-    base query plus one per type. `non_polymorphic()` because the rows already are of the
-    queried class: downcasting would only add content-type lookups.
+    One query: the base rows LEFT JOINed to every provider's table (or, for one provider, its
+    own model), each row made its provider's instance from that same row, instead of a
+    polymorphic base query plus one per type. `non_polymorphic()` because the rows come
+    complete already: downcasting would only add content-type lookups and queries.
     """
-    providers = all_providers() if provider is None else [provider]
     stored_status = None if status is None else verification_status_value(status)
-    found: list[Integration] = []
-    for cls in providers:
-        query = _page_query(cls, limit=limit, after=after is not None, status=status is not None)
-        values: list[int | str] = [tenant.pk]
-        if after is not None:
-            values.append(after)
-        if stored_status is not None:
-            values.append(stored_status)
-        found.extend(query.all(*values))
-    for integration in found:
+    query = _page_query(provider, limit=limit, after=after is not None, status=status is not None)
+    values: list[int | str] = [tenant.pk]
+    if after is not None:
+        values.append(after)
+    if stored_status is not None:
+        values.append(stored_status)
+    rows = query.all(*values)
+    if provider is None:
+        rows = [child for row in rows if (child := _as_provider(row)) is not None]
+    for integration in rows:
         integration.tenant = tenant  # known already; saves a query per row if it is read
-    found.sort(key=lambda integration: integration.ident)
-    return found if limit is None else found[:limit]
+    return rows
 
 
-# A page of one provider's rows, compiled once per provider, limit and filters
-# (config.compiled_query): one query per provider on every list request. The limit is part of
-# the SQL, so the kept ones are bounded: past PAGE_QUERIES_KEPT, others compile every time.
+def _as_provider(row: Integration) -> Integration | None:
+    """The provider instance a base row of `_page_query(None, …)` carries: its child, loaded
+    by the LEFT JOIN (select_related of the reverse parent link) from that same row. None for
+    a base row without its provider's row (not an integration the API can serve)."""
+    for name in _provider_links():
+        child = row._state.fields_cache.get(name)
+        if child is not None:
+            return child
+    return None
+
+
+def _provider_links() -> list[str]:
+    # Each provider's table, as the base model's reverse one-to-one (its parent link).
+    return [provider._meta.model_name for provider in all_providers()]
+
+
+# A page of one provider's rows (or of every provider's: provider None), compiled once per
+# provider, limit and filters (config.compiled_query): one query on every list request. The
+# limit is part of the SQL, so the kept ones are bounded: past PAGE_QUERIES_KEPT, others
+# compile every time.
 _PAGE_QUERIES: dict[
-    tuple[type[Integration], int | None, bool, bool], CompiledQuery[Integration]
+    tuple[type[Integration] | None, int | None, bool, bool], CompiledQuery[Integration]
 ] = {}
 PAGE_QUERIES_KEPT = 64
 
 
 def _page_query(
-    cls: type[Integration], *, limit: int | None, after: bool, status: bool
+    provider: type[Integration] | None, *, limit: int | None, after: bool, status: bool
 ) -> CompiledQuery[Integration]:
-    key = (cls, limit, after, status)
+    key = (provider, limit, after, status)
     query = _PAGE_QUERIES.get(key)
     if query is None:
+        model = Integration if provider is None else provider
 
         def build(tenant_id: int, *filters: str) -> QuerySet[Integration, Integration]:
-            # Compared and ordered by code point, as Python sorts below: a database collation
-            # that orders '_' and '-' otherwise (ICU, glibc locales) would make pages skip ids.
-            rows = (
-                cls.objects.non_polymorphic()
-                .filter(tenant_id=tenant_id)
-                .annotate(ident_bytes=Collate("ident", _binary_collation()))
-                .order_by("ident_bytes")
+            rows = model.objects.non_polymorphic().filter(tenant_id=tenant_id)
+            if provider is None:
+                rows = rows.select_related(*_provider_links())
+            # Compared and ordered by code point, as clients (and Python) sort: a database
+            # collation that orders '_' and '-' otherwise (ICU, glibc locales) would make
+            # pages skip ids.
+            rows = rows.annotate(ident_bytes=Collate("ident", _binary_collation())).order_by(
+                "ident_bytes"
             )
             rest = list(filters)
             if after:
@@ -87,7 +105,7 @@ def _page_query(
             return rows if limit is None else rows[:limit]
 
         kinds = [int, *([str] if after else []), *([str] if status else [])]
-        query = CompiledQuery(cls, build, *kinds)
+        query = CompiledQuery(model, build, *kinds)
         if len(_PAGE_QUERIES) < PAGE_QUERIES_KEPT:
             _PAGE_QUERIES[key] = query
     return query
