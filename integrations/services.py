@@ -207,10 +207,22 @@ def integration_restore(*, integration: Integration, actor: Actor) -> None:
     integration.deleted_at = None
 
 
-def integration_reveals_record(*, integrations: list[Integration], actor: Actor) -> None:
-    """Audit that a response carried the secrets of `integrations` in clear (one `reveal`
-    event each, written in one statement)."""
-    history.record_reveals(integrations, actor=actor)
+def integration_reveals_record(
+    *, integrations: list[Integration], actor: Actor, read: bool = False
+) -> None:
+    """Audit that a response carries the secrets of `integrations` in clear (one `reveal`
+    event each, written in one statement). With `read` (the response is a read of the stored
+    secrets, not a write's echo), their `last_used_at` too (integration_used_record): when
+    one is due, both in one transaction, so that a failure keeps neither; the instances show
+    the new value. Call it before the response is rendered: a reveal is never missing from
+    the trail, even when rendering then fails."""
+    now = timezone.now()
+    if not (read and _used_due(integrations, now)):
+        history.record_reveals(integrations, actor=actor)
+        return
+    with transaction.atomic():
+        integration_used_record(integrations=integrations, now=now)
+        history.record_reveals(integrations, actor=actor)
 
 
 # `last_used_at` is for people ("is this integration still read?"): a minute of precision is
@@ -226,11 +238,7 @@ def integration_used_record(*, integrations: list[Integration], now: datetime | 
     `version` nor `updated_at` moves. Returns how many rows were written; the instances get
     the new value."""
     now = now or timezone.now()
-    stale = [
-        integration
-        for integration in integrations
-        if integration.last_used_at is None or now - integration.last_used_at > LAST_USED_PRECISION
-    ]
+    stale = _used_due(integrations, now)
     if not stale:
         return 0
     alias = router.db_for_write(Integration)
@@ -247,6 +255,15 @@ def integration_used_record(*, integrations: list[Integration], now: datetime | 
     for integration in stale:
         integration.last_used_at = now
     return written
+
+
+def _used_due(integrations: list[Integration], now: datetime) -> list[Integration]:
+    """Those of `integrations` whose last_used_at is older than LAST_USED_PRECISION, or empty."""
+    return [
+        integration
+        for integration in integrations
+        if integration.last_used_at is None or now - integration.last_used_at > LAST_USED_PRECISION
+    ]
 
 
 @cache

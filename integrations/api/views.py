@@ -124,17 +124,19 @@ class TenantAPIView(APIView):
         """The records as the token may see them. Secrets go out in clear only to a token with
         the `secrets` scope, and each such record is audited as a reveal (one statement)."""
         show_secrets = self.api_token().has_scope(Scope.SECRETS)
-        if show_secrets and self.request.method in ("GET", "HEAD"):
-            # A read of stored secrets (a write's answer only echoes what was sent): noted
-            # before rendering, so that the records show this read (last-used-at).
-            services.integration_used_record(integrations=integrations)
-        records: list[dict] = [
+        if show_secrets:
+            # Audited before rendering: the records then show a read's last-used-at, and a
+            # failure to audit answers no secret. A GET reads stored secrets; a write's answer
+            # echoes what was written.
+            services.integration_reveals_record(
+                integrations=integrations,
+                actor=self.actor(),
+                read=self.request.method in ("GET", "HEAD"),
+            )
+        return [
             serializer_for(type(integration)).record(integration, show_secrets=show_secrets)
             for integration in integrations
         ]
-        if show_secrets:
-            services.integration_reveals_record(integrations=integrations, actor=self.actor())
-        return records
 
     def render(self, integration: Integration) -> dict:
         return self.render_all([integration])[0]
