@@ -68,8 +68,9 @@ def _insert_rows(instances: Sequence[models.Model], alias: str) -> None:
             for instance, (pk,) in zip(instances, cursor.fetchall(), strict=True):
                 instance.pk = pk
         elif len(instances) == 1 and instances[0].pk is None:
-            meta = model._meta
-            instances[0].pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
+            instances[0].pk = connection.ops.last_insert_id(
+                cursor, model._meta.db_table, column_of(model, "pk")
+            )
     for instance in instances:
         instance._state.adding = False
         instance._state.db = alias
@@ -97,6 +98,21 @@ def update(instance: models.Model, field_names: Sequence[str]) -> None:
                 raise DatabaseError(f"{model.__name__} {instance.pk}: no row was updated.")
 
 
+def column_of(model: type[models.Model], name: str) -> str:
+    """The column of `model`'s concrete field `name` ("pk": its primary key's). ValueError for
+    a name that is no column (a reverse relation, a many-to-many)."""
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise ValueError(f"{model.__name__}.{name} is not a column.")
+    return _column(field)
+
+
+def _column(field: models.Field) -> str:
+    if not field.concrete or field.column is None:
+        raise ValueError(f"{field} is not a column.")
+    return field.column
+
+
 @cache
 def _insert_sql(
     model: type[models.Model], rows: int, alias: str
@@ -109,14 +125,14 @@ def _insert_sql(
     connection = connections[alias]
     quote = connection.ops.quote_name
     fields = tuple(field for field in meta.concrete_fields if not field.primary_key)
-    columns = ", ".join(quote(field.column) for field in fields)
+    columns = ", ".join(quote(_column(field)) for field in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     values = ", ".join([row] * rows)
     # Identifiers come from the model and are quoted by the backend; values are parameters.
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {values}"  # noqa: S608
     returns_pk = connection.features.can_return_columns_from_insert
     if returns_pk:
-        sql += f" RETURNING {quote(meta.db_table)}.{quote(meta.pk.column)}"
+        sql += f" RETURNING {quote(meta.db_table)}.{quote(column_of(model, 'pk'))}"
     return sql, fields, returns_pk
 
 
@@ -131,14 +147,15 @@ def _update_sql(
         field = meta.get_field(name)
         if not isinstance(field, models.Field) or not field.concrete or field.primary_key:
             raise ValueError(f"{model.__name__}.{name} is not a column update() can write.")
-        by_table.setdefault(field.model._meta.concrete_model, []).append(field)
+        owner = field.model._meta.concrete_model or field.model
+        by_table.setdefault(owner, []).append(field)
     statements = []
     # Parent tables first, as save() writes them (the same lock order for every writer).
     for owner, fields in sorted(by_table.items(), key=lambda item: item[0] is model):
         # The child's primary key is its parent link, equal to the parent's: one pk value
         # addresses the row in every table.
-        assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-        table, key = quote(owner._meta.db_table), quote(owner._meta.pk.column)
+        assignments = ", ".join(f"{quote(_column(field))} = %s" for field in fields)
+        table, key = quote(owner._meta.db_table), quote(column_of(owner, "pk"))
         sql = f"UPDATE {table} SET {assignments} WHERE {key} = %s"  # noqa: S608 (as above)
         statements.append((sql, tuple(fields)))
     return tuple(statements)

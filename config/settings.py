@@ -147,6 +147,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that costs no round trip (config/postgresql).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
     # Fail fast rather than hang: a database that accepts TCP but never answers held a
     # request for 130 s (psycopg's default), and a runaway statement held it for ever.
     # Seconds (0: no statement limit; psycopg's 130 s to connect). Values already given in
@@ -160,7 +162,8 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         )
 # Keep each thread's connection for CONN_MAX_AGE seconds (0: a new one per request) instead of
 # connecting per request; CONN_HEALTH_CHECKS tests a kept connection before a request reuses
-# it, so a database restart costs no failed request. Values given in DATABASE_URL win. Off
+# it, so a database restart costs no failed request (on PostgreSQL without a round trip:
+# config/postgresql). Values given in DATABASE_URL win. Off
 # with DEBUG: runserver starts a thread per request, which would only pile connections up.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0 if DEBUG else 60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=True))

@@ -155,6 +155,9 @@ def _prune_versions(integration: Integration) -> None:
 def _prune_sql(alias: str) -> str:
     quote = connections[alias].ops.quote_name
     meta = IntegrationVersion._meta
-    owner, number = (quote(meta.get_field(name).column) for name in ("integration", "number"))
+    owner, number = (
+        quote(compiled_write.column_of(IntegrationVersion, name))
+        for name in ("integration", "number")
+    )
     # Identifiers from the model, quoted by the backend; values are parameters.
     return f"DELETE FROM {quote(meta.db_table)} WHERE {owner} = %s AND {number} <= %s"  # noqa: S608

@@ -58,7 +58,7 @@ def _as_provider(row: Integration) -> Integration | None:
     by the LEFT JOIN (select_related of the reverse parent link) from that same row. None for
     a base row without its provider's row (not an integration the API can serve)."""
     for name in _provider_links():
-        child = row._state.fields_cache.get(name)
+        child: Integration | None = row._state.fields_cache.get(name)
         if child is not None:
             return child
     return None
@@ -66,7 +66,7 @@ def _as_provider(row: Integration) -> Integration | None:
 
 def _provider_links() -> list[str]:
     # Each provider's table, as the base model's reverse one-to-one (its parent link).
-    return [provider._meta.model_name for provider in all_providers()]
+    return [str(provider._meta.model_name) for provider in all_providers()]
 
 
 # A page of one provider's rows (or of every provider's: provider None), compiled once per

@@ -251,7 +251,7 @@ def integration_used_record(*, integrations: list[Integration], now: datetime | 
     ]
     with connection.cursor() as cursor:
         cursor.execute(_used_update_sql(alias, len(stale)), params)
-        written = cursor.rowcount
+        written = int(cursor.rowcount)
     for integration in stale:
         integration.last_used_at = now
     return written
@@ -274,13 +274,14 @@ def _used_update_sql(alias: str, count: int) -> str:
     than on every read with secrets."""
     quote = connections[alias].ops.quote_name
     meta = Integration._meta
-    last_used = quote(meta.get_field("last_used_at").column)
-    deleted = quote(meta.get_field("deleted_at").column)
+    last_used = quote(compiled_write.column_of(Integration, "last_used_at"))
+    deleted = quote(compiled_write.column_of(Integration, "deleted_at"))
     keys = ", ".join(["%s"] * count)
     # Identifiers from the model, quoted by the backend; values are parameters.
     return (
         f"UPDATE {quote(meta.db_table)} SET {last_used} = %s "  # noqa: S608
-        f"WHERE {deleted} IS NULL AND {quote(meta.pk.column)} IN ({keys}) "
+        f"WHERE {deleted} IS NULL AND {quote(compiled_write.column_of(Integration, 'pk'))} "
+        f"IN ({keys}) "
         f"AND ({last_used} IS NULL OR {last_used} < %s)"
     )
 

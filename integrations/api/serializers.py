@@ -7,7 +7,7 @@ import copy
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from rest_framework import serializers
@@ -141,7 +141,7 @@ class ProviderSerializer(serializers.ModelSerializer):
         Renders each value with the class's unbound fields, as DRF's to_representation would
         (None stays None), without building and binding a serializer per record: the list
         and every read and write render through here."""
-        record = {"id": instance.ident, "type": instance.provider_key}
+        record: dict[str, Any] = {"id": instance.ident, "type": instance.provider_key}
         secret_names = type(instance).secret_field_names()
         unreadable = []
         for key, (name, field) in cls.fields_by_key().items():

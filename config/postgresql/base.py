@@ -1,0 +1,46 @@
+"""Django's PostgreSQL backend, with a health check that costs no round trip.
+
+With CONN_HEALTH_CHECKS, Django checks a kept connection at the start of every request that
+uses it by sending `SELECT 1` and waiting for the answer: one more round trip on every
+request (an API read is three otherwise). What that check catches in practice is a server
+that restarted, failed over or ended the session (idle timeout, pg_terminate_backend): in
+each case the server says so on the socket (an ErrorResponse, then end of file) or the
+kernel closes it. An idle connection between requests has nothing to read, so the socket
+being readable, closed or in error means the connection is gone. Checking that is a poll
+with a zero timeout: no round trip.
+
+What it cannot see, neither could `SELECT 1` in time: a server unreachable without a word
+(then the first statement fails after the connect/statement timeouts and the request
+answers 503, as it would with Django's check after its own wait).
+
+Selected by DATABASE_URL's postgres:// scheme (config/settings.py); everything else is
+Django's backend unchanged.
+"""
+
+import select
+
+from django.db.backends.postgresql import base
+from psycopg.pq import TransactionStatus
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def is_usable(self) -> bool:
+        """Whether the kept connection is still open (see the module's docstring). Django
+        calls it for CONN_HEALTH_CHECKS at the start of a request, and after an error."""
+        connection = self.connection
+        if connection is None or connection.closed or connection.broken:
+            return False
+        if connection.info.transaction_status != TransactionStatus.IDLE:
+            return False  # left inside a transaction (or a failed one): not to be reused
+        return not _peer_spoke_or_hung_up(connection.fileno())
+
+
+def _peer_spoke_or_hung_up(fileno: int) -> bool:
+    """Whether an idle connection's socket has something to read, or was closed or failed:
+    a zero-timeout poll (no data is read)."""
+    poller = select.poll()
+    poller.register(fileno, select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
+    try:
+        return bool(poller.poll(0))
+    except OSError:
+        return True
