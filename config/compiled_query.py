@@ -47,10 +47,17 @@ class CompiledQuery(Generic[M]):
     """
 
     def __init__(
-        self, model: type[M], build: Callable[..., "models.QuerySet[M, Any]"], *kinds: type
+        self,
+        model: type[M],
+        build: Callable[..., "models.QuerySet[M, Any]"],
+        *kinds: type,
+        lock_suffix: Callable[[Any], str] | None = None,
     ) -> None:
+        """`lock_suffix(connection)`, if given, is appended to the compiled SQL: a locking
+        clause the ORM cannot write (PostgreSQL's `FOR SHARE OF t` beside `FOR UPDATE OF`)."""
         self.model = model
         self.build = build
+        self.lock_suffix = lock_suffix
         self.sentinels: tuple[Any, ...] = tuple(
             -(987_654_301 + index) if kind is int else f"\x1fcompiled-query-arg-{index}\x1f"
             for index, kind in enumerate(kinds)
@@ -61,6 +68,8 @@ class CompiledQuery(Generic[M]):
         queryset = self.build(*self.sentinels)
         compiler = queryset.query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
+        if self.lock_suffix is not None:
+            sql += self.lock_suffix(connections[alias])
         slots = [
             (position, self.sentinels.index(value))
             for position, value in enumerate(params)

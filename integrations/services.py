@@ -80,8 +80,11 @@ def integration_upsert(
     integration_check_ident(ident=ident, provider=provider)
     for _ in range(UPSERT_ATTEMPTS):
         with transaction.atomic():
-            tenant_hold_live(tenant=tenant)
+            # Locks the live row and holds its tenant live; with no row, the tenant is held
+            # (or found deleted: TenantNotFound) before the insert.
             existing = _live_for_update(provider, tenant, ident)
+            if existing is None:
+                tenant_hold_live(tenant=tenant)
             if precondition != NO_PRECONDITION:
                 precondition.check(existing or _live_of_another_type(tenant, ident))
             if existing is not None:
@@ -286,25 +289,45 @@ def _used_update_sql(alias: str, count: int) -> str:
     )
 
 
-# The row reads of writes, compiled once per provider (config.compiled_query): SELECT … FOR
-# UPDATE of the parent and child rows (both locked on PostgreSQL; SQLite has no row locks and
-# runs one write transaction at a time), without the ORM's per-request query building.
+# The row reads of writes, compiled once per provider (config.compiled_query), without the
+# ORM's per-request query building: SELECT … FOR UPDATE of the parent and child rows, only
+# while their tenant is live, and on PostgreSQL FOR SHARE of the tenant row in the same
+# statement (what tenant_hold_live takes: a tenant's writes do not wait for each other, its
+# soft delete waits for them). SQLite has no row locks and runs one write transaction at a
+# time: there the tenant condition alone does it.
 _FOR_UPDATE_BY_IDENT: dict[type[Integration], CompiledQuery[Integration]] = {}
 _FOR_UPDATE_BY_PK: dict[type[Integration], CompiledQuery[Integration]] = {}
+
+
+def _locking(provider: type[Integration], build, *kinds: type) -> CompiledQuery[Integration]:
+    link = provider._meta.parents.get(Integration)
+    if link is None:
+        raise ValueError(f"{provider.__name__} is not a provider of Integration.")
+    parent_link = link.name
+
+    def rows(*values):
+        # non_polymorphic: the rows are of `provider` already; skipping django-polymorphic's
+        # downcast spares a content-type lookup on the first request of a process.
+        return (
+            build(provider.objects.non_polymorphic(), *values)
+            .filter(tenant__deleted_at=None)
+            .select_for_update(of=("self", parent_link))
+        )
+
+    def tenant_share_lock(connection) -> str:
+        if connection.vendor != "postgresql":
+            return ""
+        return f" FOR SHARE OF {connection.ops.quote_name(Tenant._meta.db_table)}"
+
+    return CompiledQuery(provider, rows, *kinds, lock_suffix=tenant_share_lock)
 
 
 def _for_update_by_ident(provider: type[Integration]) -> CompiledQuery[Integration]:
     query = _FOR_UPDATE_BY_IDENT.get(provider)
     if query is None:
-        # non_polymorphic: the rows are of `provider` already; skipping django-polymorphic's
-        # downcast spares a content-type lookup on the first request of a process.
-        query = _FOR_UPDATE_BY_IDENT[provider] = CompiledQuery(
+        query = _FOR_UPDATE_BY_IDENT[provider] = _locking(
             provider,
-            lambda tenant_id, ident: (
-                provider.objects.non_polymorphic()
-                .select_for_update()
-                .filter(tenant_id=tenant_id, ident=ident)
-            ),
+            lambda rows, tenant_id, ident: rows.filter(tenant_id=tenant_id, ident=ident),
             int,
             str,
         )
@@ -314,20 +337,19 @@ def _for_update_by_ident(provider: type[Integration]) -> CompiledQuery[Integrati
 def _for_update_by_pk(provider: type[Integration]) -> CompiledQuery[Integration]:
     query = _FOR_UPDATE_BY_PK.get(provider)
     if query is None:
-        query = _FOR_UPDATE_BY_PK[provider] = CompiledQuery(
-            provider,
-            lambda pk: provider.objects.non_polymorphic().select_for_update().filter(pk=pk),
-            int,
+        query = _FOR_UPDATE_BY_PK[provider] = _locking(
+            provider, lambda rows, pk: rows.filter(pk=pk), int
         )
     return query
 
 
 def _locked(integration: Integration) -> Integration:
-    """The live row of `integration`, locked for this transaction (its tenant held live);
-    IntegrationNotFound if it was deleted since it was read, TenantNotFound likewise."""
-    tenant_hold_live(tenant=integration.tenant)
+    """The live row of `integration`, locked for this transaction, its tenant held live (one
+    statement); IntegrationNotFound if it was deleted since it was read, TenantNotFound if its
+    tenant was."""
     current = _for_update_by_pk(type(integration)).first(integration.pk)
     if current is None:
+        tenant_hold_live(tenant=integration.tenant)  # TenantNotFound when that is the reason
         raise IntegrationNotFound(integration.ident)
     current.tenant = integration.tenant  # known already: saves a query
     return current
