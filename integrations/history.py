@@ -17,7 +17,7 @@ from integrations.fields import SEALED_PREFIX, SecretField
 from integrations.models import Integration, IntegrationVersion
 from integrations.sealed import MASK, SealedSecret
 from tenants.actors import Actor
-from tenants.models import SECRET_CHANGED, AuditAction
+from tenants.models import SECRET_CHANGED, AuditAction, AuditEvent
 from tenants.services import audit_event, audit_event_record
 
 Changes = dict[str, Any]
@@ -47,10 +47,16 @@ def _plain(field, value):
 
 
 def record_change(
-    integration: Integration, *, action: AuditAction, changes: Changes, actor: Actor
+    integration: Integration,
+    *,
+    action: AuditAction,
+    changes: Changes,
+    actor: Actor,
+    reveal: bool = False,
 ) -> None:
     """The audit event of a change, and the integration's new version when values changed
-    (its `version` already counts it)."""
+    (its `version` already counts it). With `reveal` (the answer will carry the secrets in
+    clear), its `reveal` event too, in the same INSERT."""
     if any(name in _credential_names(integration) for name in changes):
         version = IntegrationVersion(
             integration=integration,
@@ -61,7 +67,11 @@ def record_change(
         )
         compiled_write.insert(version)
         _prune_versions(integration)
-    record_event(integration, action=action, actor=actor, changes=_audited(changes))
+    events = [
+        audit_event(**_subject(integration), actor=actor, action=action, changes=_audited(changes)),
+        *(reveal_events([integration], actor=actor) if reveal else []),
+    ]
+    compiled_write.insert_all(events)
 
 
 def record_event(
@@ -73,7 +83,14 @@ def record_event(
 def record_reveals(integrations: list[Integration], *, actor: Actor) -> None:
     """One `reveal` event per integration whose secrets a response carried in clear, written
     in one statement."""
-    events = [
+    # One INSERT (on PostgreSQL), atomic by itself: bulk_create would wrap it in BEGIN and
+    # COMMIT, two more round trips on every read or write.
+    compiled_write.insert_all(reveal_events(integrations, actor=actor))
+
+
+def reveal_events(integrations: list[Integration], *, actor: Actor) -> list[AuditEvent]:
+    """The unsaved `reveal` events of `integrations` (those that have secrets)."""
+    return [
         audit_event(
             **_subject(integration),
             actor=actor,
@@ -83,9 +100,6 @@ def record_reveals(integrations: list[Integration], *, actor: Actor) -> None:
         for integration in integrations
         if integration.secret_field_names()
     ]
-    # One INSERT (on PostgreSQL), atomic by itself: bulk_create would wrap it in BEGIN and
-    # COMMIT, two more round trips on every read or write.
-    compiled_write.insert_all(events)
 
 
 def snapshot(integration: Integration) -> dict[str, Any]:

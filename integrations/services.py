@@ -64,6 +64,7 @@ def integration_upsert(
     data: dict[str, Any],
     actor: Actor,
     precondition: Precondition = NO_PRECONDITION,
+    reveal: bool = False,
 ) -> tuple[Integration, bool]:
     """Create the tenant's integration `ident`, or replace the live one. Returns (it, created).
 
@@ -75,7 +76,9 @@ def integration_upsert(
     of another provider, that is the caller's type error (ValidationError); of this one, or
     none (deleted in the meantime), the race is retried. After UPSERT_ATTEMPTS lost races:
     IntegrationBusy. `precondition` (If-Match / If-None-Match) is checked against the live
-    row under its lock: PreconditionFailed, nothing written.
+    row under its lock: PreconditionFailed, nothing written. `reveal`: the caller will answer
+    with the secrets in clear; their `reveal` event is written with the change, in its
+    transaction (one statement and one commit fewer than auditing it afterwards).
     """
     integration_check_ident(ident=ident, provider=provider)
     for _ in range(UPSERT_ATTEMPTS):
@@ -89,12 +92,12 @@ def integration_upsert(
                 precondition.check(existing or _live_of_another_type(tenant, ident))
             if existing is not None:
                 existing.tenant = tenant
-                _change(existing, data, actor=actor, action=AuditAction.REPLACE)
+                _change(existing, data, actor=actor, action=AuditAction.REPLACE, reveal=reveal)
                 return existing, False
             try:
                 with transaction.atomic():  # a savepoint: a lost race must not end the outer one
                     integration = provider(tenant=tenant, ident=ident)
-                    _insert(integration, data, actor)
+                    _insert(integration, data, actor, reveal=reveal)
                 return integration, True
             except IntegrityError:
                 _raise_type_conflict(tenant, ident, provider)
@@ -127,6 +130,7 @@ def integration_update(
     data: dict[str, Any],
     actor: Actor,
     precondition: Precondition = NO_PRECONDITION,
+    reveal: bool = False,
 ) -> Integration:
     """Change the fields in `data` of a live integration; the others keep their stored values.
 
@@ -134,12 +138,12 @@ def integration_update(
     that lands first wins instead of being undone) and writes only the columns that change:
     two updates of different fields both keep their change, and an update that changes
     nothing writes nothing. `data` holds credential fields; the admin may also move (`tenant`)
-    or rename (`ident`) after its form checked them.
+    or rename (`ident`) after its form checked them. `reveal`: as for integration_upsert.
     """
     with transaction.atomic():
         current = _locked(integration)
         precondition.check(current)
-        _change(current, data, actor=actor, action=AuditAction.UPDATE)
+        _change(current, data, actor=actor, action=AuditAction.UPDATE, reveal=reveal)
     return current
 
 
@@ -356,7 +360,9 @@ def _locked(integration: Integration) -> Integration:
 
 
 @sensitive_variables("data")
-def _insert(integration: Integration, data: dict[str, Any], actor: Actor) -> None:
+def _insert(
+    integration: Integration, data: dict[str, Any], actor: Actor, *, reveal: bool = False
+) -> None:
     for field in type(integration).credential_fields():
         if isinstance(field, SecretField) and data.get(field.name) == MASK:
             raise ValidationError({field.name: [MASK_ON_CREATE]})
@@ -365,24 +371,33 @@ def _insert(integration: Integration, data: dict[str, Any], actor: Actor) -> Non
     integration.version = 1
     integration.save(force_insert=True)
     changes = history.changes_of(type(integration)(), data)
-    history.record_change(integration, action=AuditAction.CREATE, changes=changes, actor=actor)
+    history.record_change(
+        integration, action=AuditAction.CREATE, changes=changes, actor=actor, reveal=reveal
+    )
 
 
 @sensitive_variables("data")
 def _change(
-    integration: Integration, data: dict[str, Any], *, actor: Actor, action: AuditAction
+    integration: Integration,
+    data: dict[str, Any],
+    *,
+    actor: Actor,
+    action: AuditAction,
+    reveal: bool = False,
 ) -> None:
     """Assign what in `data` differs from the stored values and write only that, with its
-    records; write nothing when nothing differs."""
+    records; write nothing when nothing differs (but the `reveal` event, if asked)."""
     changes = history.changes_of(integration, data)
     if not changes:
+        if reveal:
+            history.record_reveals([integration], actor=actor)
         return
     _assign(integration, {name: data[name] for name in changes})
     integration.updated_by = actor.name[:150]
     integration.version += 1
     # Only these columns, as save(update_fields=...) would write them, with cached SQL.
     compiled_write.update(integration, [*changes, "updated_by", "updated_at", "version"])
-    history.record_change(integration, action=action, changes=changes, actor=actor)
+    history.record_change(integration, action=action, changes=changes, actor=actor, reveal=reveal)
 
 
 @sensitive_variables("data", "value")

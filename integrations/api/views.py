@@ -120,11 +120,12 @@ class TenantAPIView(APIView):
     def actor(self) -> Actor:
         return Actor.for_api_token(self.request, self.api_token())
 
-    def render_all(self, integrations: list[Integration]) -> list[dict]:
+    def render_all(self, integrations: list[Integration], *, audited: bool = False) -> list[dict]:
         """The records as the token may see them. Secrets go out in clear only to a token with
-        the `secrets` scope, and each such record is audited as a reveal (one statement)."""
+        the `secrets` scope, and each such record is audited as a reveal (one statement), here
+        or, `audited`, by the write that made them (services' `reveal`)."""
         show_secrets = self.api_token().has_scope(Scope.SECRETS)
-        if show_secrets:
+        if show_secrets and not audited:
             # Audited before rendering: the records then show a read's last-used-at, and a
             # failure to audit answers no secret. A GET reads stored secrets; a write's answer
             # echoes what was written.
@@ -138,8 +139,8 @@ class TenantAPIView(APIView):
             for integration in integrations
         ]
 
-    def render(self, integration: Integration) -> dict:
-        return self.render_all([integration])[0]
+    def render(self, integration: Integration, *, audited: bool = False) -> dict:
+        return self.render_all([integration], audited=audited)[0]
 
     @overload
     def int_param(self, name: str, *, default: int, low: int, high: int) -> int: ...
@@ -167,12 +168,19 @@ class TenantAPIView(APIView):
     def tagged(integration: Integration) -> dict[str, str]:
         return {"ETag": etag_of(integration)}
 
-    def render_written(self, integration: Integration) -> dict:
+    def render_written(self, integration: Integration, *, audited: bool = False) -> dict:
         """A write's answer. A token that may not read gets the id and type only: writing
-        must not be a way around the `read` scope (nor, with `secrets`, a way to read them)."""
+        must not be a way around the `read` scope (nor, with `secrets`, a way to read them).
+        `audited`: the write recorded the answer's reveal itself (`written_reveals`)."""
         if not self.api_token().has_scope(Scope.READ):
             return {"id": integration.ident, "type": integration.provider_key}
-        return self.render(integration)
+        return self.render(integration, audited=audited)
+
+    def written_reveals(self) -> bool:
+        """Whether a write's answer (render_written) will carry secrets in clear: the write
+        then records that reveal in its own transaction (services' `reveal`)."""
+        api_token = self.api_token()
+        return api_token.has_scope(Scope.READ) and api_token.has_scope(Scope.SECRETS)
 
     def body_object(self) -> dict:
         body = self.request.data
@@ -299,13 +307,14 @@ class IntegrationView(TenantAPIView):
             data=serializer.validated_data,
             actor=self.actor(),
             precondition=self.precondition(),
+            reveal=self.written_reveals(),
         )
         headers = self.tagged(integration)
         if created:
             location = reverse("api-integration", kwargs={"tenant": tenant_obj.name, "id": id})
             headers["Location"] = request.build_absolute_uri(location)
         return Response(
-            self.render_written(integration),
+            self.render_written(integration, audited=True),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
             headers=headers,
         )
@@ -350,8 +359,11 @@ class IntegrationView(TenantAPIView):
             data=serializer.validated_data,
             actor=self.actor(),
             precondition=self.precondition(),
+            reveal=self.written_reveals(),
         )
-        return Response(self.render_written(integration), headers=self.tagged(integration))
+        return Response(
+            self.render_written(integration, audited=True), headers=self.tagged(integration)
+        )
 
     @extend_schema(
         operation_id="integration_delete",

@@ -1,8 +1,16 @@
-"""The query budget: a create and a replace each cost at most 10 SQL statements,
-authentication included, transaction control (BEGIN/COMMIT/SAVEPOINT) not counted: 6 for the
-write itself (the first landing's budget), 1 to hold its tenant live (a racing soft delete of
-the tenant must not be acknowledged as a write into it), 2 for its audit event and version,
-and 1 for the audit event of the secrets its answer reveals (these tokens hold `secrets`).
+"""The query budget of a create and a replace, authentication included, transaction control
+(BEGIN/COMMIT/SAVEPOINT) not counted:
+
+- the token (its tenant JOINed), +1 to note its last use when that is over a minute old;
+- the URL's tenant, for an all-tenants token (a tenant's token has it already);
+- the live row, locked, with its tenant held live in the same statement (a racing soft delete
+  of the tenant must not be acknowledged as a write into it); with no row (a create), the
+  tenant is held by a statement of its own;
+- the write: the parent and the provider's rows (2);
+- the version (1), and the audit events, the change's and the reveal of the secrets the
+  answer carries (these tokens hold `secrets`), in one INSERT (1).
+
+A create: at most 9; a replace: at most 8.
 
 Measured with last_used_at fresh (no write) and stale (one UPDATE of the token). The content
 type of each provider is looked up once per process by django-polymorphic and then cached, so
@@ -25,7 +33,8 @@ from tests.factories import PROVIDER_FACTORIES, TwilioFactory, actor_named
 
 pytestmark = pytest.mark.django_db
 
-BUDGET = 6 + 1 + 2 + 1
+CREATE_BUDGET = 2 + 1 + 1 + 1 + 2 + 1 + 1
+REPLACE_BUDGET = 2 + 1 + 1 + 2 + 1 + 1
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +81,7 @@ def test_a_create_stays_within_the_budget(count_sql, tenant, api_token, kind, fa
         response = post_json(client, url(key), BODIES[key])
 
     assert response.status_code == 201
-    assert len(sql.statements) <= BUDGET, "\n".join(sql.statements)
+    assert len(sql.statements) <= CREATE_BUDGET, "\n".join(sql.statements)
 
 
 @pytest.mark.parametrize("kind", [FRESH, STALE])
@@ -86,7 +95,7 @@ def test_a_replace_stays_within_the_budget(count_sql, tenant, api_token, kind, f
         response = post_json(client, url(key), BODIES[key])
 
     assert response.status_code == 200
-    assert len(sql.statements) <= BUDGET, "\n".join(sql.statements)
+    assert len(sql.statements) <= REPLACE_BUDGET, "\n".join(sql.statements)
 
 
 @pytest.mark.parametrize("existing", [False, True], ids=["create", "replace"])
