@@ -6,7 +6,12 @@ from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 
 from tenants import admin_users  # noqa: F401 (users and groups: only superusers grant)
-from tenants.admin_helpers import DeletedListFilter, HideSecretsFromErrorReports, admin_actor
+from tenants.admin_helpers import (
+    DeletedListFilter,
+    HideSecretsFromErrorReports,
+    QuickActionCheckbox,
+    admin_actor,
+)
 from tenants.models import ApiToken, AuditEvent, Scope, Tenant
 from tenants.services import (
     api_token_create,
@@ -20,7 +25,7 @@ from tenants.services import (
 
 
 @admin.register(Tenant)
-class TenantAdmin(HideSecretsFromErrorReports, admin.ModelAdmin):
+class TenantAdmin(QuickActionCheckbox, HideSecretsFromErrorReports, admin.ModelAdmin):
     """Tenants; integrations' admin extends this page with the tenant's integrations."""
 
     list_display = ["name", "display_name", "live_integrations", "created_at", "is_live"]
@@ -123,7 +128,7 @@ class ApiTokenCreationForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(QuickActionCheckbox, admin.ModelAdmin):
     list_display = [
         "label",
         "prefix",

@@ -2,11 +2,29 @@
 runs one way: integrations' admin imports tenants' admin, never the reverse."""
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 
 from tenants.actors import Actor
 from tenants.models import Channel
+
+
+class QuickActionCheckbox:
+    """Each row's action checkbox written at once: the HTML of Django's
+    `ModelAdmin.action_checkbox`, without rendering a form widget through the template engine
+    for every row (a third of the CPU of a 100-row change list). Put it before ModelAdmin."""
+
+    def action_checkbox(self, obj):
+        label = format_html(_("Select this object for an action - {}"), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            label,
+        )
 
 
 def admin_actor(request) -> Actor:

@@ -36,7 +36,12 @@ from integrations.forms import IntegrationFormRules
 from integrations.models import Integration
 from integrations.providers import all_providers, ctype_of, provider_for, provider_of
 from integrations.search import integration_ids_matching, integration_search_paths
-from tenants.admin_helpers import DeletedListFilter, HideSecretsFromErrorReports, admin_actor
+from tenants.admin_helpers import (
+    DeletedListFilter,
+    HideSecretsFromErrorReports,
+    QuickActionCheckbox,
+    admin_actor,
+)
 from tenants.models import Tenant
 
 
@@ -185,7 +190,9 @@ CONTENT_TYPE_ID = re.compile(r"\A[0-9]{1,9}\Z")
 
 
 @admin.register(Integration)
-class IntegrationParentAdmin(IntegrationPermissions, PolymorphicParentModelAdmin):
+class IntegrationParentAdmin(
+    QuickActionCheckbox, IntegrationPermissions, PolymorphicParentModelAdmin
+):
     base_model = Integration
     child_models: list[type[models.Model]] = [*all_providers()]
     # Named as the staff pages name them: the tenant by its slug, the provider by its badge.
