@@ -18,7 +18,7 @@ def test_the_list_admins_use_it(model):
 
 
 def test_its_html_is_djangos():
-    tenant = TenantFactory(name="acme", display_name='A <b>"&\' co')
+    tenant = TenantFactory(name="acme", display_name="A <b>\"&' co")
     tenant_admin = site._registry[Tenant]
 
     ours = tenant_admin.action_checkbox(tenant)
