@@ -14,6 +14,7 @@ whose positions in the compiled parameters are found once; each run replaces the
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from django.db import connections, models, router
@@ -167,3 +168,28 @@ class CompiledQuery(Generic[M]):
         if compiled.converters:
             row = next(iter(compiled.compiler.apply_converters([row], compiled.converters)))
         return compiled, alias, row
+
+
+class CompiledPerModel(Generic[M]):
+    """One CompiledQuery per model class, made the first time that class asks: for the same
+    query over each provider's model. `build(model, *sentinels)` returns the QuerySet;
+    `kinds` and `lock_suffix` as CompiledQuery's. `queries.of(model)` is that model's."""
+
+    def __init__(
+        self,
+        build: Callable[..., "models.QuerySet[Any, Any]"],
+        *kinds: type,
+        lock_suffix: Callable[[Any], str] | None = None,
+    ) -> None:
+        self.build = build
+        self.kinds = kinds
+        self.lock_suffix = lock_suffix
+        self._queries: dict[type[M], CompiledQuery[M]] = {}
+
+    def of(self, model: type[M]) -> CompiledQuery[M]:
+        query = self._queries.get(model)
+        if query is None:
+            query = self._queries[model] = CompiledQuery(
+                model, partial(self.build, model), *self.kinds, lock_suffix=self.lock_suffix
+            )
+        return query

@@ -1,10 +1,10 @@
 """Reads shared by the API and the staff views."""
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Collate
 
-from config.compiled_query import CompiledQuery
+from config.compiled_query import CompiledPerModel, CompiledQuery
 from integrations.exceptions import IntegrationNotFound, UnknownProvider
 from integrations.models import Integration, IntegrationVersion
 from integrations.providers import all_providers, provider_for, provider_for_ctype_id
@@ -90,7 +90,14 @@ def _page_query(
         def build(tenant_id: int, *filters: str) -> QuerySet[Integration, Integration]:
             rows = model.objects.non_polymorphic().filter(tenant_id=tenant_id)
             if provider is None:
-                rows = rows.select_related(*_provider_links())
+                # Only base rows that have their provider's row (as the per-provider INNER
+                # JOINs read them): dropped after the LIMIT, such rows would shorten a page
+                # and hide the next one.
+                links = _provider_links()
+                has_provider_row = Q()
+                for link in links:
+                    has_provider_row |= Q(**{f"{link}__isnull": False})
+                rows = rows.filter(has_provider_row).select_related(*links)
             # Compared and ordered by code point, as clients (and Python) sort: a database
             # collation that orders '_' and '-' otherwise (ICU, glibc locales) would make
             # pages skip ids.
@@ -170,21 +177,13 @@ _CTYPE_OF_LIVE = CompiledQuery(
     int,
     str,
 )
-_LIVE_OF_PROVIDER: dict[type[Integration], CompiledQuery[Integration]] = {}
-
-
-def _live_of_provider(provider: type[Integration]) -> CompiledQuery[Integration]:
-    query = _LIVE_OF_PROVIDER.get(provider)
-    if query is None:
-        query = _LIVE_OF_PROVIDER[provider] = CompiledQuery(
-            provider,
-            lambda tenant_id, ident: provider.objects.non_polymorphic().filter(
-                tenant_id=tenant_id, ident=ident
-            ),
-            int,
-            str,
-        )
-    return query
+_LIVE_OF_PROVIDER: CompiledPerModel[Integration] = CompiledPerModel(
+    lambda provider, tenant_id, ident: provider.objects.non_polymorphic().filter(
+        tenant_id=tenant_id, ident=ident
+    ),
+    int,
+    str,
+)
 
 
 def integration_get_live(*, tenant: Tenant, ident: str) -> Integration:
@@ -197,35 +196,27 @@ def integration_get_live(*, tenant: Tenant, ident: str) -> Integration:
     if not could_be_stored(Integration, "ident", ident):
         raise IntegrationNotFound(ident)
     named = provider_for(ident)
-    integration = _live_of_provider(named).first(tenant.pk, ident) if named else None
+    integration = _LIVE_OF_PROVIDER.of(named).first(tenant.pk, ident) if named else None
     if integration is None:
         found = _CTYPE_OF_LIVE.row(tenant.pk, ident)
         provider = provider_for_ctype_id(found[0]) if found is not None else None
         if provider is not None and provider is not named:
-            integration = _live_of_provider(provider).first(tenant.pk, ident)
+            integration = _LIVE_OF_PROVIDER.of(provider).first(tenant.pk, ident)
     if integration is None:
         raise IntegrationNotFound(ident)
     integration.tenant = tenant
     return integration
 
 
-_LIVE_IN_NAMED_TENANT: dict[type[Integration], CompiledQuery[Integration]] = {}
-
-
-def _live_in_named_tenant(provider: type[Integration]) -> CompiledQuery[Integration]:
-    query = _LIVE_IN_NAMED_TENANT.get(provider)
-    if query is None:
-        query = _LIVE_IN_NAMED_TENANT[provider] = CompiledQuery(
-            provider,
-            lambda tenant_name, ident: (
-                provider.objects.non_polymorphic()
-                .select_related("tenant")
-                .filter(tenant__name=tenant_name, tenant__deleted_at=None, ident=ident)
-            ),
-            str,
-            str,
-        )
-    return query
+_LIVE_IN_NAMED_TENANT: CompiledPerModel[Integration] = CompiledPerModel(
+    lambda provider, tenant_name, ident: (
+        provider.objects.non_polymorphic()
+        .select_related("tenant")
+        .filter(tenant__name=tenant_name, tenant__deleted_at=None, ident=ident)
+    ),
+    str,
+    str,
+)
 
 
 def integration_get_live_by_name(*, tenant_name: str, ident: str) -> Integration:
@@ -241,7 +232,7 @@ def integration_get_live_by_name(*, tenant_name: str, ident: str) -> Integration
         and tenant_name_could_be_stored(tenant_name)
         and could_be_stored(Integration, "ident", ident)
     ):
-        integration = _live_in_named_tenant(named).first(tenant_name, ident)
+        integration = _LIVE_IN_NAMED_TENANT.of(named).first(tenant_name, ident)
         if integration is not None:
             return integration
     return integration_get_live(tenant=tenant_get_live(name=tenant_name), ident=ident)

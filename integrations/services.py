@@ -13,11 +13,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, router, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from config import compiled_write
-from config.compiled_query import CompiledQuery
+from config.compiled_query import CompiledPerModel
 from integrations import history
 from integrations.exceptions import IntegrationBusy, IntegrationNotFound, VersionNotFound
 from integrations.fields import SecretField
@@ -299,59 +300,46 @@ def _used_update_sql(alias: str, count: int) -> str:
 # statement (what tenant_hold_live takes: a tenant's writes do not wait for each other, its
 # soft delete waits for them). SQLite has no row locks and runs one write transaction at a
 # time: there the tenant condition alone does it.
-_FOR_UPDATE_BY_IDENT: dict[type[Integration], CompiledQuery[Integration]] = {}
-_FOR_UPDATE_BY_PK: dict[type[Integration], CompiledQuery[Integration]] = {}
-
-
-def _locking(provider: type[Integration], build, *kinds: type) -> CompiledQuery[Integration]:
+def _live_rows_locked(provider: type[Integration]) -> QuerySet[Integration, Integration]:
     link = provider._meta.parents.get(Integration)
     if link is None:
         raise ValueError(f"{provider.__name__} is not a provider of Integration.")
     parent_link = link.name
-
-    def rows(*values):
-        # non_polymorphic: the rows are of `provider` already; skipping django-polymorphic's
-        # downcast spares a content-type lookup on the first request of a process.
-        return (
-            build(provider.objects.non_polymorphic(), *values)
-            .filter(tenant__deleted_at=None)
-            .select_for_update(of=("self", parent_link))
-        )
-
-    def tenant_share_lock(connection) -> str:
-        if connection.vendor != "postgresql":
-            return ""
-        return f" FOR SHARE OF {connection.ops.quote_name(Tenant._meta.db_table)}"
-
-    return CompiledQuery(provider, rows, *kinds, lock_suffix=tenant_share_lock)
+    # non_polymorphic: the rows are of `provider` already; skipping django-polymorphic's
+    # downcast spares a content-type lookup on the first request of a process.
+    return (
+        provider.objects.non_polymorphic()
+        .filter(tenant__deleted_at=None)
+        .select_for_update(of=("self", parent_link))
+    )
 
 
-def _for_update_by_ident(provider: type[Integration]) -> CompiledQuery[Integration]:
-    query = _FOR_UPDATE_BY_IDENT.get(provider)
-    if query is None:
-        query = _FOR_UPDATE_BY_IDENT[provider] = _locking(
-            provider,
-            lambda rows, tenant_id, ident: rows.filter(tenant_id=tenant_id, ident=ident),
-            int,
-            str,
-        )
-    return query
+def _tenant_share_lock(connection) -> str:
+    if connection.vendor != "postgresql":
+        return ""
+    return f" FOR SHARE OF {connection.ops.quote_name(Tenant._meta.db_table)}"
 
 
-def _for_update_by_pk(provider: type[Integration]) -> CompiledQuery[Integration]:
-    query = _FOR_UPDATE_BY_PK.get(provider)
-    if query is None:
-        query = _FOR_UPDATE_BY_PK[provider] = _locking(
-            provider, lambda rows, pk: rows.filter(pk=pk), int
-        )
-    return query
+_FOR_UPDATE_BY_IDENT: CompiledPerModel[Integration] = CompiledPerModel(
+    lambda provider, tenant_id, ident: _live_rows_locked(provider).filter(
+        tenant_id=tenant_id, ident=ident
+    ),
+    int,
+    str,
+    lock_suffix=_tenant_share_lock,
+)
+_FOR_UPDATE_BY_PK: CompiledPerModel[Integration] = CompiledPerModel(
+    lambda provider, pk: _live_rows_locked(provider).filter(pk=pk),
+    int,
+    lock_suffix=_tenant_share_lock,
+)
 
 
 def _locked(integration: Integration) -> Integration:
     """The live row of `integration`, locked for this transaction, its tenant held live (one
     statement); IntegrationNotFound if it was deleted since it was read, TenantNotFound if its
     tenant was."""
-    current = _for_update_by_pk(type(integration)).first(integration.pk)
+    current = _FOR_UPDATE_BY_PK.of(type(integration)).first(integration.pk)
     if current is None:
         tenant_hold_live(tenant=integration.tenant)  # TenantNotFound when that is the reason
         raise IntegrationNotFound(integration.ident)
@@ -411,7 +399,7 @@ def _assign(integration: Integration, data: dict[str, Any]) -> None:
 
 
 def _live_for_update(provider: type[Integration], tenant: Tenant, ident: str) -> Integration | None:
-    return _for_update_by_ident(provider).first(tenant.pk, ident)
+    return _FOR_UPDATE_BY_IDENT.of(provider).first(tenant.pk, ident)
 
 
 def _live_of_another_type(tenant: Tenant, ident: str) -> Integration | None:
