@@ -26,6 +26,7 @@ from tenants.exceptions import TenantNotFound
 from tenants.models import AuditAction, AuditEvent, Tenant
 from tenants.selectors import tenant_get_live
 from tests.api.support import JSON
+from tests.db_faults import allow_writes, refuse_writes
 from tests.factories import FACTORY_FOR_PROVIDER, TenantFactory, TwilioFactory
 from tests.integrations.support import raw_column
 
@@ -604,25 +605,6 @@ def test_pruning_keeps_exactly_the_last_versions(kept, settings, twilio, tenant,
 # --- a database that fails mid-write ---------------------------------------------------------
 
 
-def _refuse_writes_to(table: str) -> None:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "CREATE OR REPLACE FUNCTION refuse_write() RETURNS trigger LANGUAGE plpgsql AS "
-                f"$$ BEGIN RAISE EXCEPTION '{FAULT}'; END $$"
-            )
-            cursor.execute(
-                f"CREATE TRIGGER refuse_write BEFORE INSERT OR UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION refuse_write()"
-            )
-        else:
-            for event in ("INSERT", "UPDATE", "DELETE"):
-                cursor.execute(
-                    f"CREATE TRIGGER refuse_{event.lower()}_{table} BEFORE {event} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, '{FAULT}'); END"
-                )
-
-
 FAILING_TABLES = [
     "integrations_twiliointegration",
     "integrations_integration",
@@ -640,7 +622,7 @@ def test_a_patch_the_database_refuses_leaves_nothing_half_stored(
 ):
     before = _state(twilio)
     before_account = TwilioIntegration.objects.get(pk=twilio.pk).account
-    _refuse_writes_to(table)
+    refuse_writes(table, FAULT)
     response = global_client.patch(_path("acme", "twilio"), json.dumps(body), content_type=JSON)
     assert response.status_code == 500, response.content
     assert response.json() == {"error": "Internal server error."}
@@ -654,7 +636,7 @@ def test_a_patch_the_database_refuses_leaves_nothing_half_stored(
 @pytest.mark.parametrize("table", ["integrations_integration", "tenants_auditevent"])
 def test_a_delete_the_database_refuses_leaves_the_record_live(table, twilio, global_client):
     before = _state(twilio)
-    _refuse_writes_to(table)
+    refuse_writes(table, FAULT)
     response = global_client.delete(_path("acme", "twilio"))
     assert response.status_code == 500, response.content
     assert response.json() == {"error": "Internal server error."}
@@ -668,22 +650,16 @@ def test_a_secrets_read_whose_reveal_audit_fails_answers_no_secret_and_stores_no
 ):
     """Transactional, as production runs (autocommit): what the read committed stays.
 
-    Fails today, and failed before the hot-path commits too (HEAD~6): the last-used-at UPDATE
-    commits on its own before the reveal INSERT, so a read that answered a 500 and was never
-    audited is still recorded as a use of the secrets."""
+    Failed before 63e6959 (and before the hot-path commits too): the last-used-at UPDATE
+    committed on its own before the reveal INSERT, so a read that answered a 500 and was never
+    audited was still recorded as a use of the secrets."""
     twilio = TwilioFactory(tenant=tenant, password=STORED)
     before = _state(twilio)
-    _refuse_writes_to("tenants_auditevent")
+    refuse_writes("tenants_auditevent", FAULT)
     try:
         response = global_client.get(_path("acme", "twilio"))
     finally:
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("DROP TRIGGER refuse_write ON tenants_auditevent")
-                cursor.execute("DROP FUNCTION refuse_write()")
-            else:
-                for event in ("insert", "update", "delete"):
-                    cursor.execute(f"DROP TRIGGER refuse_{event}_tenants_auditevent")
+        allow_writes("tenants_auditevent")
     assert response.status_code == 500, response.content
     assert response.json() == {"error": "Internal server error."}
     assert STORED not in response.content.decode()

@@ -12,8 +12,8 @@ from integrations.models import Integration
 from integrations.providers.twilio import TwilioIntegration
 from tenants.models import AuditEvent, Tenant
 from tests.api.support import TWILIO
+from tests.db_faults import refuse_writes
 from tests.factories import SendGridFactory, TwilioFactory, actor_named
-from tests.web.test_error_reports import _install_failing_trigger
 
 LIST = "/1.0/tenants/acme/integrations"
 ONE = "/1.0/tenants/acme/integrations/{}"
@@ -136,7 +136,7 @@ def test_a_write_answer_without_secrets_records_no_reveal(token_client, tenant, 
 @pytest.mark.django_db
 def test_a_failing_write_records_neither_its_change_nor_its_reveal(tenant_client, tenant):
     TwilioFactory(tenant=tenant, ident="tw", account="AC-old")
-    _install_failing_trigger(TwilioIntegration._meta.db_table)
+    refuse_writes(TwilioIntegration._meta.db_table, "the database refused this write")
     tenant_client.raise_request_exception = False
 
     response = tenant_client.patch(ONE.format("tw"), {"account": "AC-new"}, format="json")

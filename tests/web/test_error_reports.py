@@ -12,12 +12,12 @@ import sys
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.test import Client
 from django.utils.log import AdminEmailHandler
 from django.views.debug import get_exception_reporter_class
 
 from integrations.error_reports import SCRUBBED
+from tests.db_faults import refuse_writes
 from tests.factories import TwilioFactory
 
 # Built at run time, so that the test's own source lines in a traceback do not contain them.
@@ -26,32 +26,13 @@ STORED = "-".join(["stored", "secret", "value"])
 FAULT = "the database refused this write"
 
 
-def _install_failing_trigger(table: str) -> None:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "CREATE FUNCTION refuse_write() RETURNS trigger LANGUAGE plpgsql AS "
-                f"$$ BEGIN RAISE EXCEPTION '{FAULT}'; END $$"
-            )
-            cursor.execute(
-                f"CREATE TRIGGER refuse_write BEFORE INSERT OR UPDATE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION refuse_write()"
-            )
-        else:
-            for event in ("INSERT", "UPDATE"):
-                cursor.execute(
-                    f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, '{FAULT}'); END"
-                )
-
-
 @pytest.fixture
 def twilio_writes_fail(tenant):
-    """A stored Twilio integration; from then on every INSERT or UPDATE of a Twilio row fails
+    """A stored Twilio integration; from then on every write of a Twilio row fails
     in the database (undone with the test's transaction, DDL included, on SQLite and
     PostgreSQL alike)."""
     twilio = TwilioFactory(tenant=tenant, password=STORED)
-    _install_failing_trigger("integrations_twiliointegration")
+    refuse_writes("integrations_twiliointegration", FAULT)
     return twilio
 
 
