@@ -18,8 +18,9 @@ from integrations import encryption, services
 from integrations.error_reports import SCRUBBED
 from integrations.providers import TwilioIntegration
 from integrations.sealed import SealedSecret
+from tests.db_faults import refuse_writes
 from tests.factories import TwilioFactory, actor_named
-from tests.web.test_error_reports import FAULT, _install_failing_trigger
+from tests.web.test_error_reports import FAULT
 
 # Built at run time, so that the test's own source lines in a traceback do not contain them.
 TYPED = "-".join(["typed", "secret", "value"])
@@ -58,7 +59,7 @@ def _cleansed(value: str) -> bool:
 
 def test_a_failed_update_hides_the_data_in_the_services_frames(tenant):
     twilio = TwilioFactory(tenant=tenant, ident="twilio")
-    _install_failing_trigger("integrations_twiliointegration")
+    refuse_writes("integrations_twiliointegration", FAULT)
 
     frames, report = _crash(
         lambda: services.integration_update(
@@ -75,7 +76,7 @@ def test_a_failed_update_hides_the_data_in_the_services_frames(tenant):
 
 def test_a_failed_replace_hides_the_data_in_the_services_frames(tenant):
     TwilioFactory(tenant=tenant, ident="twilio")
-    _install_failing_trigger("integrations_twiliointegration")
+    refuse_writes("integrations_twiliointegration", FAULT)
 
     frames, report = _crash(
         lambda: services.integration_upsert(

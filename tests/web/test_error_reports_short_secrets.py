@@ -24,8 +24,9 @@ from django.views.debug import get_exception_reporter_class
 from integrations import error_reports
 from integrations.error_reports import MIN_SCRUBBED_LENGTH, SCRUBBED, remember_secret
 from integrations.providers import TwilioIntegration
+from tests.db_faults import refuse_writes
 from tests.factories import TwilioFactory
-from tests.web.test_error_reports import _install_failing_trigger
+from tests.web.test_error_reports import FAULT
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +38,7 @@ STORED = "-".join(["stored", "secret", "value"])
 @pytest.fixture
 def twilio_writes_fail(tenant):
     twilio = TwilioFactory(tenant=tenant, password=STORED)
-    _install_failing_trigger("integrations_twiliointegration")
+    refuse_writes("integrations_twiliointegration", FAULT)
     return twilio
 
 
