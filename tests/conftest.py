@@ -161,3 +161,25 @@ def fake_providers(settings):
     yield fake
     fake.stop()
     close_http_client()
+
+
+@pytest.fixture
+def fixed_during_verification(monkeypatch):
+    """While the provider is being asked, someone fixes the Twilio password (a PATCH, a staff
+    edit): the verification's outcome is of credentials that are no longer stored."""
+    from integrations import verification, verification_services
+    from integrations.models import Integration
+    from integrations.services import integration_update
+    from tests import fake_providers as fakes
+
+    real = verification.verify
+
+    def verify_while_fixed(integration: Integration):
+        integration_update(
+            integration=Integration.objects.get(pk=integration.pk),
+            data={"password": fakes.ACCEPTED["twilio"]["password"]},
+            actor=actor_named("a colleague"),
+        )
+        return real(integration)
+
+    monkeypatch.setattr(verification_services.verification, "verify", verify_while_fixed)

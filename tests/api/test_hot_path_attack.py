@@ -17,7 +17,7 @@ from rest_framework import serializers
 
 from config import compiled_write
 from integrations import selectors
-from integrations.api.serializers import UNREADABLE_KEY, serializer_for
+from integrations.api.serializers import UNREADABLE_KEY, json_key, serializer_for
 from integrations.exceptions import IntegrationNotFound
 from integrations.models import Integration, IntegrationVersion
 from integrations.providers import SendGridIntegration, TwilioIntegration, all_providers
@@ -328,8 +328,7 @@ def _drf_fields(integration: Integration, *, show_secrets: bool) -> dict:
     serializer = serializer_for(type(integration))(integration)
     rendered = serializers.ModelSerializer.to_representation(serializer, integration)
     for name in type(integration).secret_field_names():
-        key = name.replace("_", "-")
-        rendered[key] = getattr(integration, name).reveal() if show_secrets else MASK
+        rendered[json_key(name)] = getattr(integration, name).reveal() if show_secrets else MASK
     return dict(rendered)
 
 

@@ -4,36 +4,17 @@ error shape, and the record's version, ETag and new values stay as the change le
 
 import pytest
 
-from integrations import verification, verification_services
-from integrations.models import Integration
-from integrations.services import integration_update
 from tenants.models import AuditAction, AuditEvent
 from tests import fake_providers as fakes
-from tests.factories import TwilioFactory, actor_named
+from tests.factories import TwilioFactory
 
 pytestmark = pytest.mark.django_db
 
 PATH = "/1.0/tenants/acme/integrations/twilio"
 
 
-@pytest.fixture
-def fixed_during_the_call(monkeypatch):
-    """While the provider is being asked, someone fixes the token (a PATCH, a staff edit)."""
-    real = verification.verify
-
-    def verify_while_fixed(integration: Integration):
-        integration_update(
-            integration=Integration.objects.get(pk=integration.pk),
-            data={"password": fakes.ACCEPTED["twilio"]["password"]},
-            actor=actor_named("support"),
-        )
-        return real(integration)
-
-    monkeypatch.setattr(verification_services.verification, "verify", verify_while_fixed)
-
-
 def test_a_verification_overtaken_by_a_change_answers_409_and_stores_nothing(
-    fake_providers, tenant_client, tenant, fixed_during_the_call
+    fake_providers, tenant_client, tenant, fixed_during_verification
 ):
     before = TwilioFactory(tenant=tenant, **fakes.REFUSED["twilio"]).version
 

@@ -3,12 +3,10 @@ outcome of the replaced credentials is not recorded; the staff user is told so o
 
 import pytest
 
-from integrations import verification, verification_services
 from integrations.models import Integration
-from integrations.services import integration_update
 from tenants.models import AuditAction, AuditEvent
 from tests import fake_providers as fakes
-from tests.factories import TwilioFactory, actor_named
+from tests.factories import TwilioFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -16,20 +14,9 @@ VERIFY_URL = "/tenants/acme/integrations/twilio/test-connection/"
 
 
 def test_a_test_overtaken_by_an_edit_records_nothing_and_says_so(
-    support, tenant, fake_providers, monkeypatch
+    support, tenant, fake_providers, fixed_during_verification
 ):
     before = TwilioFactory(tenant=tenant, **fakes.REFUSED["twilio"]).version
-    real = verification.verify
-
-    def verify_while_fixed(integration: Integration):
-        integration_update(
-            integration=Integration.objects.get(pk=integration.pk),
-            data={"password": fakes.ACCEPTED["twilio"]["password"]},
-            actor=actor_named("a colleague"),
-        )
-        return real(integration)
-
-    monkeypatch.setattr(verification_services.verification, "verify", verify_while_fixed)
 
     response = support.post(VERIFY_URL)
 
