@@ -14,10 +14,14 @@ written here; `tests/test_compiled_write.py` checks that stays so) and `save()` 
 (none on these models, checked likewise). Use them only for such models.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
-from django.db import DatabaseError, connections, models, router
+from django.db import DatabaseError, connections, models, router, transaction
 
 # Rows of one multi-row INSERT at most: the API renders up to 1,000 records per answer.
 MAX_ROWS = 1000
@@ -61,16 +65,20 @@ def _insert_rows(instances: Sequence[models.Model], alias: str) -> None:
         for instance in instances
         for field in fields
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if returns_pk:
-            # One row per VALUES row, in their order (what bulk_create relies on too).
-            for instance, (pk,) in zip(instances, cursor.fetchall(), strict=True):
-                instance.pk = pk
-        elif len(instances) == 1 and instances[0].pk is None:
-            instances[0].pk = connection.ops.last_insert_id(
-                cursor, model._meta.db_table, column_of(model, "pk")
-            )
+    deferred = _deferred_to(alias)
+    if deferred is not None:
+        deferred.add(sql, params)  # written with the batch; its rows get no primary key here
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if returns_pk:
+                # One row per VALUES row, in their order (what bulk_create relies on too).
+                for instance, (pk,) in zip(instances, cursor.fetchall(), strict=True):
+                    instance.pk = pk
+            elif len(instances) == 1 and instances[0].pk is None:
+                instances[0].pk = connection.ops.last_insert_id(
+                    cursor, model._meta.db_table, column_of(model, "pk")
+                )
     for instance in instances:
         instance._state.adding = False
         instance._state.db = alias
@@ -92,10 +100,114 @@ def update(instance: models.Model, field_names: Sequence[str]) -> None:
             field.get_db_prep_save(field.pre_save(instance, False), connection) for field in fields
         ]
         params.append(instance.pk)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            if cursor.rowcount != 1:
-                raise DatabaseError(f"{model.__name__} {instance.pk}: no row was updated.")
+        execute(alias, sql, params, expect_rows=1, what=f"{model.__name__} {instance.pk}")
+
+
+def execute(
+    alias: str, sql: str, params: Sequence[Any], *, expect_rows: int | None = None, what: str = ""
+) -> int | None:
+    """Run one INSERT, UPDATE or DELETE (`sql` with %s placeholders, its `params`) on database
+    `alias`, or, inside one_statement(alias), add it to the statement written at its end.
+    Returns the rows it wrote, or None when deferred. With `expect_rows`, a different count
+    raises DatabaseError naming `what` (when deferred: at the end of one_statement)."""
+    deferred = _deferred_to(alias)
+    if deferred is not None:
+        deferred.add(sql, params, expect_rows=expect_rows, what=what)
+        return None
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        written = int(cursor.rowcount)
+    _check_rows(written, expect_rows, what)
+    return written
+
+
+@contextmanager
+def one_statement(alias: str) -> Iterator[None]:
+    """The writes of this module made inside the block, on database `alias`, stored all or none.
+
+    On PostgreSQL they are deferred and sent at the end of the block as one statement (each a
+    data-modifying WITH query of it): one round trip instead of one each, atomic by itself, so
+    with no BEGIN and COMMIT of its own (but when a row count is to be checked outside a
+    transaction). Its parts all see the database as it was before the statement: use it for
+    writes that do not read each other's rows (a row's UPDATEs, its version and its audit
+    events do not). Rows INSERTed inside get no primary key set. Elsewhere (SQLite) the writes
+    run as they are made, in a transaction for the block (the caller's, when there is one).
+
+    Raises, at the end of the block, what a failing part raises (IntegrityError,
+    DatabaseError), or DatabaseError when a part wrote other than its `expect_rows` rows;
+    nothing of the block is then kept. An exception inside the block sends nothing. Nested
+    blocks join the outermost."""
+    if _deferred_to(alias) is not None:
+        yield
+        return
+    if connections[alias].vendor != "postgresql":
+        # No savepoint inside a transaction: a failure here fails the caller's transaction.
+        with transaction.atomic(using=alias, savepoint=False):
+            yield
+        return
+    batch = _Batch(alias)
+    reset = _pending.set(batch)
+    try:
+        yield
+    finally:
+        _pending.reset(reset)
+    batch.send()
+
+
+@dataclass
+class _Batch:
+    """Writes deferred by one_statement, sent as one PostgreSQL statement."""
+
+    alias: str
+    statements: list[tuple[str, Sequence[Any], int | None, str]] = field(default_factory=list)
+
+    def add(
+        self, sql: str, params: Sequence[Any], *, expect_rows: int | None = None, what: str = ""
+    ) -> None:
+        self.statements.append((sql, params, expect_rows, what))
+
+    def send(self) -> None:
+        if any(expect_rows is not None for _, _, expect_rows, _ in self.statements):
+            # A count is checked after the statement ran: in a transaction (the caller's, or
+            # its own), so that a wrong count keeps nothing.
+            with transaction.atomic(using=self.alias, savepoint=False):
+                self._send()
+        else:
+            self._send()
+
+    def _send(self) -> None:
+        if len(self.statements) <= 1:
+            for sql, params, expect_rows, what in self.statements:
+                execute(self.alias, sql, params, expect_rows=expect_rows, what=what)
+            return
+        parts, params, counted = [], [], []
+        for number, (sql, values, expect_rows, what) in enumerate(self.statements):
+            if expect_rows is not None:
+                # Counted by the main query; an INSERT here returns its keys already.
+                sql += "" if " RETURNING " in sql else " RETURNING 1"
+                counted.append((f"w{number}", expect_rows, what))
+            parts.append(f"w{number} AS ({sql})")
+            params.extend(values)
+        # Our own statements' text (config.compiled_write, the callers' cached SQL).
+        counts = ", ".join(f"(SELECT count(*) FROM {name})" for name, _, _ in counted)  # noqa: S608
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(f"WITH {', '.join(parts)} SELECT {counts or '1'}", params)
+            row = cursor.fetchone()
+        for (_, expect_rows, what), written in zip(counted, row, strict=False):
+            _check_rows(int(written), expect_rows, what)
+
+
+_pending: ContextVar[_Batch | None] = ContextVar("compiled_write_pending", default=None)
+
+
+def _deferred_to(alias: str) -> _Batch | None:
+    batch = _pending.get()
+    return batch if batch is not None and batch.alias == alias else None
+
+
+def _check_rows(written: int, expected: int | None, what: str) -> None:
+    if expected is not None and written != expected:
+        raise DatabaseError(f"{what}: {written} rows written, {expected} expected.")
 
 
 def column_of(model: type[models.Model], name: str) -> str:

@@ -161,8 +161,8 @@ def _prune_versions(integration: Integration) -> None:
     kept = settings.INTEGRATION_VERSIONS_KEPT
     if integration.version > kept:
         alias = router.db_for_write(IntegrationVersion)
-        with connections[alias].cursor() as cursor:
-            cursor.execute(_prune_sql(alias), [integration.pk, integration.version - kept])
+        newest_pruned = integration.version - kept
+        compiled_write.execute(alias, _prune_sql(alias), [integration.pk, newest_pruned])
 
 
 @cache

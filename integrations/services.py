@@ -225,11 +225,11 @@ def integration_reveals_record(
     the new value. Call it before the response is rendered: a reveal is never missing from
     the trail, even when rendering then fails."""
     now = timezone.now()
-    if not (read and _used_due(integrations, now)):
-        history.record_reveals(integrations, actor=actor)
-        return
-    with transaction.atomic():
-        integration_used_record(integrations=integrations, now=now)
+    # One statement on PostgreSQL (no BEGIN, no COMMIT): every read of a rarely read
+    # integration has its last-used-at due, so this is on the path of most reads.
+    with compiled_write.one_statement(router.db_for_write(Integration)):
+        if read:
+            integration_used_record(integrations=integrations, now=now)
         history.record_reveals(integrations, actor=actor)
 
 
@@ -244,7 +244,8 @@ def integration_used_record(*, integrations: list[Integration], now: datetime | 
     (or empty), in one UPDATE, and none when all are fresh (no statement at all). The
     conditional UPDATE keeps racing readers to one write a minute per integration. Neither
     `version` nor `updated_at` moves. Returns how many rows were written; the instances get
-    the new value."""
+    the new value. Inside compiled_write.one_statement the UPDATE is written with its
+    statement, and the count returned is of the rows it was sent for."""
     now = now or timezone.now()
     stale = _used_due(integrations, now)
     if not stale:
@@ -257,12 +258,10 @@ def integration_used_record(*, integrations: list[Integration], now: datetime | 
         *(integration.pk for integration in stale),
         moment.get_db_prep_value(now - LAST_USED_PRECISION, connection),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_used_update_sql(alias, len(stale)), params)
-        written = int(cursor.rowcount)
+    written = compiled_write.execute(alias, _used_update_sql(alias, len(stale)), params)
     for integration in stale:
         integration.last_used_at = now
-    return written
+    return len(stale) if written is None else written
 
 
 def _used_due(integrations: list[Integration], now: datetime) -> list[Integration]:
@@ -359,9 +358,10 @@ def _insert(
     integration.version = 1
     integration.save(force_insert=True)
     changes = history.changes_of(type(integration)(), data)
-    history.record_change(
-        integration, action=AuditAction.CREATE, changes=changes, actor=actor, reveal=reveal
-    )
+    with compiled_write.one_statement(router.db_for_write(Integration)):
+        history.record_change(
+            integration, action=AuditAction.CREATE, changes=changes, actor=actor, reveal=reveal
+        )
 
 
 @sensitive_variables("data")
@@ -383,9 +383,13 @@ def _change(
     _assign(integration, {name: data[name] for name in changes})
     integration.updated_by = actor.name[:150]
     integration.version += 1
-    # Only these columns, as save(update_fields=...) would write them, with cached SQL.
-    compiled_write.update(integration, [*changes, "updated_by", "updated_at", "version"])
-    history.record_change(integration, action=action, changes=changes, actor=actor, reveal=reveal)
+    # Only these columns, as save(update_fields=...) would write them, with cached SQL; the
+    # row's UPDATEs, its version and its events in one statement on PostgreSQL.
+    with compiled_write.one_statement(router.db_for_write(Integration)):
+        compiled_write.update(integration, [*changes, "updated_by", "updated_at", "version"])
+        history.record_change(
+            integration, action=action, changes=changes, actor=actor, reveal=reveal
+        )
 
 
 @sensitive_variables("data", "value")

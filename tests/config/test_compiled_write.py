@@ -1,7 +1,7 @@
 """config.compiled_write: a row written with cached SQL is the row save() would write."""
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import signals
 from django.test.utils import CaptureQueriesContext
 
@@ -73,7 +73,7 @@ def test_an_update_of_a_missing_row_fails_loudly():
     gone = TwilioIntegration.objects.get(pk=integration.pk)
     gone.pk = gone.integration_ptr_id = 10**9
 
-    with pytest.raises(DatabaseError, match="no row was updated"):
+    with pytest.raises(DatabaseError, match="0 rows written, 1 expected"):
         compiled_write.update(gone, ["version"])
 
 
@@ -125,3 +125,105 @@ def test_rows_of_two_models_are_refused_and_none_is_nothing():
     compiled_write.insert_all([])
     with pytest.raises(ValueError, match="one model"):
         compiled_write.insert_all([event(), IntegrationVersion()])
+
+
+# --- one_statement ----------------------------------------------------------------------------
+
+
+def events_of(tenant) -> list[str]:
+    return list(AuditEvent.objects.filter(tenant=tenant).values_list("actor", flat=True))
+
+
+def test_writes_inside_one_statement_are_stored_together():
+    tenant = TenantFactory()
+    integration = TwilioFactory(tenant=tenant, account="AC-old")
+    integration.account = "AC-new"
+
+    with CaptureQueriesContext(connection) as queries, compiled_write.one_statement("default"):
+        compiled_write.update(integration, ["account"])
+        compiled_write.insert_all([event(tenant=tenant, actor="one"), event(tenant=tenant)])
+        compiled_write.insert(event(tenant=tenant, actor="two"))
+
+    assert TwilioIntegration.objects.get(pk=integration.pk).account == "AC-new"
+    assert sorted(events_of(tenant)) == ["one", "tests", "two"]
+    writes = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith(("WITH", "UP", "IN"))
+    ]
+    if connection.vendor == "postgresql":
+        # One round trip: the UPDATE and both INSERTs are parts of one WITH statement.
+        assert len(writes) == 1 and writes[0].startswith("WITH"), writes
+    else:
+        assert len(writes) == 3, writes
+
+
+@pytest.mark.postgres
+def test_a_nested_block_joins_the_outer_statement_and_an_update_counts_its_rows():
+    tenant = TenantFactory()
+    integration = TwilioFactory(tenant=tenant)
+    integration.account = "AC-nested"
+
+    with CaptureQueriesContext(connection) as queries, compiled_write.one_statement("default"):
+        compiled_write.insert(event(tenant=tenant, actor="outer"))
+        with compiled_write.one_statement("default"):
+            compiled_write.update(integration, ["account"])
+        assert events_of(tenant) == []  # nothing sent before the outer block ends
+
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert sum(sql.startswith("WITH") for sql in statements) == 1, statements
+    assert events_of(tenant) == ["outer"]
+    assert TwilioIntegration.objects.get(pk=integration.pk).account == "AC-nested"
+
+
+def test_a_part_that_updates_no_row_keeps_nothing_of_the_block():
+    tenant = TenantFactory()
+    integration = TwilioFactory(tenant=tenant, account="AC-kept")
+    gone = TwilioIntegration.objects.get(pk=integration.pk)
+    gone.pk = gone.integration_ptr_id = integration.pk + 1000  # no such row
+    gone.account = "AC-lost"
+
+    with (
+        pytest.raises(DatabaseError, match="0 rows written, 1 expected"),
+        transaction.atomic(),  # the caller's transaction, which the failure ends
+        compiled_write.one_statement("default"),
+    ):
+        compiled_write.insert(event(tenant=tenant, actor="not kept"))
+        compiled_write.update(gone, ["account"])
+
+    assert events_of(tenant) == []
+    assert TwilioIntegration.objects.get(pk=integration.pk).account == "AC-kept"
+
+
+def test_an_exception_inside_the_block_sends_nothing():
+    tenant = TenantFactory()
+
+    with (
+        CaptureQueriesContext(connection) as queries,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),  # the caller's transaction (SQLite writes as it goes)
+        compiled_write.one_statement("default"),
+    ):
+        compiled_write.insert(event(tenant=tenant))
+        if connection.vendor == "postgresql":
+            sent = [q["sql"] for q in queries.captured_queries]
+            assert not any("INSERT" in sql for sql in sent), sent  # deferred, not sent
+        raise RuntimeError("the caller failed")
+
+    assert events_of(tenant) == []
+
+
+def test_a_part_the_database_refuses_keeps_nothing_of_the_block():
+    tenant = TenantFactory()
+    integration = TwilioFactory(tenant=tenant, account="AC-kept")
+    integration.account = "AC-lost"
+    refused = event(tenant=tenant, actor=None)  # a NOT NULL column
+
+    with (
+        pytest.raises(DatabaseError),
+        transaction.atomic(),
+        compiled_write.one_statement("default"),
+    ):
+        compiled_write.update(integration, ["account"])
+        compiled_write.insert(refused)
+
+    assert events_of(tenant) == []
+    assert TwilioIntegration.objects.get(pk=integration.pk).account == "AC-kept"
