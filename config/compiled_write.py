@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from django.db import DatabaseError, connections, models, router, transaction
+from django.db import DatabaseError, DataError, connections, models, router, transaction
 
 # Rows of one multi-row INSERT at most: the API renders up to 1,000 records per answer.
 MAX_ROWS = 1000
@@ -67,7 +67,9 @@ def _insert_rows(instances: Sequence[models.Model], alias: str) -> None:
     ]
     deferred = _deferred_to(alias)
     if deferred is not None:
-        deferred.add(sql, params)  # written with the batch; its rows get no primary key here
+        # Written with the batch, its rows counted there as here (a row a trigger dropped is
+        # an error, not a silent gap in the audit trail); they get no primary key here.
+        deferred.add(sql, params, expect_rows=len(instances), what=f"{model.__name__} INSERT")
     else:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -127,16 +129,16 @@ def one_statement(alias: str) -> Iterator[None]:
 
     On PostgreSQL they are deferred and sent at the end of the block as one statement (each a
     data-modifying WITH query of it): one round trip instead of one each, atomic by itself, so
-    with no BEGIN and COMMIT of its own (but when a row count is to be checked outside a
-    transaction). Its parts all see the database as it was before the statement: use it for
-    writes that do not read each other's rows (a row's UPDATEs, its version and its audit
-    events do not). Rows INSERTed inside get no primary key set. Elsewhere (SQLite) the writes
-    run as they are made, in a transaction for the block (the caller's, when there is one).
+    with no BEGIN and COMMIT of its own; the rows each part writes are counted in it. Its parts
+    all see the database as it was before the statement: use it for writes that do not read
+    each other's rows (a row's UPDATEs, its version and its audit events do not). Rows
+    INSERTed inside get no primary key set. Elsewhere (SQLite) the writes run as they are
+    made, in a transaction for the block (the caller's, when there is one).
 
     Raises, at the end of the block, what a failing part raises (IntegrityError,
-    DatabaseError), or DatabaseError when a part wrote other than its `expect_rows` rows;
-    nothing of the block is then kept. An exception inside the block sends nothing. Nested
-    blocks join the outermost."""
+    DatabaseError), or DatabaseError when a part wrote other than its rows (an INSERT's, an
+    UPDATE's or execute()'s `expect_rows`); nothing of the block is then kept. An exception
+    inside the block sends nothing. Nested blocks join the outermost."""
     if _deferred_to(alias) is not None:
         yield
         return
@@ -167,35 +169,41 @@ class _Batch:
         self.statements.append((sql, params, expect_rows, what))
 
     def send(self) -> None:
-        if any(expect_rows is not None for _, _, expect_rows, _ in self.statements):
-            # A count is checked after the statement ran: in a transaction (the caller's, or
-            # its own), so that a wrong count keeps nothing.
-            with transaction.atomic(using=self.alias, savepoint=False):
-                self._send()
-        else:
-            self._send()
-
-    def _send(self) -> None:
-        if len(self.statements) <= 1:
-            for sql, params, expect_rows, what in self.statements:
-                execute(self.alias, sql, params, expect_rows=expect_rows, what=what)
+        if not self.statements:
             return
-        parts, params, counted = [], [], []
+        if len(self.statements) == 1 and self.statements[0][2] is None:
+            sql, params, _, _ = self.statements[0]
+            execute(self.alias, sql, params)
+            return
+        parts, params, checks, counted = [], [], [], []
         for number, (sql, values, expect_rows, what) in enumerate(self.statements):
+            name = f"w{number}"
             if expect_rows is not None:
-                # Counted by the main query; an INSERT here returns its keys already.
+                # An INSERT here returns its keys already: one row per row written.
                 sql += "" if " RETURNING " in sql else " RETURNING 1"
-                counted.append((f"w{number}", expect_rows, what))
-            parts.append(f"w{number} AS ({sql})")
+                checks.append(f"(SELECT count(*) FROM {name}) = {int(expect_rows)}")  # noqa: S608
+                counted.append(what)
+            parts.append(f"{name} AS ({sql})")
             params.extend(values)
-        # Our own statements' text (config.compiled_write, the callers' cached SQL).
-        counts = ", ".join(f"(SELECT count(*) FROM {name})" for name, _, _ in counted)  # noqa: S608
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(f"WITH {', '.join(parts)} SELECT {counts or '1'}", params)
-            row = cursor.fetchone()
-        for (_, expect_rows, what), written in zip(counted, row, strict=False):
-            _check_rows(int(written), expect_rows, what)
+        # A count that differs fails the statement itself (a division by zero; plain SQL has
+        # no ASSERT), so none of its parts is kept, inside a transaction or not, and a read
+        # needs no BEGIN and COMMIT for it.
+        verdict = " AND ".join(checks) or "TRUE"
+        # Our own statements' text (this module's and the callers' cached SQL).
+        sql = f"WITH {', '.join(parts)} SELECT 1 / (CASE WHEN {verdict} THEN 1 ELSE 0 END)"
+        try:
+            with connections[self.alias].cursor() as cursor:
+                cursor.execute(sql, params)
+        except DataError as error:
+            if getattr(error.__cause__, "sqlstate", None) != DIVISION_BY_ZERO:
+                raise
+            raise DatabaseError(
+                f"{', '.join(counted)}: other rows written than expected; nothing was kept."
+            ) from None
 
+
+# SQLSTATE of division_by_zero (PostgreSQL, Appendix A "Error Codes").
+DIVISION_BY_ZERO = "22012"
 
 _pending: ContextVar[_Batch | None] = ContextVar("compiled_write_pending", default=None)
 

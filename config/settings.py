@@ -196,8 +196,11 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
-# How many versions of each integration's values are kept for rollback (the newest ones).
+# How many versions of each integration's values are kept for rollback (the newest ones). At
+# least 1: the current values are always a version (history, rollback, the ETag's number).
 INTEGRATION_VERSIONS_KEPT = env.int("INTEGRATION_VERSIONS_KEPT", default=10)
+if INTEGRATION_VERSIONS_KEPT < 1:
+    raise ImproperlyConfigured("INTEGRATION_VERSIONS_KEPT must be at least 1.")
 
 # --- Verifying credentials against the providers (README: Verifying credentials) -------------
 # Where each provider's verification call goes: configuration only, never user input (the one

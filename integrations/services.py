@@ -154,10 +154,13 @@ def integration_rollback(
     number: int,
     actor: Actor,
     precondition: Precondition = NO_PRECONDITION,
+    reveal: bool = False,
 ) -> Integration:
     """Make the values of version `number` the current ones, as a new version. Needs no
     decryption (a token without the `secrets` scope may undo its own bad write). Raises
-    VersionNotFound for a version that does not exist or is no longer kept."""
+    VersionNotFound for a version that does not exist or is no longer kept. `reveal`: as for
+    integration_upsert (the answer's reveal is written with the change, or alone when the
+    version is the current one already)."""
     with transaction.atomic():
         current = _locked(integration)
         precondition.check(current)
@@ -165,7 +168,7 @@ def integration_rollback(
         if version is None:
             raise VersionNotFound(number)
         data = history.values_of(version, type(current))
-        _change(current, data, actor=actor, action=AuditAction.ROLLBACK)
+        _change(current, data, actor=actor, action=AuditAction.ROLLBACK, reveal=reveal)
     return current
 
 
@@ -276,19 +279,18 @@ def _used_due(integrations: list[Integration], now: datetime) -> list[Integratio
 @cache
 def _used_update_sql(alias: str, count: int) -> str:
     """integration_used_record's UPDATE of `count` rows, as the ORM would write
-    `.filter(pk__in=…, deleted_at=None).filter(Q(last_used_at=None) | Q(last_used_at__lt=…))
+    `.filter(pk__in=…).filter(Q(last_used_at=None) | Q(last_used_at__lt=…))
     .update(last_used_at=…)`, built once per count (a read renders at most LIST_PAGE_MAX) rather
-    than on every read with secrets."""
+    than on every read with secrets. Deleted rows too: the read saw them live, and its answer
+    and its reveal event go out even when a delete commits in between."""
     quote = connections[alias].ops.quote_name
     meta = Integration._meta
     last_used = quote(compiled_write.column_of(Integration, "last_used_at"))
-    deleted = quote(compiled_write.column_of(Integration, "deleted_at"))
     keys = ", ".join(["%s"] * count)
     # Identifiers from the model, quoted by the backend; values are parameters.
     return (
         f"UPDATE {quote(meta.db_table)} SET {last_used} = %s "  # noqa: S608
-        f"WHERE {deleted} IS NULL AND {quote(compiled_write.column_of(Integration, 'pk'))} "
-        f"IN ({keys}) "
+        f"WHERE {quote(compiled_write.column_of(Integration, 'pk'))} IN ({keys}) "
         f"AND ({last_used} IS NULL OR {last_used} < %s)"
     )
 

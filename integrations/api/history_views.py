@@ -165,5 +165,6 @@ class IntegrationVersionRestoreView(TenantAPIView):
             number=int(number),
             actor=self.actor(),
             precondition=self.precondition(),
+            reveal=self.written_reveals(),
         )
-        return Response(self.render_written(restored), headers=self.tagged(restored))
+        return Response(self.render_written(restored, audited=True), headers=self.tagged(restored))

@@ -169,3 +169,13 @@ def test_the_environment_wins_over_the_file(tmp_path):
     seen = settings_seen_with(env_file, SECRET_KEY="from-the-environment")
 
     assert seen["SECRET_KEY"] == "from-the-environment"
+
+
+@pytest.mark.parametrize("kept", ["0", "-3"])
+def test_keeping_no_version_is_refused_at_start(kept):
+    # The current values are always a version: with none kept, history, rollback and the
+    # one-statement write (its prune cannot see the version it inserts) would disagree.
+    result = manage("check", env={**PRODUCTION, "INTEGRATION_VERSIONS_KEPT": kept})
+
+    assert result.returncode != 0
+    assert "INTEGRATION_VERSIONS_KEPT must be at least 1." in result.stderr
