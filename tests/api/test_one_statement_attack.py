@@ -25,6 +25,7 @@ from integrations.sealed import SealedSecret
 from tenants.models import AuditAction, AuditEvent
 from tenants.services import api_token_create, audit_event
 from tests.api.support import JSON
+from tests.api.test_post_concurrency import all_at_once
 from tests.db_faults import allow_writes, refuse_writes
 from tests.factories import TenantFactory, TwilioFactory, actor_named, token_actor_name
 
@@ -490,31 +491,6 @@ def token_client_of(tenant, scopes="read,write,secrets") -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
-
-
-def all_at_once(token: str, requests: list) -> list:
-    barrier = threading.Barrier(len(requests))
-    results: list = [None] * len(requests)
-
-    def worker(index: int) -> None:
-        try:
-            client = APIClient()
-            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-            barrier.wait(timeout=30)
-            response = requests[index](client)
-            results[index] = (response.status_code, response.json())
-        except Exception as error:  # reported by the assertions
-            results[index] = ("exception", repr(error))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(requests))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=90)
-    assert not any(thread.is_alive() for thread in threads), "a request hung"
-    return results
 
 
 @pytest.mark.postgres
