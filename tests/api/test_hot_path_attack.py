@@ -685,7 +685,7 @@ def test_a_list_reveals_every_record_once_in_batches(tenant, global_client):
     assert all(i.last_used_at is not None for i in stored)
 
 
-def test_last_used_at_is_written_once_a_minute_and_never_for_deleted_rows(
+def test_last_used_at_is_written_once_a_minute_and_for_a_row_deleted_since_its_read(
     tenant, global_client, count_sql
 ):
     from datetime import timedelta
@@ -705,14 +705,15 @@ def test_last_used_at_is_written_once_a_minute_and_never_for_deleted_rows(
     assert again.status_code == 200
     assert Integration.all_objects.get(pk=live.pk).last_used_at == stamped
     assert not [s for s in sql.statements if "last_used_at" in s and s.startswith("UPDATE")]
-    # Called on a stale copy of a deleted row: the UPDATE must not touch it.
+    # Called on a copy read while live of a row deleted since: the read did use it, and its
+    # answer and reveal event went out, so it is stamped with them (the one-statement attack,
+    # tests/api/test_one_statement_attack.py, found the two disagreeing).
     gone.deleted_at = None
     gone.last_used_at = None
-    written = services.integration_used_record(
-        integrations=[gone], now=stamped + timedelta(minutes=5)
-    )
-    assert written == 0
-    assert Integration.all_objects.get(pk=gone.pk).last_used_at is None
+    used_at = stamped + timedelta(minutes=5)
+    written = services.integration_used_record(integrations=[gone], now=used_at)
+    assert written == 1
+    assert Integration.all_objects.get(pk=gone.pk).last_used_at == used_at
     later = stamped + timedelta(minutes=2)
     fresh = TwilioIntegration.objects.get(pk=live.pk)
     assert services.integration_used_record(integrations=[fresh], now=later) == 1
