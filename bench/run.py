@@ -34,7 +34,7 @@ LOCAL_SERVER = "postgres://registry:registry@127.0.0.1:5432/"
 PROFILES = {
     # tenants; wrk rounds (API operations, staff and admin pages) and seconds per run; in-process
     # CPU requests per operation (API: 400 x 5 operations = 2,000 per server; pages); warm-up
-    "full": {"tenants": 10_000, "rounds": 5, "duration": 3, "page_rounds": 3, "page_duration": 4,
+    "full": {"tenants": 10_000, "rounds": 7, "duration": 3, "page_rounds": 3, "page_duration": 4,
              "cpu_requests": 400, "page_cpu_requests": 20, "warm_up": 1},
     "quick": {"tenants": 1_000, "rounds": 1, "duration": 1, "page_rounds": 1, "page_duration": 2,
               "cpu_requests": 50, "page_cpu_requests": 2, "warm_up": 0},
@@ -255,6 +255,15 @@ def ratio(app, floor):
     return round(app / floor, 3) if app and floor else None
 
 
+def paired_ratio(app_rounds: list[float], floor_rounds: list[float]) -> float | None:
+    """The median over rounds of app req/s / floor req/s measured in the same round (the
+    rounds interleave the servers), or None without a round where both answered."""
+    # Pages have no floor: no rounds on that side, no ratio.
+    pairs = zip(app_rounds, floor_rounds, strict=False)
+    ratios = [app / floor for app, floor in pairs if app and floor]
+    return round(statistics.median(ratios), 3) if ratios else None
+
+
 def summarise(ops, runs, cpu, checks) -> dict:
     results = {}
     for op in ops:
@@ -290,6 +299,9 @@ def summarise(ops, runs, cpu, checks) -> dict:
             "app_rps": rounded(app["rps"], 1),
             "floor_rps": rounded(floor["rps"], 1),
             "ratio": ratio(app["rps"], floor["rps"]),
+            # Each round's app/floor, then their median: both sides of a round ran on the
+            # machine as it was then, so a neighbour's load moves them together.
+            "ratio_paired": paired_ratio(app["rounds_rps"], floor["rounds_rps"]),
             "django_floor_rps": rounded(django_floor["rps"], 1),
             "ratio_django": ratio(app["rps"], django_floor["rps"]),
             "app_p50_ms": rounded(app["p50_ms"]),
@@ -327,9 +339,10 @@ def fmt(value, spec: str) -> str:
 
 def table(results: dict, ops) -> str:
     lines = [
-        "| operation | app req/s | WSGI floor | app/floor | Django floor | app/Django "
-        "| app p50 ms | app p99 ms | CPU ms app / Django | worker CPU ms | non-2xx | size |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| operation | app req/s | WSGI floor | app/floor | per round | Django floor "
+        "| app/Django | app p50 ms | app p99 ms | CPU ms app / Django | worker CPU ms | non-2xx "
+        "| size |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for op in ops:
         r = results[op.name]
@@ -342,7 +355,8 @@ def table(results: dict, ops) -> str:
         bad = sum(r["non2xx"].values()) + sum(r["socket_errors"].values())
         lines.append(
             f"| {op.name}{flags} | {fmt(r['app_rps'], ',.1f')} | {fmt(r['floor_rps'], ',.1f')} "
-            f"| {fmt(r['ratio'], '.3f')} | {fmt(r['django_floor_rps'], ',.1f')} "
+            f"| {fmt(r['ratio'], '.3f')} | {fmt(r['ratio_paired'], '.3f')} "
+            f"| {fmt(r['django_floor_rps'], ',.1f')} "
             f"| {fmt(r['ratio_django'], '.3f')} | {fmt(r['app_p50_ms'], '.1f')} "
             f"| {fmt(r['app_p99_ms'], '.1f')} "
             f"| {fmt(r['cpu_ms'], '.2f')} / {fmt(r['django_floor_cpu_ms'], '.2f')} "

@@ -77,11 +77,21 @@ def test_a_tiny_run_writes_results_of_the_documented_shape(tmp_path):
 
     results = json.loads(output.read_text())
     for name in ("get_one", "staff_tenant_list"):
-        for key in ("app_rps", "floor_rps", "ratio", "app_p50_ms", "app_p99_ms", "cpu_ms"):
+        for key in (
+            "app_rps",
+            "floor_rps",
+            "ratio",
+            "ratio_paired",
+            "app_p50_ms",
+            "app_p99_ms",
+            "cpu_ms",
+        ):
             assert key in results[name], (name, key)
         assert results[name]["errors"] is False, results[name]
     assert results["get_one"]["app_rps"] > 0
     assert results["get_one"]["floor_rps"] > 0
+    assert results["get_one"]["ratio_paired"] > 0
+    assert results["staff_tenant_list"]["ratio_paired"] is None
     assert results["staff_tenant_list"]["floor_rps"] is None  # the app's pages have no floor
     assert set(results["machine"]) >= {"cpu_model", "cores", "load_average_before"}
     assert results["settings"]["tenants"] == 5
