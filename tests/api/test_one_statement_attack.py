@@ -91,6 +91,25 @@ def numbers(pk: int) -> list[int]:
     )
 
 
+def perform(client, operation: str, *, version: int, secret: str):
+    """One request of `operation` on the integration at TWILIO_URL (a create: beside it);
+    writes send `secret` as its password, a rollback restores `version`."""
+    written = {"type": "twilio", "account": "AC-new", "password": secret}
+    if operation == "replace":
+        return send(client, "post", TWILIO_URL, written)
+    if operation == "create":
+        return send(client, "post", f"{LIST}/tw-new", written)
+    if operation == "rollback":
+        return client.post(f"{TWILIO_URL}/versions/{version}/restore")
+    if operation in ("patch", "patch-secret"):
+        return send(client, "patch", TWILIO_URL, {"password": secret})
+    if operation == "get":
+        return client.get(TWILIO_URL)
+    if operation == "list":
+        return client.get(LIST)
+    raise ValueError(operation)
+
+
 def send(client, method: str, path: str, body=None):
     data = json.dumps(body) if body is not None else None
     return getattr(client, method)(path, data, content_type=JSON)
@@ -224,16 +243,7 @@ def test_a_refused_part_keeps_nothing_of_the_write(table, operation, tenant, glo
     before = state(twilio.pk)
     integrations_before = Integration.all_objects.count()
     refuse_writes(table, FAULT)
-    if operation == "replace":
-        body = {"type": "twilio", "account": "AC-new", "password": "typed-pw-9"}
-        response = send(global_client, "post", TWILIO_URL, body)
-    elif operation == "rollback":
-        response = global_client.post(f"{TWILIO_URL}/versions/{mid}/restore")
-    elif operation == "create":
-        body = {"type": "twilio", "account": "AC-new", "password": "typed-pw-9"}
-        response = send(global_client, "post", "/1.0/tenants/acme/integrations/tw-new", body)
-    else:
-        response = send(global_client, "patch", TWILIO_URL, {"password": "typed-pw-9"})
+    response = perform(global_client, operation, version=mid, secret="typed-pw-9")
     if operation == "create" and connection.vendor == "sqlite":
         # SQLite's RAISE(ABORT) is an IntegrityError: the create's lost-race retry answers
         # 409 after UPSERT_ATTEMPTS (not this change; it says nothing was written).
@@ -559,19 +569,9 @@ def test_a_change_or_a_read_writes_in_one_statement(
         )
     Integration.objects.update(last_used_at=None)  # due again
     with count_sql() as sql:
-        if operation == "patch":
-            response = send(global_client, "patch", TWILIO_URL, {"password": "new-pw"})
-        elif operation == "replace":
-            body = {"type": "twilio", "account": "AC-r", "password": "new-pw"}
-            response = send(global_client, "post", TWILIO_URL, body)
-        elif operation == "rollback":
-            # The change and the answer's reveal in one statement (found by this attack: the
-            # reveal used to be a second statement, after the change's commit).
-            response = global_client.post(f"{TWILIO_URL}/versions/2/restore")
-        elif operation == "get":
-            response = global_client.get(TWILIO_URL)
-        else:
-            response = global_client.get(LIST)
+        # A rollback too: its change and its answer's reveal in one statement (found by this
+        # attack: the reveal used to be a second statement, after the change's commit).
+        response = perform(global_client, operation, version=2, secret="new-pw")
     assert response.status_code == 200, response.content
     writes = writes_of(sql.statements)
     assert len(writes) == 1, writes
