@@ -55,23 +55,27 @@ def record_change(
     reveal: bool = False,
 ) -> None:
     """The audit event of a change, and the integration's new version when values changed
-    (its `version` already counts it). With `reveal` (the answer will carry the secrets in
-    clear), its `reveal` event too, in the same INSERT."""
-    if any(name in _credential_names(integration) for name in changes):
-        version = IntegrationVersion(
-            integration=integration,
-            number=integration.version,
-            actor=actor.name[:200],
-            changed_fields=sorted(changes),
-            values=snapshot(integration),
-        )
-        compiled_write.insert(version)
-        _prune_versions(integration)
-    events = [
-        audit_event(**_subject(integration), actor=actor, action=action, changes=_audited(changes)),
-        *(reveal_events([integration], actor=actor) if reveal else []),
-    ]
-    compiled_write.insert_all(events)
+    (its `version` already counts it), with the pruning of versions no longer kept. With
+    `reveal` (the answer will carry the secrets in clear), its `reveal` event too, in the same
+    INSERT. All one statement on PostgreSQL (compiled_write.one_statement; a caller's block,
+    such as the change's UPDATEs, joins it)."""
+    with compiled_write.one_statement(router.db_for_write(Integration)):
+        if any(name in _credential_names(integration) for name in changes):
+            version = IntegrationVersion(
+                integration=integration,
+                number=integration.version,
+                actor=actor.name[:200],
+                changed_fields=sorted(changes),
+                values=snapshot(integration),
+            )
+            compiled_write.insert(version)
+            _prune_versions(integration)
+        change = _audited(changes)
+        events = [
+            audit_event(**_subject(integration), actor=actor, action=action, changes=change),
+            *(reveal_events([integration], actor=actor) if reveal else []),
+        ]
+        compiled_write.insert_all(events)
 
 
 def record_event(

@@ -224,12 +224,12 @@ def integration_reveals_record(
     """Audit that a response carries the secrets of `integrations` in clear (one `reveal`
     event each, written in one statement). With `read` (the response is a read of the stored
     secrets, not a write's echo), their `last_used_at` too (integration_used_record): when
-    one is due, both in one transaction, so that a failure keeps neither; the instances show
-    the new value. Call it before the response is rendered: a reveal is never missing from
-    the trail, even when rendering then fails."""
+    one is due, both in one statement (compiled_write.one_statement), so that a failure keeps
+    neither; the instances show the new value. Call it before the response is rendered: a
+    reveal is never missing from the trail, even when rendering then fails."""
     now = timezone.now()
-    # One statement on PostgreSQL (no BEGIN, no COMMIT): every read of a rarely read
-    # integration has its last-used-at due, so this is on the path of most reads.
+    # No BEGIN and COMMIT on PostgreSQL: every read of a rarely read integration has its
+    # last-used-at due, so this is on the path of most reads.
     with compiled_write.one_statement(router.db_for_write(Integration)):
         if read:
             integration_used_record(integrations=integrations, now=now)
@@ -360,10 +360,9 @@ def _insert(
     integration.version = 1
     integration.save(force_insert=True)
     changes = history.changes_of(type(integration)(), data)
-    with compiled_write.one_statement(router.db_for_write(Integration)):
-        history.record_change(
-            integration, action=AuditAction.CREATE, changes=changes, actor=actor, reveal=reveal
-        )
+    history.record_change(
+        integration, action=AuditAction.CREATE, changes=changes, actor=actor, reveal=reveal
+    )
 
 
 @sensitive_variables("data")
@@ -386,7 +385,7 @@ def _change(
     integration.updated_by = actor.name[:150]
     integration.version += 1
     # Only these columns, as save(update_fields=...) would write them, with cached SQL; the
-    # row's UPDATEs, its version and its events in one statement on PostgreSQL.
+    # row's UPDATEs join its records' statement (history.record_change) on PostgreSQL.
     with compiled_write.one_statement(router.db_for_write(Integration)):
         compiled_write.update(integration, [*changes, "updated_by", "updated_at", "version"])
         history.record_change(
