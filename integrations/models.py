@@ -34,6 +34,10 @@ class Integration(PolymorphicModel):
 
     provider_key: ClassVar[str] = ""
     label: ClassVar[str] = ""
+    # Provider classes reach templates as values ({{ configured.provider.label }}): without
+    # this, the template engine calls a class as it calls any callable, so every badge built
+    # an unsaved instance (its defaults, its SealedSecrets) to read a class attribute.
+    do_not_call_in_templates: ClassVar[bool] = True
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="integrations")
     ident = models.CharField(
@@ -85,6 +89,11 @@ class Integration(PolymorphicModel):
                 name="integration_unique_live_ident_per_tenant",
                 violation_error_message=IDENT_TAKEN,
             ),
+        ]
+        indexes = [
+            # The default order (the admin's list adds "-pk" to make it total): a page of it
+            # is read from this index instead of sorting every integration.
+            models.Index(fields=["ident", "-id"], name="integration_by_ident"),
         ]
 
     def __str__(self) -> str:

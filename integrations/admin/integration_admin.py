@@ -221,6 +221,9 @@ class IntegrationParentAdmin(
     list_select_related = ["tenant"]
     actions = ["soft_delete", "restore", verify_selected]  # type: ignore[list-item]
     list_per_page = 50
+    # The unfiltered total is a second COUNT over every integration on each page view; the
+    # filtered count is shown, and "Show all" still lists every row.
+    show_full_result_count = False
 
     def get_queryset(self, request):
         # Non-polymorphic on purpose: the list shows base columns only, in one query.

@@ -6,6 +6,8 @@ import logging
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import ObjectDoesNotExist, SuspiciousOperation, ValidationError
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.views.defaults import bad_request
 from polymorphic.admin import PolymorphicInlineSupportMixin, StackedPolymorphicInline
@@ -170,6 +172,25 @@ class IntegrationInlineSupport(PolymorphicInlineSupportMixin):
 
 class TenantWithIntegrationsAdmin(IntegrationInlineSupport, TenantAdmin):
     inlines = [IntegrationInline]
+    list_display = ["name", "display_name", "live_integrations", "created_at", "is_live"]
+
+    def get_queryset(self, request):
+        # A correlated subquery rather than Count() over a join: the list's page counts its
+        # own rows only (LIMIT over the name index), and the paginator's COUNT drops the
+        # unused annotation instead of grouping every tenant with every integration.
+        live = (
+            Integration.objects.non_polymorphic()
+            .filter(tenant=OuterRef("pk"))
+            .order_by()
+            .values("tenant")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        return super().get_queryset(request).annotate(live_count=Coalesce(Subquery(live), 0))
+
+    @admin.display(description="integrations", ordering="live_count")
+    def live_integrations(self, obj):
+        return obj.live_count
 
     def view_on_site(self, obj):
         """The admin's "View on site": the tenant's staff page (live tenants only)."""
