@@ -86,6 +86,103 @@ def _insert_rows(instances: Sequence[models.Model], alias: str) -> None:
         instance._state.db = alias
 
 
+def insert_child(instance: models.Model) -> None:
+    """INSERT `instance`, of a model with one concrete parent model (multi-table inheritance:
+    a provider's row and its Integration row), into both tables as
+    `instance.save(force_insert=True)` would, and set its primary key. On PostgreSQL one
+    statement (the parent's INSERT is a WITH query of the child's: one round trip, not two);
+    elsewhere two, in the caller's transaction or one of their own. It runs at once, also
+    inside one_statement (what follows needs its key). A `save()` override (such as
+    django-polymorphic's, which sets the content type) is not run: do its work first.
+
+    Raises IntegrityError when a constraint refuses a row (neither row is kept), DatabaseError
+    when a row was not written (a trigger dropped it)."""
+    model = type(instance)
+    alias = router.db_for_write(model, instance=instance)
+    connection = connections[alias]
+    sql = _insert_child_sql(model, alias)
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection)
+        for field in (*sql.parent_fields, *sql.child_fields)
+    ]
+    if sql.one_statement is not None:
+        [(pk, _)] = _counted(alias, sql.one_statement, params, f"{model.__name__} INSERT")
+    else:
+        parent_params = params[: len(sql.parent_fields)]
+        with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
+            cursor.execute(sql.parent, parent_params)
+            pk = connection.ops.last_insert_id(cursor, sql.parent_table, sql.parent_key)
+            execute(alias, sql.child, [pk, *params[len(sql.parent_fields) :]], expect_rows=1)
+    setattr(instance, sql.parent_key_attname, pk)
+    setattr(instance, sql.link_attname, pk)
+    instance._state.adding = False
+    instance._state.db = alias
+
+
+@dataclass(frozen=True)
+class _ChildInsertSql:
+    parent: str  # the parent's INSERT (the child's pk is the key it gets)
+    child: str  # the child's INSERT, its link (the first parameter) and its own columns
+    one_statement: str | None  # both as one statement, returning the key (PostgreSQL)
+    parent_fields: tuple[models.Field, ...]
+    child_fields: tuple[models.Field, ...]
+    parent_table: str
+    parent_key: str
+    parent_key_attname: str
+    link_attname: str
+
+
+@cache
+def _insert_child_sql(model: type[models.Model], alias: str) -> _ChildInsertSql:
+    parents = model._meta.parents
+    if len(parents) != 1 or next(iter(parents))._meta.parents:
+        raise ValueError(f"{model.__name__}: insert_child() writes a model with one parent.")
+    [(parent, link)] = parents.items()
+    if link is None or link is not model._meta.pk:
+        raise ValueError(f"{model.__name__}: its primary key must be its parent link.")
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    parent_fields = tuple(f for f in parent._meta.local_concrete_fields if not f.primary_key)
+    child_fields = tuple(f for f in model._meta.local_concrete_fields if f is not link)
+    parent_table, parent_key = parent._meta.db_table, column_of(parent, "pk")
+    child_table = model._meta.db_table
+
+    def insert(table: str, fields: Sequence[models.Field], first: str = "") -> str:
+        columns = [quote(_column(field)) for field in fields]
+        values = ["%s"] * len(fields)
+        if first:
+            columns.insert(0, quote(_column(link)))
+            values.insert(0, first)
+        # Identifiers come from the models, quoted by the backend; values are parameters.
+        return (
+            f"INSERT INTO {quote(table)} ({', '.join(columns)}) "  # noqa: S608
+            f"VALUES ({', '.join(values)})"
+        )
+
+    one_statement = None
+    if connection.vendor == "postgresql":
+        returning = f" RETURNING {quote(parent_key)}"
+        new_key = f"(SELECT {quote(parent_key)} FROM parent_row)"  # noqa: S608 (as above)
+        # The child's row is counted in the statement, as one_statement counts its parts: a
+        # row a trigger dropped fails the statement, so no parent row is kept without it.
+        one_statement = (
+            f"WITH parent_row AS ({insert(parent_table, parent_fields)}{returning}), "  # noqa: S608
+            f"child_row AS ({insert(child_table, child_fields, first=new_key)} RETURNING 1) "
+            f"SELECT {new_key}, 1 / (SELECT count(*) FROM child_row)"
+        )
+    return _ChildInsertSql(
+        parent=insert(parent_table, parent_fields),
+        child=insert(child_table, child_fields, first="%s"),
+        one_statement=one_statement,
+        parent_fields=parent_fields,
+        child_fields=child_fields,
+        parent_table=parent_table,
+        parent_key=parent_key,
+        parent_key_attname=parent._meta.pk.attname,
+        link_attname=link.attname,
+    )
+
+
 def update(instance: models.Model, field_names: Sequence[str]) -> None:
     """UPDATE the columns of `field_names` of `instance`'s row, as
     `instance.save(update_fields=field_names)` would: one statement per table the fields live
@@ -191,15 +288,22 @@ class _Batch:
         verdict = " AND ".join(checks) or "TRUE"
         # Our own statements' text (this module's and the callers' cached SQL).
         sql = f"WITH {', '.join(parts)} SELECT 1 / (CASE WHEN {verdict} THEN 1 ELSE 0 END)"
-        try:
-            with connections[self.alias].cursor() as cursor:
-                cursor.execute(sql, params)
-        except DataError as error:
-            if getattr(error.__cause__, "sqlstate", None) != DIVISION_BY_ZERO:
-                raise
-            raise DatabaseError(
-                f"{', '.join(counted)}: other rows written than expected; nothing was kept."
-            ) from None
+        _counted(self.alias, sql, params, ", ".join(counted))
+
+
+def _counted(alias: str, sql: str, params: Sequence[Any], what: str) -> list[tuple[Any, ...]]:
+    """Run `sql`, a statement that checks its own row counts by dividing by zero when one is
+    wrong, and return its rows; a wrong count raises DatabaseError naming `what`."""
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+    except DataError as error:
+        if getattr(error.__cause__, "sqlstate", None) != DIVISION_BY_ZERO:
+            raise
+        raise DatabaseError(
+            f"{what}: other rows written than expected; nothing was kept."
+        ) from None
 
 
 # SQLSTATE of division_by_zero (PostgreSQL, Appendix A "Error Codes").

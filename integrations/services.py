@@ -83,26 +83,43 @@ def integration_upsert(
     """
     integration_check_ident(ident=ident, provider=provider)
     for _ in range(UPSERT_ATTEMPTS):
-        with transaction.atomic():
-            # Locks the live row and holds its tenant live; with no row, the tenant is held
-            # (or found deleted: TenantNotFound) before the insert.
-            existing = _live_for_update(provider, tenant, ident)
-            if existing is None:
-                tenant_hold_live(tenant=tenant)
-            if precondition != NO_PRECONDITION:
-                precondition.check(existing or _live_of_another_type(tenant, ident))
-            if existing is not None:
-                existing.tenant = tenant
-                _change(existing, data, actor=actor, action=AuditAction.REPLACE, reveal=reveal)
-                return existing, False
-            try:
-                with transaction.atomic():  # a savepoint: a lost race must not end the outer one
-                    integration = provider(tenant=tenant, ident=ident)
-                    _insert(integration, data, actor, reveal=reveal)
-                return integration, True
-            except IntegrityError:
-                _raise_type_conflict(tenant, ident, provider)
+        try:
+            with transaction.atomic():
+                # Locks the live row and holds its tenant live; with no row, the tenant is
+                # held (or found deleted: TenantNotFound) before the insert.
+                existing = _live_for_update(provider, tenant, ident)
+                if existing is None:
+                    tenant_hold_live(tenant=tenant)
+                if precondition != NO_PRECONDITION:
+                    precondition.check(existing or _live_of_another_type(tenant, ident))
+                if existing is not None:
+                    existing.tenant = tenant
+                    _change(existing, data, actor=actor, action=AuditAction.REPLACE, reveal=reveal)
+                    return existing, False
+                integration = provider(tenant=tenant, ident=ident)
+                _insert_unless_taken(integration, data, actor, reveal=reveal)
+            return integration, True
+        except _IdentTaken:
+            # Read after the attempt's rollback, rather than under a SAVEPOINT kept for it (two
+            # round trips on every create, for a race that is rare).
+            _raise_type_conflict(tenant, ident, provider)
     raise IntegrationBusy(ident)
+
+
+class _IdentTaken(Exception):
+    """A racing write made the id live between the locked read and the INSERT. Raised out of
+    the attempt's transaction, which is then rolled back: after a failed statement, no other
+    may run in it."""
+
+
+@sensitive_variables("data")
+def _insert_unless_taken(
+    integration: Integration, data: dict[str, Any], actor: Actor, *, reveal: bool
+) -> None:
+    try:
+        _insert(integration, data, actor, reveal=reveal)
+    except IntegrityError as error:
+        raise _IdentTaken from error
 
 
 def integration_create(*, integration: Integration, actor: Actor) -> Integration:
@@ -358,7 +375,9 @@ def _insert(
     _assign(integration, data)
     integration.updated_by = actor.name[:150]
     integration.version = 1
-    integration.save(force_insert=True)
+    # What django-polymorphic's save() does first: the row records its provider's type.
+    integration.pre_save_polymorphic(using=router.db_for_write(Integration))
+    compiled_write.insert_child(integration)  # both tables, one statement on PostgreSQL
     changes = history.changes_of(type(integration)(), data)
     history.record_change(
         integration, action=AuditAction.CREATE, changes=changes, actor=actor, reveal=reveal

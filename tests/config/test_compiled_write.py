@@ -1,21 +1,24 @@
 """config.compiled_write: a row written with cached SQL is the row save() would write."""
 
+import copy
+
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import signals
 from django.test.utils import CaptureQueriesContext
 
 from config import compiled_write
 from integrations.models import Integration, IntegrationVersion
+from integrations.providers import all_providers
 from integrations.providers.twilio import TwilioIntegration
 from integrations.sealed import SealedSecret
 from tenants.models import AuditAction, AuditEvent, Channel
-from tests.factories import TenantFactory, TwilioFactory
+from tests.factories import PROVIDER_FACTORIES, TenantFactory, TwilioFactory
 
 pytestmark = pytest.mark.django_db
 
 # The models the hot path writes through compiled_write, which skips signals and save().
-WRITTEN = (AuditEvent, IntegrationVersion, Integration, TwilioIntegration)
+WRITTEN = (AuditEvent, IntegrationVersion, Integration, *all_providers())
 
 
 def event(**overrides) -> AuditEvent:
@@ -44,6 +47,76 @@ def test_an_insert_stores_what_save_stores_and_sets_the_key():
             assert getattr(stored, field.attname) == getattr(slow, field.attname), field.name
     assert stored.changes == {"revealed": ["password"], "note": "ü\u2028"}
     assert stored.occurred_at == fast.occurred_at
+
+
+def plain(value):
+    return value.reveal() if isinstance(value, SealedSecret) else value
+
+
+def unsaved(factory, tenant, ident: str) -> Integration:
+    integration = factory.build(tenant=tenant, ident=ident, version=1)
+    integration.pre_save_polymorphic()  # what the create service does before insert_child
+    return integration
+
+
+@pytest.mark.parametrize("factory", PROVIDER_FACTORIES, ids=lambda f: f._meta.model.__name__)
+def test_a_child_insert_stores_both_tables_as_save_does_in_one_statement(factory):
+    tenant = TenantFactory()
+    fast = unsaved(factory, tenant, "fast")
+    slow = copy.deepcopy(fast)
+    slow.ident = "slow"
+
+    with CaptureQueriesContext(connection) as queries:
+        compiled_write.insert_child(fast)
+    slow.save(force_insert=True)
+
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 2)
+    model = type(fast)
+    assert fast.pk is not None and fast.pk == fast.id and fast.pk != slow.pk
+    assert not fast._state.adding and fast._state.db == "default"
+    stored = Integration.objects.get(pk=fast.pk)  # polymorphic: read as its provider
+    assert type(stored) is model
+    slow = Integration.objects.get(pk=slow.pk)
+    different = {"id", "ident", "created_at", "updated_at", model._meta.pk.name}
+    for field in model._meta.concrete_fields:
+        if field.name not in different:
+            assert plain(getattr(stored, field.attname)) == plain(getattr(slow, field.attname))
+    assert (stored.ident, stored.created_at) == ("fast", fast.created_at)
+
+
+def test_a_child_insert_a_constraint_refuses_keeps_neither_row():
+    tenant = TenantFactory()
+    compiled_write.insert_child(unsaved(PROVIDER_FACTORIES[0], tenant, "taken"))
+    rows = (Integration.objects.count(), PROVIDER_FACTORIES[0]._meta.model.objects.count())
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        compiled_write.insert_child(unsaved(PROVIDER_FACTORIES[0], tenant, "taken"))
+
+    assert (Integration.objects.count(), PROVIDER_FACTORIES[0]._meta.model.objects.count()) == rows
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_child_row_a_trigger_drops_fails_the_insert_and_keeps_no_parent_row():
+    """Autocommit, as production runs: the statement checks its child row itself."""
+    tenant = TenantFactory()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION skip_row() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RETURN NULL; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER skip_row BEFORE INSERT ON integrations_twiliointegration "
+            "FOR EACH ROW EXECUTE FUNCTION skip_row()"
+        )
+    try:
+        with pytest.raises(DatabaseError, match="other rows written than expected"):
+            compiled_write.insert_child(unsaved(TwilioFactory, tenant, "dropped"))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER skip_row ON integrations_twiliointegration")
+
+    assert not Integration.all_objects.filter(ident="dropped").exists()
 
 
 def test_an_update_writes_only_the_named_columns_parent_table_first():
@@ -82,6 +155,8 @@ def test_what_it_cannot_write_is_refused():
         compiled_write.insert(TwilioIntegration(tenant=TenantFactory(), ident="twilio"))
     with pytest.raises(ValueError, match="not a column"):
         compiled_write.update(TwilioFactory(), ["versions"])
+    with pytest.raises(ValueError, match="one parent"):
+        compiled_write.insert_child(event(tenant=TenantFactory()))
 
 
 @pytest.mark.parametrize("model", WRITTEN, ids=lambda model: model.__name__)
