@@ -111,6 +111,8 @@ def insert_child(instance: models.Model) -> None:
         parent_params = params[: len(sql.parent_fields)]
         with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
             cursor.execute(sql.parent, parent_params)
+            # A row a trigger skipped leaves the last insert id of an earlier row: not ours.
+            _check_rows(cursor.rowcount, 1, f"{sql.parent_table} INSERT")
             pk = connection.ops.last_insert_id(cursor, sql.parent_table, sql.parent_key)
             execute(alias, sql.child, [pk, *params[len(sql.parent_fields) :]], expect_rows=1)
     setattr(instance, sql.parent_key_attname, pk)
@@ -162,9 +164,11 @@ def _insert_child_sql(model: type[models.Model], alias: str) -> _ChildInsertSql:
     one_statement = None
     if connection.vendor == "postgresql":
         returning = f" RETURNING {quote(parent_key)}"
-        new_key = f"(SELECT {quote(parent_key)} FROM parent_row)"  # noqa: S608 (as above)
-        # The child's row is counted in the statement, as one_statement counts its parts: a
-        # row a trigger dropped fails the statement, so no parent row is kept without it.
+        # Both rows are counted in the statement, as one_statement counts its parts: a row a
+        # trigger dropped fails it (a division by zero), so neither row is kept without the
+        # other. With no parent row, the child's link divides before it could be NULL.
+        parent_count = "(SELECT count(*) FROM parent_row)"
+        new_key = f"COALESCE((SELECT {quote(parent_key)} FROM parent_row), 1 / {parent_count})"  # noqa: S608
         one_statement = (
             f"WITH parent_row AS ({insert(parent_table, parent_fields)}{returning}), "  # noqa: S608
             f"child_row AS ({insert(child_table, child_fields, first=new_key)} RETURNING 1) "

@@ -42,13 +42,6 @@ from tests.web.conftest import every_permission, logged_in, make_user
 
 FAULT = "the database refused this write"
 SQLITE = connection.vendor == "sqlite"
-PARENT_DROPPED = (
-    "HOLE: insert_child does not check that the parent row was written. On SQLite the child "
-    "row takes the connection's stale last-insert rowid (another integration's key): the "
-    "create answers 201, its provider row, version and events are attached to another "
-    "integration. On PostgreSQL the child's NULL link is an IntegrityError, read as a lost "
-    "race: 5 attempts, then a 409 'being changed by other requests'."
-)
 PROVIDER_TABLES = [provider._meta.db_table for provider in all_providers()]
 TABLES = [
     "integrations_integration",
@@ -380,10 +373,7 @@ def drop_skip_trigger(table: str) -> None:
 @pytest.mark.parametrize(
     "table",
     [
-        pytest.param(
-            "integrations_integration",
-            marks=pytest.mark.xfail(SQLITE, strict=True, reason=PARENT_DROPPED),
-        ),
+        "integrations_integration",
         "integrations_twiliointegration",
     ],
 )
@@ -413,7 +403,6 @@ def test_a_create_row_a_trigger_drops_is_not_acknowledged_and_keeps_nothing(
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(strict=True, reason=PARENT_DROPPED)
 def test_insert_child_notices_a_parent_row_a_trigger_drops():
     """insert_child's contract: DatabaseError (not a constraint's IntegrityError, which the
     upsert reads as a lost race) when a row was not written, and no row kept."""
