@@ -59,12 +59,16 @@ def insert_all(instances: Sequence[models.Model]) -> None:
 def _insert_rows(instances: Sequence[models.Model], alias: str) -> None:
     model = type(instances[0])
     connection = connections[alias]
-    sql, fields, returns_pk = _insert_sql(model, len(instances), alias)
-    params = [
-        field.get_db_prep_save(field.pre_save(instance, True), connection)
+    sql, fields, returns_pk, by_column = _insert_sql(model, len(instances), alias)
+    rows = [
+        [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
         for instance in instances
-        for field in fields
     ]
+    # UNNEST takes one array per column; VALUES one parameter per value.
+    if by_column:
+        params: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+    else:
+        params = [value for row in rows for value in row]
     deferred = _deferred_to(alias)
     if deferred is not None:
         # Written with the batch, its rows counted there as here (a row a trigger dropped is
@@ -74,7 +78,7 @@ def _insert_rows(instances: Sequence[models.Model], alias: str) -> None:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             if returns_pk:
-                # One row per VALUES row, in their order (what bulk_create relies on too).
+                # One row per row sent, in their order (what bulk_create relies on too).
                 for instance, (pk,) in zip(instances, cursor.fetchall(), strict=True):
                     instance.pk = pk
             elif len(instances) == 1 and instances[0].pk is None:
@@ -224,6 +228,21 @@ def execute(
     return written
 
 
+def any_of(alias: str, count: int) -> str:
+    """The SQL after `column` for `column IN (…)` of `count` values on database `alias`:
+    `= ANY(%s)` on PostgreSQL, whose one parameter is the list of values (the same text for
+    any count, so psycopg's query cache and one plan serve every count), `IN (%s, …)`
+    elsewhere, one parameter per value. any_of_params() makes its parameters."""
+    if connections[alias].vendor == "postgresql":
+        return "= ANY(%s)"
+    return "IN (" + ", ".join(["%s"] * count) + ")"
+
+
+def any_of_params(alias: str, values: Sequence[Any]) -> list[Any]:
+    """The parameters of any_of(alias, len(values))."""
+    return [list(values)] if connections[alias].vendor == "postgresql" else list(values)
+
+
 @contextmanager
 def one_statement(alias: str) -> Iterator[None]:
     """The writes of this module made inside the block, on database `alias`, stored all or none.
@@ -344,7 +363,9 @@ def _column(field: models.Field) -> str:
 @cache
 def _insert_sql(
     model: type[models.Model], rows: int, alias: str
-) -> tuple[str, tuple[models.Field, ...], bool]:
+) -> tuple[str, tuple[models.Field, ...], bool, bool]:
+    """(SQL, fields in its order, whether it RETURNs the keys, whether its parameters are one
+    array per column) of an INSERT of `rows` rows of `model`."""
     meta = model._meta
     if meta.parents:
         raise ValueError(f"{model.__name__} has parent models: insert() writes one table.")
@@ -354,14 +375,33 @@ def _insert_sql(
     quote = connection.ops.quote_name
     fields = tuple(field for field in meta.concrete_fields if not field.primary_key)
     columns = ", ".join(quote(_column(field)) for field in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    values = ", ".join([row] * rows)
+    types = [_array_type(field, connection) for field in fields]
+    by_column = rows > 1 and connection.vendor == "postgresql" and None not in types
+    if by_column:
+        # As Django's bulk_create writes it on PostgreSQL: the same text and parameter count
+        # for any number of rows, so psycopg's cache of parsed queries (50 parameters at
+        # most) serves it too, and the server plans one shape.
+        source = "SELECT * FROM UNNEST(" + ", ".join(f"(%s)::{t}[]" for t in types) + ")"  # noqa: S608
+    else:
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        source = "VALUES " + ", ".join([row] * rows)
     # Identifiers come from the model and are quoted by the backend; values are parameters.
-    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {values}"  # noqa: S608
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) {source}"
     returns_pk = connection.features.can_return_columns_from_insert
     if returns_pk:
         sql += f" RETURNING {quote(meta.db_table)}.{quote(column_of(model, 'pk'))}"
-    return sql, fields, returns_pk
+    return sql, fields, returns_pk, by_column
+
+
+def _array_type(field: models.Field, connection: Any) -> str | None:
+    """The type of an array of `field`'s values (for UNNEST), without its length (varchar, not
+    varchar(50)); None where Django's own bulk insert on PostgreSQL sends values one by one
+    (django.db.backends.postgresql.compiler: a placeholder per value, a type it does not know)."""
+    typed = field.target_field if isinstance(field, models.ForeignKey) else field
+    if hasattr(field, "get_placeholder") or typed.get_internal_type() not in connection.data_types:
+        return None
+    db_type = field.db_type(connection)
+    return None if db_type is None else db_type.split("(")[0]
 
 
 @cache

@@ -150,6 +150,72 @@ def test_an_update_of_a_missing_row_fails_loudly():
         compiled_write.update(gone, ["version"])
 
 
+# Values an array literal must escape (PostgreSQL sends many rows as one array per column).
+AWKWARD = [
+    '{"a", "b"}',
+    "NULL",
+    "null",
+    'quote " and \\ backslash',
+    "a,b",
+    "{}",
+    "",
+    " x ",
+    "ü\u2028",
+]
+
+
+def test_many_rows_store_what_save_stores_with_one_text_for_any_count():
+    tenant = TenantFactory()
+    rows = [
+        # integration_pk stays NULL: a NULL in an array, not the text "NULL".
+        event(tenant=tenant, actor=value, request_id=value, changes={"value": value, "k": [value]})
+        for value in AWKWARD
+    ]
+    twins = copy.deepcopy(rows)
+
+    sent: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        sent.append(sql)  # the text with its placeholders, as psycopg gets it
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        compiled_write.insert_all(rows)
+        compiled_write.insert_all([event(tenant=tenant), event(tenant=tenant)])
+    for twin in twins:
+        twin.save(force_insert=True)
+
+    first, second = sent
+    if connection.vendor == "postgresql":
+        assert first == second and "UNNEST" in first  # one text whatever the count
+    assert [row.pk for row in rows] == sorted(row.pk for row in rows)  # keys in row order
+    for row, twin in zip(rows, twins, strict=True):
+        stored, saved = AuditEvent.objects.get(pk=row.pk), AuditEvent.objects.get(pk=twin.pk)
+        for field in AuditEvent._meta.concrete_fields:
+            if field.name not in ("id", "occurred_at"):
+                assert getattr(stored, field.attname) == getattr(saved, field.attname)
+        assert stored.integration_pk is None
+        assert (stored.actor, stored.changes["value"]) == (row.actor, row.changes["value"])
+
+
+def test_any_of_is_one_text_for_any_count_on_postgresql():
+    alias = "default"
+    one, three = compiled_write.any_of(alias, 1), compiled_write.any_of(alias, 3)
+    if connection.vendor == "postgresql":
+        assert one == three == "= ANY(%s)"
+        assert compiled_write.any_of_params(alias, (1, 2, 3)) == [[1, 2, 3]]
+    else:
+        assert (one, three) == ("IN (%s)", "IN (%s, %s, %s)")
+        assert compiled_write.any_of_params(alias, (1, 2, 3)) == [1, 2, 3]
+    with connection.cursor() as cursor:
+        table = AuditEvent._meta.db_table
+        cursor.execute(
+            f"SELECT count(*) FROM {table} WHERE id {three}",  # noqa: S608
+            compiled_write.any_of_params(alias, [0, -1, -2]),
+        )
+        assert cursor.fetchone() == (0,)
+
+
 def test_what_it_cannot_write_is_refused():
     with pytest.raises(ValueError, match="parent models"):
         compiled_write.insert(TwilioIntegration(tenant=TenantFactory(), ident="twilio"))
