@@ -275,7 +275,7 @@ def integration_used_record(*, integrations: list[Integration], now: datetime | 
     moment = Integration._meta.get_field("last_used_at")
     params = [
         moment.get_db_prep_value(now, connection),
-        *compiled_write.any_of_params(alias, [integration.pk for integration in stale]),
+        *(integration.pk for integration in stale),
         moment.get_db_prep_value(now - LAST_USED_PRECISION, connection),
     ]
     written = compiled_write.execute(alias, _used_update_sql(alias, len(stale)), params)
@@ -303,11 +303,11 @@ def _used_update_sql(alias: str, count: int) -> str:
     quote = connections[alias].ops.quote_name
     meta = Integration._meta
     last_used = quote(compiled_write.column_of(Integration, "last_used_at"))
-    keys = compiled_write.any_of(alias, count)
+    keys = ", ".join(["%s"] * count)
     # Identifiers from the model, quoted by the backend; values are parameters.
     return (
         f"UPDATE {quote(meta.db_table)} SET {last_used} = %s "  # noqa: S608
-        f"WHERE {quote(compiled_write.column_of(Integration, 'pk'))} {keys} "
+        f"WHERE {quote(compiled_write.column_of(Integration, 'pk'))} IN ({keys}) "
         f"AND ({last_used} IS NULL OR {last_used} < %s)"
     )
 
