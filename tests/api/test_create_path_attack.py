@@ -9,7 +9,6 @@ the polymorphic type of what was created, and the admin lists sorted, filtered a
 Tests marked `postgres` need real concurrency or the one-statement INSERT."""
 
 import json
-import threading
 
 import pytest
 from django.contrib.auth.models import User
@@ -30,7 +29,8 @@ from tenants.models import AuditAction, AuditEvent, Tenant
 from tenants.services import api_token_create, tenant_delete
 from tests.api.support import BODIES, JSON, SECRET_KEYS, url
 from tests.bulk import bulk_tenants
-from tests.db_faults import allow_writes, refuse_writes
+from tests.concurrency import run_together
+from tests.db_faults import allow_inserts, allow_writes, refuse_writes, skip_inserts
 from tests.factories import (
     SalesforceFactory,
     SendGridFactory,
@@ -106,30 +106,6 @@ def post(client, path: str, body, **extra):
     return client.post(path, data, content_type=JSON, **extra)
 
 
-def race(jobs: list) -> list:
-    """Run each job (a function of nothing) in its own thread and connection, released
-    together; returns what each returned, or ("exception", repr) for one that raised."""
-    barrier = threading.Barrier(len(jobs))
-    results: list = [None] * len(jobs)
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = jobs[index]()
-        except Exception as error:  # reported by the assertions, not lost in a thread
-            results[index] = ("exception", repr(error))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a request hung"
-    return results
-
-
 def answered(client, path: str, body) -> tuple:
     response = post(client, path, body)
     return response.status_code, (response.json() if response.content else None)
@@ -160,7 +136,7 @@ def test_racing_creates_of_one_provider_make_one_row_with_records_matching_the_a
         {"type": "twilio", "account": f"AC{n:02d}", "password": f"race-pw-{n:02d}"}
         for n in range(12)
     ]
-    results = race(
+    results = run_together(
         [lambda b=body: answered(client_of(token), url("tw-race"), b) for body in bodies]
     )
 
@@ -201,7 +177,9 @@ def test_racing_creates_of_two_providers_for_one_id_give_the_loser_a_type_error(
     twilio = {"type": "twilio", "account": "AC1", "password": "twilio-race-pw"}
     sendgrid = {"type": "sendgrid", "account": "sg", "password": "sendgrid-race-pw"}
     bodies = [twilio if n % 2 else sendgrid for n in range(10)]
-    results = race([lambda b=body: answered(client_of(token), url("shared"), b) for body in bodies])
+    results = run_together(
+        [lambda b=body: answered(client_of(token), url("shared"), b) for body in bodies]
+    )
 
     assert [status for status, _ in results].count(201) == 1, results
     row = Integration.all_objects.get(tenant=tenant, ident="shared")
@@ -236,7 +214,7 @@ def test_racing_create_only_posts_give_one_201_and_never_replace(acme_token):
         response = post(client_of(token), url("tw-only"), body, HTTP_IF_NONE_MATCH="*")
         return response.status_code, response.json()
 
-    results = race([lambda n=n: create_only(n) for n in range(10)])
+    results = run_together([lambda n=n: create_only(n) for n in range(10)])
 
     statuses = [status for status, _ in results]
     assert statuses.count(201) == 1 and set(statuses) <= {201, 409, 412}, results
@@ -273,7 +251,7 @@ def test_a_create_racing_its_tenants_soft_delete_is_never_acknowledged_after_the
             for n in range(6)
         ]
         jobs.insert(3, delete)
-        results = race(jobs)
+        results = run_together(jobs)
 
         assert ("deleted", None) in results
         creates = [r for r in results if r != ("deleted", None)]
@@ -333,24 +311,6 @@ def test_a_create_the_database_refuses_half_way_keeps_nothing_in_any_table(
     assert_parents_and_children_agree()
 
 
-def skip_inserts(table: str) -> None:
-    """A trigger that drops every INSERTed row of `table` without an error."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "CREATE OR REPLACE FUNCTION skip_row() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RETURN NULL; END $$"
-            )
-            cursor.execute(
-                f"CREATE TRIGGER skip_row BEFORE INSERT ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION skip_row()"
-            )
-        else:
-            cursor.execute(
-                f"CREATE TRIGGER skip_row BEFORE INSERT ON {table} BEGIN SELECT RAISE(IGNORE); END"
-            )
-
-
 def last_insert_is(pk: int) -> None:
     """Make `pk` the connection's last inserted rowid (SQLite's last_insert_rowid(), which a
     dropped row leaves as it was): as after the INSERT of another integration's row."""
@@ -359,14 +319,6 @@ def last_insert_is(pk: int) -> None:
             cursor.execute("CREATE TEMP TABLE IF NOT EXISTS scratch (id INTEGER PRIMARY KEY)")
             cursor.execute("INSERT INTO scratch (id) VALUES (%s)", [pk])
             cursor.execute("DROP TABLE scratch")
-
-
-def drop_skip_trigger(table: str) -> None:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"DROP TRIGGER IF EXISTS skip_row ON {table}")
-        else:
-            cursor.execute("DROP TRIGGER IF EXISTS skip_row")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -393,7 +345,7 @@ def test_a_create_row_a_trigger_drops_is_not_acknowledged_and_keeps_nothing(
             global_client, url("tw"), {"type": "twilio", "account": "AC1", "password": "pw-x"}
         )
     finally:
-        drop_skip_trigger(table)
+        allow_inserts(table)
 
     assert response.status_code >= 400, (response.status_code, response.content)
     assert "error" in response.json()

@@ -26,7 +26,7 @@ from tenants.models import AuditAction, AuditEvent
 from tenants.services import api_token_create, audit_event
 from tests.api.support import JSON
 from tests.api.test_post_concurrency import all_at_once
-from tests.db_faults import allow_writes, refuse_writes
+from tests.db_faults import allow_inserts, allow_writes, refuse_writes, skip_inserts
 from tests.factories import TenantFactory, TwilioFactory, actor_named, token_actor_name
 
 FAULT = "the database refused this write"
@@ -290,19 +290,6 @@ def test_a_read_whose_last_used_or_reveal_is_refused_answers_no_secret_and_keeps
 # --- rows inserted silently as none (a BEFORE trigger that skips the row) --------------------
 
 
-def skip_inserts(table: str) -> None:
-    """A trigger that drops every INSERTed row of `table` without an error (RETURN NULL)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE OR REPLACE FUNCTION skip_row() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RETURN NULL; END $$"
-        )
-        cursor.execute(
-            f"CREATE TRIGGER skip_row BEFORE INSERT ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION skip_row()"
-        )
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_without_the_deferral_an_insert_that_stores_no_row_fails_the_write(tenant, global_client):
@@ -311,11 +298,6 @@ def test_without_the_deferral_an_insert_that_stores_no_row_fails_the_write(tenan
     skip_inserts("tenants_auditevent")
     with pytest.raises(ValueError, match="shorter"):
         compiled_write.insert(audit_event(actor=actor_named(), action=AuditAction.REVEAL))
-
-
-def drop_skip_trigger(table: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TRIGGER IF EXISTS skip_row ON {table}")
 
 
 @pytest.mark.postgres
@@ -328,7 +310,7 @@ def test_a_read_whose_reveal_row_is_not_stored_answers_no_secret(tenant, global_
     try:
         response = global_client.get(TWILIO_URL)
     finally:
-        drop_skip_trigger("tenants_auditevent")
+        allow_inserts("tenants_auditevent")
 
     assert events(twilio.pk) == []
     assert Integration.objects.get(pk=twilio.pk).last_used_at is None

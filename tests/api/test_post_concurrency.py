@@ -1,16 +1,15 @@
 """Concurrent POSTs (and DELETEs) of one id: the unique constraint and the upsert's transaction
 decide, so there is one live row and no 500. Needs real concurrency: PostgreSQL."""
 
-import threading
 from functools import partial
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from integrations.models import Integration
 from tenants.services import api_token_create
 from tests.api.support import TWILIO, post_json, url
+from tests.concurrency import run_together
 from tests.factories import TenantFactory, TwilioFactory, actor_named
 
 THREADS = 20
@@ -24,29 +23,14 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def all_at_once(token: str, requests: list) -> list:
     """Run each request (a function of an APIClient) from its own thread and connection,
     released together by a barrier; returns (status, JSON body or None) per request."""
-    barrier = threading.Barrier(len(requests))
-    results: list = [None] * len(requests)
 
-    def worker(index: int) -> None:
-        try:
-            client = APIClient()
-            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-            barrier.wait(timeout=30)
-            response = requests[index](client)
-            body = response.json() if response.content else None
-            results[index] = (response.status_code, body)
-        except Exception as error:  # reported by the assertions below, not lost in a thread
-            results[index] = ("exception", repr(error))
-        finally:
-            connection.close()
+    def answer(request) -> tuple:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        response = request(client)
+        return response.status_code, (response.json() if response.content else None)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(requests))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a request hung"
-    return results
+    return run_together([partial(answer, request) for request in requests])
 
 
 def post_all_at_once(token: str, path: str, bodies: list[dict]) -> list:

@@ -13,6 +13,7 @@ from integrations.providers import all_providers
 from integrations.providers.twilio import TwilioIntegration
 from integrations.sealed import SealedSecret
 from tenants.models import AuditAction, AuditEvent, Channel
+from tests.db_faults import allow_inserts, skip_inserts
 from tests.factories import PROVIDER_FACTORIES, TenantFactory, TwilioFactory
 
 pytestmark = pytest.mark.django_db
@@ -100,21 +101,12 @@ def test_a_child_insert_a_constraint_refuses_keeps_neither_row():
 def test_a_child_row_a_trigger_drops_fails_the_insert_and_keeps_no_parent_row():
     """Autocommit, as production runs: the statement checks its child row itself."""
     tenant = TenantFactory()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE OR REPLACE FUNCTION skip_row() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RETURN NULL; END $$"
-        )
-        cursor.execute(
-            "CREATE TRIGGER skip_row BEFORE INSERT ON integrations_twiliointegration "
-            "FOR EACH ROW EXECUTE FUNCTION skip_row()"
-        )
+    skip_inserts("integrations_twiliointegration")
     try:
         with pytest.raises(DatabaseError, match="other rows written than expected"):
             compiled_write.insert_child(unsaved(TwilioFactory, tenant, "dropped"))
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER skip_row ON integrations_twiliointegration")
+        allow_inserts("integrations_twiliointegration")
 
     assert not Integration.all_objects.filter(ident="dropped").exists()
 
