@@ -10,8 +10,10 @@ prepared by the field itself (`pre_save`, so auto_now and auto_now_add behave as
 the SQL text is cached, per database alias.
 
 What they skip, on purpose: model signals (no receiver in this project listens to the models
-written here; `tests/test_compiled_write.py` checks that stays so) and `save()` overrides
-(none on these models, checked likewise). Use them only for such models.
+written here; `tests/config/test_compiled_write.py` checks that stays so) and `save()`
+overrides (none of this project's on these models, checked likewise; django-polymorphic's,
+which sets a new row's content type, is done by the create service before insert_child).
+Use them only for such models.
 """
 
 from collections.abc import Iterator, Sequence
@@ -115,8 +117,8 @@ def insert_child(instance: models.Model) -> None:
         field.get_db_prep_save(field.pre_save(instance, True), connection)
         for field in (*sql.parent_fields, *sql.child_fields)
     ]
-    if sql.one_statement is not None:
-        [(pk, _)] = _counted(alias, sql.one_statement, params, f"{model.__name__} INSERT")
+    if sql.combined is not None:
+        [(pk, _)] = _counted(alias, sql.combined, params, f"{model.__name__} INSERT")
     else:
         parent_params = params[: len(sql.parent_fields)]
         with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
@@ -135,7 +137,7 @@ def insert_child(instance: models.Model) -> None:
 class _ChildInsertSql:
     parent: str  # the parent's INSERT (the child's pk is the key it gets)
     child: str  # the child's INSERT, its link (the first parameter) and its own columns
-    one_statement: str | None  # both as one statement, returning the key (PostgreSQL)
+    combined: str | None  # both as one statement, returning the key (PostgreSQL)
     parent_fields: tuple[models.Field, ...]
     child_fields: tuple[models.Field, ...]
     parent_table: str
@@ -171,7 +173,7 @@ def _insert_child_sql(model: type[models.Model], alias: str) -> _ChildInsertSql:
             f"VALUES ({', '.join(values)})"
         )
 
-    one_statement = None
+    combined = None
     if connection.vendor == "postgresql":
         returning = f" RETURNING {quote(parent_key)}"
         # Both rows are counted in the statement, as one_statement counts its parts: a row a
@@ -179,7 +181,7 @@ def _insert_child_sql(model: type[models.Model], alias: str) -> _ChildInsertSql:
         # other. With no parent row, the child's link divides before it could be NULL.
         parent_count = "(SELECT count(*) FROM parent_row)"
         new_key = f"COALESCE((SELECT {quote(parent_key)} FROM parent_row), 1 / {parent_count})"  # noqa: S608
-        one_statement = (
+        combined = (
             f"WITH parent_row AS ({insert(parent_table, parent_fields)}{returning}), "  # noqa: S608
             f"child_row AS ({insert(child_table, child_fields, first=new_key)} RETURNING 1) "
             f"SELECT {new_key}, 1 / (SELECT count(*) FROM child_row)"
@@ -187,7 +189,7 @@ def _insert_child_sql(model: type[models.Model], alias: str) -> _ChildInsertSql:
     return _ChildInsertSql(
         parent=insert(parent_table, parent_fields),
         child=insert(child_table, child_fields, first="%s"),
-        one_statement=one_statement,
+        combined=combined,
         parent_fields=parent_fields,
         child_fields=child_fields,
         parent_table=parent_table,

@@ -5,9 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("contenttypes", "0002_remove_content_type_name"),
         ("integrations", "0006_verification_and_usage"),
-        ("tenants", "0006_audit_action_verify"),
     ]
 
     operations = [
