@@ -160,6 +160,17 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         _options["options"] = (
             f"{_options.get('options', '')} -c statement_timeout={_statement_ms}".strip()
         )
+    # Prepared statements: the server parses and plans a statement once per connection
+    # instead of on every request. Measured under load (make bench's setup): PostgreSQL's CPU
+    # per POST replace 2.8 → 1.4 ms, per GET list 3.1 → 1.3 ms; planning alone was ~1 ms of
+    # each request (the polymorphic reads' joins). Django turns both off by default for
+    # transaction-mode poolers: set DATABASE_PREPARED_STATEMENTS=false behind PgBouncer < 1.21
+    # or any pooler that does not track protocol-level prepared statements.
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        _options.setdefault("server_side_binding", True)
+        # psycopg's own default: a statement is prepared after 5 runs on a connection, so
+        # one-off statements (admin pages, migrations) do not churn its cache of 100.
+        _options.setdefault("prepare_threshold", 5)
 # Keep each thread's connection for CONN_MAX_AGE seconds (0: a new one per request) instead of
 # connecting per request; CONN_HEALTH_CHECKS tests a kept connection before a request reuses
 # it, so a database restart costs no failed request (on PostgreSQL without a round trip:
