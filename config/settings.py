@@ -92,7 +92,7 @@ MIDDLEWARE = [
     "config.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy (below) and Cache-Control: no-store on every answer but /static/.
-    "csp.middleware.CSPMiddleware",
+    "config.csp.CSPMiddleware",
     "config.request_guards.NoStoreMiddleware",
     # A chunked body (no Content-Length) is read where the server de-chunked it, else a 411.
     "config.request_body.TransferEncodedBodyMiddleware",
