@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.utils.functional import cached_property
 from django.views.generic import FormView, ListView
 
+from config.pagination import CountingPaginator
 from integrations import search, selectors
 from integrations.models import Integration
 from integrations.web.forms import TenantFilterForm
@@ -34,6 +35,8 @@ class TenantListView(PermissionRequiredMixin, ListView):
     permission_required = "tenants.view_tenant"
     template_name = "tenants/tenant_list.html"
     paginate_by = 25
+    # The page and the total in one statement: a search's UNION is computed once, not twice.
+    paginator_class = CountingPaginator
 
     @cached_property
     def filters(self) -> TenantFilterForm:
