@@ -74,9 +74,18 @@ def live_integrations(*, tenant: Tenant) -> list[Integration]:
     return sorted(found, key=lambda integration: integration.ident)
 
 
+# Tenants per COUNT: a statement takes at most 65,535 parameters on PostgreSQL (the protocol's
+# 16-bit count, with server-side binding) and 32,766 on SQLite.
+COUNT_BATCH = 10_000
+
+
 def count_integrations(tenants: list[Tenant]) -> int:
-    """How many live integrations `tenants` hold (one query)."""
-    return Integration.objects.filter(tenant__in=tenants).count()
+    """How many live integrations `tenants` hold: one query per COUNT_BATCH tenants."""
+    ids = [tenant.pk for tenant in tenants]
+    return sum(
+        Integration.objects.filter(tenant_id__in=ids[start : start + COUNT_BATCH]).count()
+        for start in range(0, len(ids), COUNT_BATCH)
+    )
 
 
 @sensitive_variables("record", "value")

@@ -13,17 +13,58 @@ What it cannot see, neither could `SELECT 1` in time: a server unreachable witho
 (then the first statement fails after the connect/statement timeouts and the request
 answers 503, as it would with Django's check after its own wait).
 
+With prepared statements (DATABASE_PREPARED_STATEMENTS, config/settings.py), a statement
+prepared before another session changed the type of a column it reads (a migration widening a
+CharField, run while the app serves) fails with "cached plan must not change result type" on
+every later run, on every kept connection. PreparedStatementCursor recovers from that: see it.
+
 Selected by DATABASE_URL's postgres:// scheme (config/settings.py); everything else is
 Django's backend unchanged.
 """
 
 import select
 
+import psycopg
 from django.db.backends.postgresql import base
+from psycopg import errors
 from psycopg.pq import TransactionStatus
+
+# PostgreSQL's message (SQLSTATE 0A000, feature_not_supported) when a prepared statement's
+# result columns changed type since it was prepared (src/backend/utils/cache/plancache.c).
+STALE_PREPARED_STATEMENT = "cached plan must not change result type"
+
+
+class PreparedStatementCursor(base.ServerBindingCursor):
+    """Django's server-binding cursor, recovering from prepared statements gone stale.
+
+    Outside a transaction (the API's reads run in autocommit) a stale statement did nothing,
+    so every prepared statement of the connection is dropped (psycopg forgets its own on
+    seeing DEALLOCATE ALL) and the statement runs again, once. Inside a transaction, the
+    transaction has failed: its ROLLBACK makes psycopg drop them, and the error becomes an
+    OperationalError, which the app answers 503 with Retry-After (nothing was written)."""
+
+    def execute(self, query, params=None, **kwargs):
+        try:
+            return super().execute(query, params, **kwargs)
+        except errors.FeatureNotSupported as error:
+            if STALE_PREPARED_STATEMENT not in str(error):
+                raise
+            if self.connection.info.transaction_status != TransactionStatus.IDLE:
+                raise psycopg.OperationalError(
+                    "A table changed under a prepared statement (a migration?): the "
+                    "transaction was rolled back; try again."
+                ) from error
+            super().execute("DEALLOCATE ALL")
+            return super().execute(query, params, **kwargs)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        if params.get("cursor_factory") is base.ServerBindingCursor:
+            params["cursor_factory"] = PreparedStatementCursor
+        return params
+
     def is_usable(self) -> bool:
         """Whether the kept connection is still open (see the module's docstring). Django
         calls it for CONN_HEALTH_CHECKS at the start of a request, and after an error."""

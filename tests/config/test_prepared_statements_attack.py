@@ -553,15 +553,6 @@ def test_columns_added_and_dropped_by_another_session_change_no_answer(tenant, t
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/settings.py:169-173 (server_side_binding + prepare_threshold): after "
-    "another session (a migration widening a CharField's max_length) changes the type of a "
-    "selected column, every prepared statement that selects it fails with 'cached plan must "
-    "not change result type' (FeatureNotSupported, a NotSupportedError): GET one and GET list "
-    "answer 500 on every kept connection until CONN_MAX_AGE closes it (reads run in "
-    "autocommit, so no ROLLBACK makes psycopg drop them). With client-side binding: 200.",
-)
 def test_a_column_widened_by_another_session_changes_no_answer(tenant, tenant_client):
     TwilioFactory(tenant=tenant, **TWILIO_BODY)
     tenant_client.raise_request_exception = False
@@ -576,6 +567,47 @@ def test_a_column_widened_by_another_session_changes_no_answer(tenant, tenant_cl
             "ALTER TABLE integrations_twiliointegration ALTER COLUMN account TYPE varchar(64)"
         )
         connection.close()  # no statement prepared on the changed table outlives the test
+
+
+def _replace(tenant_client, account: str):
+    body = {"type": "twilio", "account": account, "password": "stored-token-1"}
+    return tenant_client.post(ONE, body, format="json")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_on_a_stale_prepared_statement_answers_503_writes_nothing_and_the_next_works(
+    tenant, tenant_client
+):
+    """A POST replace reads the token and the tenant in autocommit, then locks its row inside
+    its transaction: there the stale statement cannot run again. The write answers 503 with
+    Retry-After (a JSON error), nothing is written, and its ROLLBACK drops the stale
+    statements, so the next write succeeds on the same connection."""
+    integration = TwilioFactory(tenant=tenant, **TWILIO_BODY)
+    tenant_client.raise_request_exception = False
+    _warm(lambda: _replace(tenant_client, "AC-WARM"))
+    integration.refresh_from_db()
+    version_before = integration.version
+    try:
+        _ddl_elsewhere(
+            "ALTER TABLE integrations_twiliointegration ALTER COLUMN account TYPE varchar(100)"
+        )
+        close_old_connections()
+        refused = _replace(tenant_client, "AC-DURING")
+        assert refused.status_code == 503, refused.content
+        assert "error" in refused.json() and refused.has_header("Retry-After")
+        integration.refresh_from_db()
+        assert (integration.account, integration.version) == ("AC-WARM", version_before)
+
+        close_old_connections()
+        accepted = _replace(tenant_client, "AC-AFTER")
+        assert accepted.status_code == 200, accepted.content
+        integration.refresh_from_db()
+        assert (integration.account, integration.version) == ("AC-AFTER", version_before + 1)
+    finally:
+        _ddl_elsewhere(
+            "ALTER TABLE integrations_twiliointegration ALTER COLUMN account TYPE varchar(64)"
+        )
+        connection.close()
 
 
 # --- racing writers ------------------------------------------------------------------------------
@@ -705,13 +737,6 @@ def test_a_tenant_deleted_between_prepared_runs_answers_422_and_keeps_its_record
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="integrations/bundle_export.py:79 count_integrations() filters tenant__in=<a list "
-    "of every live tenant>: one parameter per tenant. Server-side binding caps a statement at "
-    "65,535 parameters (libpq), so `manage.py export_integrations` without --tenant fails "
-    "with OperationalError from 65,536 live tenants on; with client-side binding it worked.",
-)
 def test_counting_the_integrations_of_65536_tenants_works():
     Tenant.objects.bulk_create([Tenant(name=f"t{i:06d}") for i in range(65_536)])
     tenants = list(Tenant.objects.order_by("name"))
