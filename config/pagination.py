@@ -21,7 +21,8 @@ class CountingPaginator(Paginator):
         """The page `number` (1-based, an int or its text, as Paginator.page takes it), with
         `count` taken from its own rows. Raises what Paginator.page raises: PageNotAnInteger,
         EmptyPage."""
-        if "count" in self.__dict__ or not self._countable_in_one_query():
+        queryset = self._countable_in_one_query()
+        if "count" in self.__dict__ or queryset is None:
             return super().page(number)
         try:
             wanted = int(number)
@@ -30,7 +31,7 @@ class CountingPaginator(Paginator):
         if wanted < 1:
             return super().page(number)  # Django's EmptyPage
         bottom = (wanted - 1) * self.per_page
-        counted = self.object_list.annotate(**{TOTAL: Window(Count("*"))})
+        counted = queryset.annotate(**{TOTAL: Window(Count("*"))})
         rows = list(counted[bottom : bottom + self.per_page + self.orphans])
         if not rows:
             return super().page(number)  # past the end: Django counts, and says so
@@ -40,11 +41,15 @@ class CountingPaginator(Paginator):
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        return self._get_page(rows[: top - bottom], number, self)
+        # Paginator's hook for its Page class (not in django-stubs).
+        page: Page = self._get_page(rows[: top - bottom], number, self)  # type: ignore[attr-defined]
+        return page
 
-    def _countable_in_one_query(self) -> bool:
+    def _countable_in_one_query(self) -> QuerySet | None:
         # The window counts rows before DISTINCT, and a UNION takes no annotation.
-        query = getattr(self.object_list, "query", None)
-        return (
-            isinstance(self.object_list, QuerySet) and not query.distinct and not query.combinator
-        )
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return None
+        if queryset.query.distinct or queryset.query.combinator:
+            return None
+        return queryset

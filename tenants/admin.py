@@ -6,6 +6,7 @@ from django.template.response import TemplateResponse
 
 from tenants import admin_users  # noqa: F401 (users and groups: only superusers grant)
 from tenants.admin_helpers import (
+    DateHierarchyBoundsChecked,
     DeletedListFilter,
     HideSecretsFromErrorReports,
     QuickActionCheckbox,
@@ -233,7 +234,7 @@ class ApiTokenAdmin(QuickActionCheckbox, admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(DateHierarchyBoundsChecked, admin.ModelAdmin):
     """The audit trail, read-only: nobody adds, changes or deletes events in the application
     (in production the database role should not be able to either: see README)."""
 

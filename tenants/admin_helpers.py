@@ -3,6 +3,7 @@ runs one way: integrations' admin imports tenants' admin, never the reverse."""
 
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
@@ -25,6 +26,20 @@ class QuickActionCheckbox:
             str(obj.pk),
             label,
         )
+
+
+class DateHierarchyBoundsChecked:
+    """For a ModelAdmin with a date_hierarchy: a year, month or day in the URL that no date
+    can hold (?occurred_at__year=2147483648, or the day after 9999-12-31) is the admin's
+    "invalid lookup" redirect (?e=1), as a malformed one already is. Django's ChangeList
+    builds the date with datetime() and catches ValueError only; OverflowError was a 500.
+    Put it before ModelAdmin."""
+
+    def get_changelist_instance(self, request):
+        try:
+            return super().get_changelist_instance(request)  # type: ignore[misc]
+        except OverflowError as error:
+            raise IncorrectLookupParameters(error) from error
 
 
 def admin_actor(request) -> Actor:

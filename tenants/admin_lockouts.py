@@ -11,6 +11,8 @@ from axes import admin as axes_admin
 from axes.models import AccessAttempt, AccessLog
 from django.contrib import admin
 
+from tenants.admin_helpers import DateHierarchyBoundsChecked
+
 
 class ReadOrDeleteOnly:
     def has_add_permission(self, request) -> bool:
@@ -21,7 +23,9 @@ class ReadOrDeleteOnly:
 
 
 @admin.register(AccessAttempt)
-class AccessAttemptAdmin(ReadOrDeleteOnly, axes_admin.AccessAttemptAdmin):
+class AccessAttemptAdmin(
+    DateHierarchyBoundsChecked, ReadOrDeleteOnly, axes_admin.AccessAttemptAdmin
+):
     """Failed logins per user name and address; a row at the limit is a lock-out, and deleting
     it unlocks that user name from that address (as `manage.py axes_reset_ip_username` does)."""
 
@@ -29,5 +33,5 @@ class AccessAttemptAdmin(ReadOrDeleteOnly, axes_admin.AccessAttemptAdmin):
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(ReadOrDeleteOnly, axes_admin.AccessLogAdmin):
+class AccessLogAdmin(DateHierarchyBoundsChecked, ReadOrDeleteOnly, axes_admin.AccessLogAdmin):
     """Successful staff logins and logouts (user name, address, time)."""

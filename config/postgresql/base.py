@@ -23,6 +23,7 @@ Django's backend unchanged.
 """
 
 import select
+from typing import TYPE_CHECKING
 
 import psycopg
 from django.db.backends.postgresql import base
@@ -34,7 +35,13 @@ from psycopg.pq import TransactionStatus
 STALE_PREPARED_STATEMENT = "cached plan must not change result type"
 
 
-class PreparedStatementCursor(base.ServerBindingCursor):
+if TYPE_CHECKING:  # defined by Django only with psycopg 3, which django-stubs do not see
+    _ServerBindingCursor = psycopg.Cursor
+else:
+    _ServerBindingCursor = base.ServerBindingCursor
+
+
+class PreparedStatementCursor(_ServerBindingCursor):
     """Django's server-binding cursor, recovering from prepared statements gone stale.
 
     Outside a transaction (the API's reads run in autocommit) a stale statement did nothing,

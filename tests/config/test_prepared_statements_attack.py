@@ -318,12 +318,6 @@ def test_admin_searches_with_odd_words_answer_200(warmed, boss):
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="integrations/admin/integration_admin.py:244 calls unescape_string_literal on any "
-    "word starting with a quote; a word with an unbalanced quote (\"';\", '\"abc') raises "
-    "ValueError: a 500. Not caused by prepared statements (same with them off).",
-)
 def test_admin_integration_search_with_an_unbalanced_quote_answers_200(warmed, boss):
     for query in ["'; DROP TABLE tenants_tenant; --", '"abc', "it's"]:
         response = boss.get("/admin/integrations/integration/", {"q": query})
@@ -359,13 +353,6 @@ def test_admin_filters_and_pages_with_ids_beyond_int8_answer_200_302_or_404(warm
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="integrations/admin/integration_admin.py:166 TenantListFilter.field_choices runs "
-    "Tenant.all_objects.filter(pk__in=self.lookup_val) before Django validates the value: "
-    "?tenant__id__exact=abc raises ValueError, a 500 (Django's own filter answers 302 ?e=1). "
-    "Not caused by prepared statements.",
-)
 def test_admin_integration_list_filtered_by_a_non_numeric_tenant_id_answers_no_500(warmed, boss):
     for value in ("abc", "1.5"):
         response = boss.get("/admin/integrations/integration/", {"tenant__id__exact": value})
@@ -373,13 +360,6 @@ def test_admin_integration_list_filtered_by_a_non_numeric_tenant_id_answers_no_5
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="Django's ChangeList (django/contrib/admin/views/main.py:245 and :253) turns the "
-    "date_hierarchy's year/month/day into datetime() and catches ValueError only: a year "
-    "beyond C int raises OverflowError, and 9999-12-31 + 1 day OverflowError, both 500 on "
-    "the audit events' and axes' lists. Not caused by prepared statements.",
-)
 def test_admin_date_hierarchy_with_an_overflowing_year_answers_no_500(warmed, boss):
     for params in (
         {"occurred_at__year": "2147483648"},
