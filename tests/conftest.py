@@ -35,6 +35,25 @@ def _missing(reason: str):
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, with this process's stray sessions ended before it is
+    dropped. A connection opened under another asgiref context of the main thread (Django's
+    connections are per context; Playwright's sync API switches greenlets, each with its own)
+    is not one that Django's close_all() sees: the whole suite on PostgreSQL ended with one
+    idle session of ours on the test database, and DROP DATABASE then failed with "being
+    accessed by other users" (a warning, and the database left behind)."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+            "current_database() AND usename = current_user AND pid <> pg_backend_pid()"
+        )
+    connection.close()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
     """Rate-limit counters live in the cache (locmem in tests): each test starts with none."""
