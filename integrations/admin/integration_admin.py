@@ -156,12 +156,27 @@ def staff_card_url(integration: Integration) -> str | None:
     return f"{page}#integration-{integration.ident}"
 
 
+def _valid_keys(model, values: list[str]) -> list:
+    """The `values` that are primary keys of `model` by its key field's own rule (to_python):
+    a value it refuses is left out rather than raised at the database."""
+    keys = []
+    for value in values:
+        try:
+            keys.append(model._meta.pk.to_python(value))
+        except ValidationError:
+            continue
+    return keys
+
+
 class TenantListFilter(admin.RelatedFieldListFilter):
     """By tenant, without listing every tenant (there may be thousands): the tenant column's
     links choose one (?tenant__id__exact=<pk>), and then the filter shows it, with "All"."""
 
     def field_choices(self, field, request, model_admin):
-        ids = [value for value in self.lookup_val or [] if value.isdigit()]
+        chosen_values: str | list[str] = self.lookup_val or []  # a list since Django 5.0
+        if isinstance(chosen_values, str):
+            chosen_values = [chosen_values]
+        ids = _valid_keys(Tenant, chosen_values)
         if not ids:
             # Nothing chosen, or no id at all (?tenant__id__exact=abc): Django's filtering of
             # the rows then refuses the value with its "invalid lookup" redirect.

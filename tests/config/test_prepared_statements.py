@@ -32,7 +32,8 @@ def test_sqlite_gets_neither():
     assert "prepare_threshold" not in options
 
 
-def _prepared_statements() -> list[str]:
+def prepared_statements() -> list[str]:
+    """The SQL of the statements prepared on this connection by psycopg (not by PREPARE)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
         return [row[0] for row in cursor.fetchall()]
@@ -42,13 +43,13 @@ def _prepared_statements() -> list[str]:
 @pytest.mark.django_db
 def test_an_api_read_repeated_runs_on_prepared_statements(tenant, tenant_client):
     url = f"/1.0/tenants/{tenant.name}/integrations"
-    before = _prepared_statements()
+    before = prepared_statements()
 
     for _ in range(6):
         response = tenant_client.get(url)
         assert response.status_code == 200, response.content
 
-    prepared = [sql for sql in _prepared_statements() if sql not in before]
+    prepared = [sql for sql in prepared_statements() if sql not in before]
     assert any('FROM "tenants_apitoken"' in sql for sql in prepared), prepared
     assert any('FROM "integrations_integration"' in sql for sql in prepared), prepared
 
@@ -62,9 +63,9 @@ def test_a_statement_is_prepared_on_its_sixth_run_only():
             cursor.execute(f"SELECT %s AS {marker}", [1])
             assert cursor.fetchone() == (1,)
 
-    assert not [sql for sql in _prepared_statements() if marker in sql]
+    assert not [sql for sql in prepared_statements() if marker in sql]
 
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT %s AS {marker}", [1])
 
-    assert [sql for sql in _prepared_statements() if marker in sql]
+    assert [sql for sql in prepared_statements() if marker in sql]
