@@ -29,7 +29,8 @@ from integrations.providers import ctype_of, provider_for, provider_of
 from integrations.sealed import MASK
 from tenants.actors import Actor
 from tenants.models import AuditAction, Tenant
-from tenants.services import tenant_hold_live
+from tenants.selectors import tenant_name_could_be_stored
+from tenants.services import tenant_hold_live, tenant_hold_live_by_name
 
 # How many lost races a create-or-replace retries before answering IntegrationBusy.
 UPSERT_ATTEMPTS = 5
@@ -59,7 +60,7 @@ def integration_check_ident(*, ident: str, provider: type[Integration]) -> None:
 @sensitive_variables("data")
 def integration_upsert(
     *,
-    tenant: Tenant,
+    tenant: Tenant | str,
     ident: str,
     provider: type[Integration],
     data: dict[str, Any],
@@ -80,20 +81,23 @@ def integration_upsert(
     row under its lock: PreconditionFailed, nothing written. `reveal`: the caller will answer
     with the secrets in clear; their `reveal` event is written with the change, in its
     transaction (one statement and one commit fewer than auditing it afterwards).
+
+    `tenant` is the Tenant, or the name of one (the API's URL): then the tenant is read with
+    the locked row, a statement fewer than reading it first. TenantNotFound when it is not
+    live (the API's 422), whichever way it is given.
     """
     integration_check_ident(ident=ident, provider=provider)
     for _ in range(UPSERT_ATTEMPTS):
         try:
             with transaction.atomic():
                 # Locks the live row and holds its tenant live; with no row, the tenant is
-                # held (or found deleted: TenantNotFound) before the insert.
+                # held (or found deleted: TenantNotFound) before the insert. A tenant given by
+                # name is a Tenant from here on (retries read it by key).
                 existing = _live_for_update(provider, tenant, ident)
-                if existing is None:
-                    tenant_hold_live(tenant=tenant)
+                tenant = existing.tenant if existing is not None else _hold_live(tenant)
                 if precondition != NO_PRECONDITION:
                     precondition.check(existing or _live_of_another_type(tenant, ident))
                 if existing is not None:
-                    existing.tenant = tenant
                     _change(existing, data, actor=actor, action=AuditAction.REPLACE, reveal=reveal)
                     return existing, False
                 integration = provider(tenant=tenant, ident=ident)
@@ -346,6 +350,16 @@ _FOR_UPDATE_BY_IDENT: CompiledPerModel[Integration] = CompiledPerModel(
     str,
     lock_suffix=_tenant_share_lock,
 )
+_FOR_UPDATE_BY_TENANT_NAME: CompiledPerModel[Integration] = CompiledPerModel(
+    lambda provider, tenant_name, ident: (
+        _live_rows_locked(provider)
+        .filter(tenant__name=tenant_name, ident=ident)
+        .select_related("tenant")
+    ),
+    str,
+    str,
+    lock_suffix=_tenant_share_lock,
+)
 _FOR_UPDATE_BY_PK: CompiledPerModel[Integration] = CompiledPerModel(
     lambda provider, pk: _live_rows_locked(provider).filter(pk=pk),
     int,
@@ -422,8 +436,28 @@ def _assign(integration: Integration, data: dict[str, Any]) -> None:
         setattr(integration, name, value)
 
 
-def _live_for_update(provider: type[Integration], tenant: Tenant, ident: str) -> Integration | None:
-    return _FOR_UPDATE_BY_IDENT.of(provider).first(tenant.pk, ident)
+def _live_for_update(
+    provider: type[Integration], tenant: Tenant | str, ident: str
+) -> Integration | None:
+    """The live row of `ident`, locked, its tenant held live and set on it; None when there
+    is none, or when the tenant is not live."""
+    if isinstance(tenant, Tenant):
+        existing = _FOR_UPDATE_BY_IDENT.of(provider).first(tenant.pk, ident)
+        if existing is not None:
+            existing.tenant = tenant  # known already: saves a query
+        return existing
+    if not tenant_name_could_be_stored(tenant):
+        return None  # never looked up (a NUL is an error in a query); _hold_live says 422
+    return _FOR_UPDATE_BY_TENANT_NAME.of(provider).first(tenant, ident)
+
+
+def _hold_live(tenant: Tenant | str) -> Tenant:
+    """With no live row to lock: the tenant, held live for the write (TenantNotFound when it
+    is not live)."""
+    if isinstance(tenant, Tenant):
+        tenant_hold_live(tenant=tenant)
+        return tenant
+    return tenant_hold_live_by_name(name=tenant)
 
 
 def _live_of_another_type(tenant: Tenant, ident: str) -> Integration | None:

@@ -9,10 +9,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config import compiled_write
+from config.compiled_query import CompiledQuery
 from tenants import tokens
 from tenants.actors import Actor
 from tenants.exceptions import TenantNotFound
 from tenants.models import ApiToken, AuditAction, AuditEvent, Scope, Tenant
+from tenants.selectors import tenant_name_could_be_stored
 
 # One line per token created or revoked: its prefix, label and who did it; never the token.
 token_logger = logging.getLogger("tenants.tokens")
@@ -86,6 +88,27 @@ def tenant_hold_live(*, tenant: Tenant) -> None:
         )
         if cursor.fetchone() is None:
             raise TenantNotFound(tenant.name)
+
+
+def _share_lock(connection) -> str:
+    return " FOR SHARE" if connection.vendor == "postgresql" else ""
+
+
+_LIVE_BY_NAME_HELD = CompiledQuery(
+    Tenant, lambda name: Tenant.objects.filter(name=name), str, lock_suffix=_share_lock
+)
+
+
+def tenant_hold_live_by_name(*, name: str) -> Tenant:
+    """Inside a write's transaction: the live tenant called `name`, held live as
+    tenant_hold_live holds it, in one statement (for a write that has only the URL's name).
+    Raises TenantNotFound when there is no live tenant of that name."""
+    if not tenant_name_could_be_stored(name):
+        raise TenantNotFound(name)
+    tenant = _LIVE_BY_NAME_HELD.first(name)
+    if tenant is None:
+        raise TenantNotFound(name)
+    return tenant
 
 
 def audit_event(

@@ -6,12 +6,20 @@ Routes (integrations/api/urls.py), all under /1.0/tenants/{tenant}/:
   {id}                    POST only: the short form of the API document's headers
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import cast, overload
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
+from rest_framework.exceptions import (
+    APIException,
+    NotAuthenticated,
+    PermissionDenied,
+    ValidationError,
+)
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
@@ -26,7 +34,7 @@ from integrations.preconditions import Precondition, etag_of
 from integrations.providers import provider_for
 from integrations.verification import STATUS_FILTERS
 from tenants.actors import Actor
-from tenants.exceptions import TenantNotFound
+from tenants.exceptions import RegistryError, TenantNotFound
 from tenants.models import ApiToken, Scope, Tenant
 from tenants.selectors import tenant_get_live
 
@@ -116,6 +124,29 @@ class TenantAPIView(APIView):
             # live_tenant refuses the first (403) and costs no query for the second.
             return selectors.integration_get_live(tenant=self.live_tenant(tenant), ident=ident)
         return selectors.integration_get_live_by_name(tenant_name=tenant, ident=ident)
+
+    @contextmanager
+    def tenant_errors_first(self, tenant: str) -> Iterator[Tenant | str]:
+        """For a write that reads its tenant with its row (integration_upsert): yields the
+        URL's tenant as a Tenant when the token carries it (no query), else as its name.
+
+        Every route answers a tenant that is not live with 422 before looking at the body
+        (the API document's order). Read with the row, the tenant is read after the body's
+        checks; so when the block fails, the tenant is read first and a 422 takes the place
+        of the block's own error. Only failures pay that query."""
+        api_token = self.api_token()
+        known = api_token.tenant
+        if not api_token.may_act_on(tenant) or (known is not None and known.name == tenant):
+            # live_tenant refuses the first (403) and costs no query for the second.
+            yield self.live_tenant(tenant)
+            return
+        try:
+            yield tenant
+        except TenantNotFound:
+            raise
+        except (APIException, DjangoValidationError, RegistryError):
+            self.live_tenant(tenant)  # TenantNotFound, raised from the block's own error
+            raise
 
     def actor(self) -> Actor:
         return Actor.for_api_token(self.request, self.api_token())
@@ -295,23 +326,25 @@ class IntegrationView(TenantAPIView):
         ),
     )
     def post(self, request, tenant: str, id: str):
-        tenant_obj = self.live_tenant(tenant)
-        body = self.body_object()
-        provider = self._provider_of(body, id)
-        serializer = serializer_for(provider)(data=body)
-        serializer.is_valid(raise_exception=True)
-        integration, created = services.integration_upsert(
-            tenant=tenant_obj,
-            ident=id,
-            provider=provider,
-            data=serializer.validated_data,
-            actor=self.actor(),
-            precondition=self.precondition(),
-            reveal=self.written_reveals(),
-        )
+        with self.tenant_errors_first(tenant) as tenant_ref:
+            body = self.body_object()
+            provider = self._provider_of(body, id)
+            serializer = serializer_for(provider)(data=body)
+            serializer.is_valid(raise_exception=True)
+            integration, created = services.integration_upsert(
+                tenant=tenant_ref,
+                ident=id,
+                provider=provider,
+                data=serializer.validated_data,
+                actor=self.actor(),
+                precondition=self.precondition(),
+                reveal=self.written_reveals(),
+            )
         headers = self.tagged(integration)
         if created:
-            location = reverse("api-integration", kwargs={"tenant": tenant_obj.name, "id": id})
+            location = reverse(
+                "api-integration", kwargs={"tenant": integration.tenant.name, "id": id}
+            )
             headers["Location"] = request.build_absolute_uri(location)
         return Response(
             self.render_written(integration, audited=True),

@@ -2,15 +2,15 @@
 (BEGIN/COMMIT/SAVEPOINT) not counted:
 
 - the token (its tenant JOINed), +1 to note its last use when that is over a minute old;
-- the URL's tenant, for an all-tenants token (a tenant's token has it already);
 - the live row, locked, with its tenant held live in the same statement (a racing soft delete
   of the tenant must not be acknowledged as a write into it); with no row (a create), the
-  tenant is held by a statement of its own;
+  tenant is held by a statement of its own. An all-tenants token's URL tenant is read by
+  these (JOINed by name), not by a statement of its own: a tenant's token has it already;
 - the write: the parent and the provider's rows (2; one statement on PostgreSQL);
 - the version (1), and the audit events, the change's and the reveal of the secrets the
   answer carries (these tokens hold `secrets`), in one INSERT (1).
 
-A create: at most 9; a replace: at most 8. On PostgreSQL, fewer, and asserted exactly: a
+A create: at most 8; a replace: at most 7. On PostgreSQL, fewer, and asserted exactly: a
 create's rows are one statement and its version and events another, with no SAVEPOINT of its
 own; a replace's writes are all one statement.
 
@@ -36,8 +36,8 @@ from tests.factories import PROVIDER_FACTORIES, TwilioFactory, actor_named
 
 pytestmark = pytest.mark.django_db
 
-CREATE_BUDGET = 2 + 1 + 1 + 1 + 2 + 1 + 1
-REPLACE_BUDGET = 2 + 1 + 1 + 2 + 1 + 1
+CREATE_BUDGET = 2 + 1 + 1 + 2 + 1 + 1
+REPLACE_BUDGET = 2 + 1 + 2 + 1 + 1
 
 
 @pytest.fixture(autouse=True)
@@ -86,9 +86,9 @@ def test_a_create_stays_within_the_budget(count_sql, tenant, api_token, kind, fa
     assert response.status_code == 201
     assert len(sql.statements) <= CREATE_BUDGET, "\n".join(sql.statements)
     if connection.vendor == "postgresql":
-        # After the reads, the locked read (no row) and the tenant's hold, then the parent
+        # After the token, the locked read (no row) and the tenant's hold, then the parent
         # and provider rows as one statement, and the version and events as another.
-        reads = (1 if kind == FRESH else 2) + (0 if api_token.tenant_id else 1)
+        reads = 1 if kind == FRESH else 2
         assert len(sql.statements) == reads + 4, "\n".join(sql.statements)
         rows, records = sql.statements[-2:]
         assert rows.startswith("WITH parent_row AS (INSERT INTO "), rows
@@ -112,10 +112,10 @@ def test_a_replace_stays_within_the_budget(count_sql, tenant, api_token, kind, f
     assert response.status_code == 200
     assert len(sql.statements) <= REPLACE_BUDGET, "\n".join(sql.statements)
     if connection.vendor == "postgresql":
-        # After the token (+ its last use) and the URL's tenant (an all-tenants token), the
-        # locked read, then the parent and provider rows' UPDATEs, the version, its pruning
-        # and the audit events as one statement (compiled_write.one_statement).
-        reads = (1 if kind == FRESH else 2) + (0 if api_token.tenant_id else 1)
+        # After the token (+ its last use), the locked read with its tenant, then the parent
+        # and provider rows' UPDATEs, the version, its pruning and the audit events as one
+        # statement (compiled_write.one_statement).
+        reads = 1 if kind == FRESH else 2
         assert len(sql.statements) == reads + 2, "\n".join(sql.statements)
         write = sql.statements[-1]
         assert write.startswith("WITH") and write.count(" AS (UPDATE ") == 2, write
