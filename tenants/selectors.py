@@ -41,9 +41,15 @@ _LIVE_BY_NAME = CompiledQuery(Tenant, lambda name: Tenant.objects.filter(name=na
 def tenant_get_live(*, name: str) -> Tenant:
     """The live tenant called `name` (its slug). Raises TenantNotFound when it does not exist
     or is soft-deleted (the API answers 422, the API document's rule)."""
+    return tenant_found_by(_LIVE_BY_NAME, name)
+
+
+def tenant_found_by(query: CompiledQuery[Tenant], name: str) -> Tenant:
+    """The tenant `query` (of live tenants, by name) finds for `name`. Raises TenantNotFound
+    when it finds none, and for a name no tenant could have, which is never looked up."""
     if not tenant_name_could_be_stored(name):
         raise TenantNotFound(name)
-    tenant = _LIVE_BY_NAME.first(name)
+    tenant = query.first(name)
     if tenant is None:
         raise TenantNotFound(name)
     return tenant

@@ -14,7 +14,7 @@ from tenants import tokens
 from tenants.actors import Actor
 from tenants.exceptions import TenantNotFound
 from tenants.models import ApiToken, AuditAction, AuditEvent, Scope, Tenant
-from tenants.selectors import tenant_name_could_be_stored
+from tenants.selectors import tenant_found_by
 
 # One line per token created or revoked: its prefix, label and who did it; never the token.
 token_logger = logging.getLogger("tenants.tokens")
@@ -103,12 +103,7 @@ def tenant_hold_live_by_name(*, name: str) -> Tenant:
     """Inside a write's transaction: the live tenant called `name`, held live as
     tenant_hold_live holds it, in one statement (for a write that has only the URL's name).
     Raises TenantNotFound when there is no live tenant of that name."""
-    if not tenant_name_could_be_stored(name):
-        raise TenantNotFound(name)
-    tenant = _LIVE_BY_NAME_HELD.first(name)
-    if tenant is None:
-        raise TenantNotFound(name)
-    return tenant
+    return tenant_found_by(_LIVE_BY_NAME_HELD, name)
 
 
 def audit_event(
