@@ -52,6 +52,21 @@ class LiteralEnv(environ.Env):
 def read_env_file(path: str | Path) -> None:
     """Put the variables of the `.env` file at `path` into os.environ, unless already set
     there (the environment wins over the file). A missing file is no error."""
-    for name, value in dotenv_values(path, interpolate=False).items():
-        if value is not None:
-            os.environ.setdefault(name, value)
+    for name, value in env_file_values(path).items():
+        os.environ.setdefault(name, value)
+
+
+def environment_with_file(path: str | Path) -> dict[str, str]:
+    """The variables of the `.env` file at `path` and of os.environ, the environment winning,
+    as read_env_file would leave them, without changing os.environ (config/gunicorn.conf.py)."""
+    return {**env_file_values(path), **os.environ}
+
+
+def env_file_values(path: str | Path) -> dict[str, str]:
+    """The variables the `.env` file at `path` sets (a name alone sets nothing); {} when there
+    is no such file."""
+    return {
+        name: value
+        for name, value in dotenv_values(path, interpolate=False).items()
+        if value is not None
+    }

@@ -8,29 +8,41 @@ per worker. One line per request on stdout, key=value like the application's own
 """
 
 import os
+import sys
 import time
+from pathlib import Path
 
 from gunicorn.glogging import Logger
 
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:  # config.env, whichever directory gunicorn started in
+    sys.path.insert(0, str(_ROOT))
+
+from config.env import environment_with_file  # noqa: E402 (needs _ROOT on the path)
+
+# As the application's settings read them (config/settings.py): the environment, then the
+# .env file (ENV_FILE, or .env beside manage.py) for what the environment does not set.
+_environment = environment_with_file(os.environ.get("ENV_FILE", str(_ROOT / ".env")))
+
 # Where to listen; behind a proxy on the same machine keep loopback.
-bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+bind = _environment.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Processes x threads: ~2 processes per core; each thread may hold one database connection.
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+workers = int(_environment.get("GUNICORN_WORKERS", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(_environment.get("GUNICORN_THREADS", "4"))
 # A request past this many seconds gets its worker restarted (the database statement timeout,
 # DATABASE_STATEMENT_TIMEOUT, 30 s, ends a slow query first).
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+timeout = int(_environment.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5
 # Recycle workers now and then (bounded memory growth), not all at once. A worker's start
 # costs ~0.8 s of CPU (importing Django, DRF and the app): at 2,000 requests, as this was,
 # that was ~0.4 ms on every request, 8 % of an API write's CPU; at 20,000, 0.04 ms. The
 # workers' RSS holds at ~95 MiB under load (bench), so nothing argues for recycling sooner.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
+max_requests = int(_environment.get("GUNICORN_MAX_REQUESTS", "20000"))
 max_requests_jitter = max_requests // 10
 # The addresses whose X-Forwarded-Proto gunicorn trusts (the proxy in front, if any).
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+forwarded_allow_ips = _environment.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 # Bodies: gunicorn de-chunks Transfer-Encoding: chunked (the application bounds the size);
 # a request line or header beyond these limits is refused before Django sees it.
 limit_request_line = 8190
@@ -41,7 +53,7 @@ control_socket_disable = True
 
 accesslog = "-"
 errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+loglevel = _environment.get("GUNICORN_LOG_LEVEL", "info")
 # Free text (path, user agent, forwarded addresses) is quoted; gunicorn escapes the quotes
 # inside, so a space or quote can neither split nor forge a field (a newline cannot reach a
 # header). No query string: not needed, and where callers put things they should not.
