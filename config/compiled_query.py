@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
 
-from django.db import connections, models, router
+from django.db import connections, models, router, transaction
 from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
 
@@ -68,7 +68,13 @@ class CompiledQuery(Generic[M]):
     def _compile(self, alias: str) -> _Compiled:
         queryset = self.build(*self.sentinels)
         compiler = queryset.query.get_compiler(using=alias)
-        sql, params = compiler.as_sql()
+        if queryset.query.select_for_update and connections[alias].get_autocommit():
+            # The ORM refuses to compile a lock in autocommit; statement() may (see there).
+            # Nothing runs inside: no BEGIN or COMMIT is sent.
+            with transaction.atomic(using=alias):
+                sql, params = compiler.as_sql()
+        else:
+            sql, params = compiler.as_sql()
         if self.lock_suffix is not None:
             sql += self.lock_suffix(connections[alias])
         slots = [
@@ -140,7 +146,16 @@ class CompiledQuery(Generic[M]):
             rows = list(compiled.compiler.apply_converters(rows, compiled.converters))
         return compiled, alias, rows
 
-    def _prepare(self, values: Sequence[Any]) -> tuple[_Compiled, str, str, list[Any]]:
+    def statement(self, *values: Any) -> tuple[str, list[Any]]:
+        """The SQL and parameters the query runs with `values`, not run: to be part of a
+        larger statement (a WITH query of compiled_write.one_statement's, which is a
+        transaction by itself, so a lock in it needs no transaction around it)."""
+        _, _, sql, params = self._prepare(values, in_statement=True)
+        return sql, params
+
+    def _prepare(
+        self, values: Sequence[Any], *, in_statement: bool = False
+    ) -> tuple[_Compiled, str, str, list[Any]]:
         alias = router.db_for_read(self.model)
         connection = connections[alias]
         compiled = self._compiled.get((alias, connection.vendor))
@@ -149,7 +164,7 @@ class CompiledQuery(Generic[M]):
             self._compiled[(alias, connection.vendor)] = compiled
         # As the ORM's compiler checks it on every run: a lock outside a transaction is a bug.
         locks = compiled.for_update and connection.features.has_select_for_update
-        if locks and connection.get_autocommit():
+        if locks and not in_statement and connection.get_autocommit():
             raise TransactionManagementError(
                 "select_for_update cannot be used outside of a transaction."
             )

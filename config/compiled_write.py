@@ -236,8 +236,18 @@ def execute(
     return written
 
 
+class RowsNotAsExpected(DatabaseError):
+    """A statement of this module wrote other rows than it expected (a guard found no row, a
+    trigger dropped one): nothing of it was kept."""
+
+
+def can_guard(alias: str) -> bool:
+    """Whether one_statement takes a `guard` on database `alias` (PostgreSQL)."""
+    return connections[alias].vendor == "postgresql"
+
+
 @contextmanager
-def one_statement(alias: str) -> Iterator[None]:
+def one_statement(alias: str, *, guard: tuple[str, Sequence[Any]] | None = None) -> Iterator[None]:
     """The writes of this module made inside the block, on database `alias`, stored all or none.
 
     On PostgreSQL they are deferred and sent at the end of the block as one statement (each a
@@ -248,19 +258,33 @@ def one_statement(alias: str) -> Iterator[None]:
     INSERTed inside get no primary key set. Elsewhere (SQLite) the writes run as they are
     made, in a transaction for the block (the caller's, when there is one).
 
+    `guard` (PostgreSQL only, see can_guard): (SQL, parameters) of a SELECT that locks the
+    rows the block writes (`FOR UPDATE`), run first in the statement; the block's writes are
+    kept only when it finds exactly one row. Every UPDATE and DELETE of the block touches rows
+    only when the guard found its row, so the statement takes its row locks in the guard's
+    order (a writer taking the same locks with the same SELECT cannot deadlock with it), and
+    none when it found none. For a write decided on a read without lock: the guard finds the
+    row only if it is still as read (its version, say), and the writer retries otherwise.
+
     Raises, at the end of the block, what a failing part raises (IntegrityError,
-    DatabaseError), or DatabaseError when a part wrote other than its rows (an INSERT's, an
-    UPDATE's or execute()'s `expect_rows`); nothing of the block is then kept. An exception
-    inside the block sends nothing. Nested blocks join the outermost."""
+    DatabaseError), or RowsNotAsExpected when a part wrote other than its rows (an INSERT's,
+    an UPDATE's or execute()'s `expect_rows`) or the guard found no row; nothing of the block
+    is then kept. An exception inside the block sends nothing. Nested blocks join the
+    outermost (a guard is the outermost's alone: ValueError for one given to a nested
+    block)."""
     if _deferred_to(alias) is not None:
+        if guard is not None:
+            raise ValueError("A guard belongs to the outermost one_statement block.")
         yield
         return
+    if guard is not None and not can_guard(alias):
+        raise ValueError(f"one_statement takes no guard on {connections[alias].vendor}.")
     if connections[alias].vendor != "postgresql":
         # No savepoint inside a transaction: a failure here fails the caller's transaction.
         with transaction.atomic(using=alias, savepoint=False):
             yield
         return
-    batch = _Batch(alias)
+    batch = _Batch(alias, guard=guard)
     reset = _pending.set(batch)
     try:
         yield
@@ -274,6 +298,7 @@ class _Batch:
     """Writes deferred by one_statement, sent as one PostgreSQL statement."""
 
     alias: str
+    guard: tuple[str, Sequence[Any]] | None = None
     statements: list[tuple[str, Sequence[Any], int | None, str]] = field(default_factory=list)
 
     def add(
@@ -284,13 +309,25 @@ class _Batch:
     def send(self) -> None:
         if not self.statements:
             return
-        if len(self.statements) == 1 and self.statements[0][2] is None:
+        if len(self.statements) == 1 and self.statements[0][2] is None and self.guard is None:
             sql, params, _, _ = self.statements[0]
             execute(self.alias, sql, params)
             return
-        parts, params, checks, counted = [], [], [], []
+        parts: list[str] = []
+        params: list[Any] = []
+        checks: list[str] = []
+        counted: list[str] = []
+        if self.guard is not None:
+            guard_sql, guard_params = self.guard
+            # First in the verdict: read first, and the parts below wait for it.
+            parts.append(f"{_GUARD} AS ({guard_sql})")
+            params.extend(guard_params)
+            checks.append(f"(SELECT count(*) FROM {_GUARD}) = 1")  # noqa: S608
+            counted.append("the guard's row")
         for number, (sql, values, expect_rows, what) in enumerate(self.statements):
             name = f"w{number}"
+            if self.guard is not None:
+                sql = _guarded(sql)
             if expect_rows is not None:
                 # An INSERT here returns its keys already: one row per row written.
                 sql += "" if " RETURNING " in sql else " RETURNING 1"
@@ -307,6 +344,20 @@ class _Batch:
         _counted(self.alias, sql, params, ", ".join(counted))
 
 
+_GUARD = "guard_row"
+
+
+def _guarded(sql: str) -> str:
+    """An UPDATE or DELETE of this module's (one WHERE, conditions joined by AND) that touches
+    rows only once the guard found its row; INSERTs unchanged (new rows wait for no one, and
+    their foreign keys are checked at the end of the statement, after the guard)."""
+    if sql.startswith("INSERT "):
+        return sql
+    if not sql.startswith(("UPDATE ", "DELETE ")) or sql.count(" WHERE ") != 1 or " OR " in sql:
+        raise ValueError(f"Not a write a guard can hold: {sql[:80]}")
+    return f"{sql} AND EXISTS (SELECT 1 FROM {_GUARD})"  # noqa: S608 (our own statements)
+
+
 def _counted(alias: str, sql: str, params: Sequence[Any], what: str) -> list[tuple[Any, ...]]:
     """Run `sql`, a statement that checks its own row counts by dividing by zero when one is
     wrong, and return its rows; a wrong count raises DatabaseError naming `what`."""
@@ -317,7 +368,7 @@ def _counted(alias: str, sql: str, params: Sequence[Any], what: str) -> list[tup
     except DataError as error:
         if getattr(error.__cause__, "sqlstate", None) != DIVISION_BY_ZERO:
             raise
-        raise DatabaseError(
+        raise RowsNotAsExpected(
             f"{what}: other rows written than expected; nothing was kept."
         ) from None
 
@@ -335,7 +386,7 @@ def _deferred_to(alias: str) -> _Batch | None:
 
 def _check_rows(written: int, expected: int | None, what: str) -> None:
     if expected is not None and written != expected:
-        raise DatabaseError(f"{what}: {written} rows written, {expected} expected.")
+        raise RowsNotAsExpected(f"{what}: {written} rows written, {expected} expected.")
 
 
 def column_of(model: type[models.Model], name: str) -> str:

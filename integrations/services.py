@@ -7,13 +7,14 @@ transaction (integrations.history). A write that changes nothing writes nothing:
 version, `updated_at` and `updated_by` untouched.
 """
 
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connections, router, transaction
-from django.db.models import QuerySet
+from django.db import IntegrityError, OperationalError, connections, router, transaction
+from django.db.models import QuerySet, Value
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -77,8 +78,11 @@ def integration_upsert(
     (tenant, ident) decides which of two racing inserts wins. The loser looks at the live row:
     of another provider, that is the caller's type error (ValidationError); of this one, or
     none (deleted in the meantime), the race is retried. After UPSERT_ATTEMPTS lost races:
-    IntegrationBusy. `precondition` (If-Match / If-None-Match) is checked against the live
-    row under its lock: PreconditionFailed, nothing written. `reveal`: the caller will answer
+    IntegrationBusy. On PostgreSQL a replace is first tried without a lock: the row is read,
+    and written in one statement that is kept only if the row is still as read (same version,
+    live, its tenant live); a write that got there first sends it to the locked attempts.
+    `precondition` (If-Match / If-None-Match) is checked against the live row as it is
+    written: PreconditionFailed, nothing written. `reveal`: the caller will answer
     with the secrets in clear; their `reveal` event is written with the change, in its
     transaction (one statement and one commit fewer than auditing it afterwards).
 
@@ -87,13 +91,31 @@ def integration_upsert(
     live (the API's 422), whichever way it is given.
     """
     integration_check_ident(ident=ident, provider=provider)
+    # Known absent from a read without lock: the first attempt's locked read would find no row
+    # to lock either (the unique constraint decides a racing create, as it does after it).
+    absent = False
+    if compiled_write.can_guard(router.db_for_write(Integration)):
+        # Most replaces race nobody: read without a lock, then write in one statement that
+        # is kept only if the row is still as read (_change_unless_raced), with no BEGIN and
+        # COMMIT. A lost race, rare, falls back to the locked attempts below.
+        existing = _live_row(provider, tenant, ident, locked=False)
+        absent = existing is None
+        if existing is not None:
+            if precondition != NO_PRECONDITION:
+                precondition.check(existing)
+            if _change_unless_raced(
+                existing, data, actor=actor, action=AuditAction.REPLACE, reveal=reveal
+            ):
+                return existing, False
+            tenant = existing.tenant
     for _ in range(UPSERT_ATTEMPTS):
         try:
             with transaction.atomic():
                 # Locks the live row and holds its tenant live; with no row, the tenant is
                 # held (or found deleted: TenantNotFound) before the insert. A tenant given by
                 # name is a Tenant from here on (retries read it by key).
-                existing = _live_for_update(provider, tenant, ident)
+                existing = None if absent else _live_for_update(provider, tenant, ident)
+                absent = False
                 tenant = existing.tenant if existing is not None else _hold_live(tenant)
                 if precondition != NO_PRECONDITION:
                     precondition.check(existing or _live_of_another_type(tenant, ident))
@@ -153,6 +175,7 @@ def integration_update(
     actor: Actor,
     precondition: Precondition = NO_PRECONDITION,
     reveal: bool = False,
+    as_read: bool = False,
 ) -> Integration:
     """Change the fields in `data` of a live integration; the others keep their stored values.
 
@@ -161,7 +184,17 @@ def integration_update(
     two updates of different fields both keep their change, and an update that changes
     nothing writes nothing. `data` holds credential fields; the admin may also move (`tenant`)
     or rename (`ident`) after its form checked them. `reveal`: as for integration_upsert.
+    `as_read`: `integration` is as the caller read it from the database (nothing assigned to
+    it since; the API's PATCH): on PostgreSQL it is then written in one statement that is
+    kept only if the row is still as read, with no lock taken first; else as above.
     """
+    if as_read and compiled_write.can_guard(router.db_for_write(Integration)):
+        # As integration_upsert's replace: written without a lock when nobody wrote it since.
+        precondition.check(integration)
+        if _change_unless_raced(
+            integration, data, actor=actor, action=AuditAction.UPDATE, reveal=reveal
+        ):
+            return integration
     with transaction.atomic():
         current = _locked(integration)
         precondition.check(current)
@@ -326,14 +359,13 @@ def _live_rows_locked(provider: type[Integration]) -> QuerySet[Integration, Inte
     link = provider._meta.parents.get(Integration)
     if link is None:
         raise ValueError(f"{provider.__name__} is not a provider of Integration.")
-    parent_link = link.name
+    return _live_rows(provider).select_for_update(of=("self", link.name))
+
+
+def _live_rows(provider: type[Integration]) -> QuerySet[Integration, Integration]:
     # non_polymorphic: the rows are of `provider` already; skipping django-polymorphic's
     # downcast spares a content-type lookup on the first request of a process.
-    return (
-        provider.objects.non_polymorphic()
-        .filter(tenant__deleted_at=None)
-        .select_for_update(of=("self", parent_link))
-    )
+    return provider.objects.non_polymorphic().filter(tenant__deleted_at=None)
 
 
 def _tenant_share_lock(connection) -> str:
@@ -358,6 +390,29 @@ _FOR_UPDATE_BY_TENANT_NAME: CompiledPerModel[Integration] = CompiledPerModel(
     ),
     str,
     str,
+    lock_suffix=_tenant_share_lock,
+)
+_LIVE_BY_IDENT: CompiledPerModel[Integration] = CompiledPerModel(
+    lambda provider, tenant_id, ident: _live_rows(provider).filter(
+        tenant_id=tenant_id, ident=ident
+    ),
+    int,
+    str,
+)
+_LIVE_BY_TENANT_NAME: CompiledPerModel[Integration] = CompiledPerModel(
+    lambda provider, tenant_name, ident: (
+        _live_rows(provider).filter(tenant__name=tenant_name, ident=ident).select_related("tenant")
+    ),
+    str,
+    str,
+)
+# The guard of a write decided without a lock: the row, still at the version read, locked as
+# the locked reads lock it (the same rows in the same order: no deadlock between the two).
+_STILL_AS_READ: CompiledPerModel[Integration] = CompiledPerModel(
+    # Value(): a positive field's lookup would drop the (negative) placeholder as out of range.
+    lambda provider, pk, version: _live_rows_locked(provider).filter(pk=pk, version=Value(version)),
+    int,
+    int,
     lock_suffix=_tenant_share_lock,
 )
 _FOR_UPDATE_BY_PK: CompiledPerModel[Integration] = CompiledPerModel(
@@ -406,24 +461,69 @@ def _change(
     actor: Actor,
     action: AuditAction,
     reveal: bool = False,
+    guarded: bool = False,
 ) -> None:
     """Assign what in `data` differs from the stored values and write only that, with its
-    records; write nothing when nothing differs (but the `reveal` event, if asked)."""
+    records; write nothing when nothing differs (but the `reveal` event, if asked).
+    `guarded`: see _change_unless_raced."""
     changes = history.changes_of(integration, data)
     if not changes:
         if reveal:
             history.record_reveals([integration], actor=actor)
         return
+    # The row as read, which `guarded` writes only if it is still so (_change_unless_raced).
+    guard = _STILL_AS_READ.of(type(integration)).statement(integration.pk, integration.version)
     _assign(integration, {name: data[name] for name in changes})
     integration.updated_by = actor.name[:150]
     integration.version += 1
     # Only these columns, as save(update_fields=...) would write them, with cached SQL; the
     # row's UPDATEs join its records' statement (history.record_change) on PostgreSQL.
-    with compiled_write.one_statement(router.db_for_write(Integration)):
+    alias = router.db_for_write(Integration)
+    with compiled_write.one_statement(alias, guard=guard if guarded else None):
         compiled_write.update(integration, [*changes, "updated_by", "updated_at", "version"])
         history.record_change(
             integration, action=action, changes=changes, actor=actor, reveal=reveal
         )
+
+
+@sensitive_variables("data")
+def _change_unless_raced(
+    integration: Integration,
+    data: dict[str, Any],
+    *,
+    actor: Actor,
+    action: AuditAction,
+    reveal: bool,
+) -> bool:
+    """_change of a row read without a lock, in one statement kept only if the row is still as
+    read: same version, live, its tenant live (compiled_write.one_statement's guard, which
+    locks them as the locked read does). PostgreSQL only. True when written (or nothing to
+    write); False when another write got there first: nothing was written, and `integration`
+    holds the values assigned to it (the caller reads the row again, locked)."""
+    alias = router.db_for_write(Integration)
+    # In a caller's transaction, a savepoint keeps a lost race from failing all of it.
+    keeps_callers = (
+        transaction.atomic(using=alias) if connections[alias].in_atomic_block else nullcontext()
+    )
+    try:
+        with keeps_callers:
+            _change(integration, data, actor=actor, action=action, reveal=reveal, guarded=True)
+    except compiled_write.RowsNotAsExpected:
+        return False  # the guard found the row changed, deleted, or its tenant deleted
+    except IntegrityError:
+        # The racing write's version number, taken first; a real constraint error is raised
+        # again by the locked write.
+        return False
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) not in _LOST_RACE_STATES:
+            raise
+        return False
+    return True
+
+
+# deadlock_detected, serialization_failure (PostgreSQL, Appendix A "Error Codes"): the locked
+# write is the answer to either.
+_LOST_RACE_STATES = frozenset({"40P01", "40001"})
 
 
 @sensitive_variables("data", "value")
@@ -439,16 +539,25 @@ def _assign(integration: Integration, data: dict[str, Any]) -> None:
 def _live_for_update(
     provider: type[Integration], tenant: Tenant | str, ident: str
 ) -> Integration | None:
-    """The live row of `ident`, locked, its tenant held live and set on it; None when there
-    is none, or when the tenant is not live."""
+    return _live_row(provider, tenant, ident, locked=True)
+
+
+def _live_row(
+    provider: type[Integration], tenant: Tenant | str, ident: str, *, locked: bool
+) -> Integration | None:
+    """The live row of `ident` in `tenant` (a Tenant, or its name), its tenant set on it; None
+    when there is none, or when the tenant is not live. `locked`: FOR UPDATE, its tenant held
+    live (FOR SHARE), inside a transaction."""
     if isinstance(tenant, Tenant):
-        existing = _FOR_UPDATE_BY_IDENT.of(provider).first(tenant.pk, ident)
+        by_ident = _FOR_UPDATE_BY_IDENT if locked else _LIVE_BY_IDENT
+        existing = by_ident.of(provider).first(tenant.pk, ident)
         if existing is not None:
             existing.tenant = tenant  # known already: saves a query
         return existing
     if not tenant_name_could_be_stored(tenant):
         return None  # never looked up (a NUL is an error in a query); _hold_live says 422
-    return _FOR_UPDATE_BY_TENANT_NAME.of(provider).first(tenant, ident)
+    by_name = _FOR_UPDATE_BY_TENANT_NAME if locked else _LIVE_BY_TENANT_NAME
+    return by_name.of(provider).first(tenant, ident)
 
 
 def _hold_live(tenant: Tenant | str) -> Tenant:

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 def always_outrun(monkeypatch):
     """The upsert's locking read never finds the live row, as when every attempt is overtaken
     by a racing create (the deterministic form of tests/api/test_post_concurrency.py)."""
-    monkeypatch.setattr(services, "_live_for_update", lambda *args: None)
+    monkeypatch.setattr(services, "_live_row", lambda *args, **kwargs: None)
 
 
 def test_a_post_that_keeps_losing_races_answers_a_retryable_409_and_writes_nothing(

@@ -106,14 +106,6 @@ def test_every_error_of_the_request_yields_to_the_tenants_422(
     assert nothing_written()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a JSON body over 1 MiB into a missing or deleted tenant answers 413, not the "
-    "tenant's 422: DRF reads JSON through request.body, whose RequestDataTooBig (a Django "
-    "SuspiciousOperation, mapped to 413 by the exception handler) is not among the errors "
-    "tenant_errors_first replaces (APIException, ValidationError, RegistryError). Before "
-    "2d16c86 the tenant was read first: 422.",
-)
 @pytest.mark.parametrize("short", [False, True], ids=["long-route", "short-route"])
 @pytest.mark.parametrize("name", ["deleted", "ghost", "GHOST", "g" * 65])
 def test_an_oversized_body_into_a_tenant_that_is_not_live_answers_422(
@@ -487,12 +479,6 @@ def test_zero_never_recycles_and_spaces_are_tolerated(monkeypatch, value, max_re
     assert gunicorn_check(value).returncode == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README: 'Everything comes from environment variables; a .env file ... is read' "
-    "and `make serve` 'reads its .env', but config/gunicorn.conf.py reads os.environ only: "
-    "GUNICORN_MAX_REQUESTS=5000 in the env file is silently ignored (20000 is used).",
-)
 def test_max_requests_from_the_env_file(monkeypatch, tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("GUNICORN_MAX_REQUESTS=5000\n")

@@ -345,3 +345,99 @@ def test_a_part_the_database_refuses_keeps_nothing_of_the_block():
 
     assert events_of(tenant) == []
     assert TwilioIntegration.objects.get(pk=integration.pk).account == "AC-kept"
+
+
+# --- a guard: writes kept only while a locked row is still as read ----------------------------
+
+
+def guard_on(integration, *, version: int) -> tuple[str, list]:
+    """A guard of compiled_write.one_statement: the integration's row at `version`, locked."""
+    locked = (
+        Integration.objects.non_polymorphic()
+        .filter(pk=integration.pk, version=version)
+        .select_for_update()
+    )
+    sql, params = locked.query.get_compiler(using="default").as_sql()
+    return sql, list(params)
+
+
+@pytest.mark.postgres
+def test_a_guard_that_finds_its_row_keeps_every_write_of_the_statement():
+    tenant = TenantFactory()
+    integration = TwilioFactory(tenant=tenant, account="AC-old")
+    integration.account = "AC-new"
+
+    with (
+        CaptureQueriesContext(connection) as queries,
+        compiled_write.one_statement(
+            "default", guard=guard_on(integration, version=integration.version)
+        ),
+    ):
+        compiled_write.update(integration, ["account"])
+        compiled_write.insert(event(tenant=tenant, actor="kept"))
+
+    assert TwilioIntegration.objects.get(pk=integration.pk).account == "AC-new"
+    assert events_of(tenant) == ["kept"]
+    [statement] = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("WITH")]
+    assert statement.startswith("WITH guard_row AS (SELECT "), statement
+    assert statement.count("AND EXISTS (SELECT 1 FROM guard_row)") == 1, statement  # the UPDATE
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("why", ["another version", "deleted"])
+def test_a_guard_that_finds_no_row_keeps_nothing_and_says_so(why):
+    tenant = TenantFactory()
+    integration = TwilioFactory(tenant=tenant, account="AC-kept")
+    if why == "deleted":
+        Integration.all_objects.filter(pk=integration.pk).delete()
+    version = integration.version + (1 if why == "another version" else 0)
+    integration.account = "AC-lost"
+
+    with (
+        pytest.raises(compiled_write.RowsNotAsExpected, match="the guard's row"),
+        transaction.atomic(),  # the caller's transaction, which the failure ends
+        compiled_write.one_statement("default", guard=guard_on(integration, version=version)),
+    ):
+        compiled_write.update(integration, ["account"])
+        compiled_write.insert(event(tenant=tenant, actor="not kept"))
+        compiled_write.execute(
+            "default",
+            "DELETE FROM tenants_auditevent WHERE tenant_id = %s",
+            [tenant.pk],
+        )
+
+    assert events_of(tenant) == []
+    if why == "another version":
+        assert TwilioIntegration.objects.get(pk=integration.pk).account == "AC-kept"
+
+
+def test_a_guard_is_refused_where_it_cannot_hold():
+    tenant = TenantFactory()
+    integration = TwilioFactory(tenant=tenant)
+    guard = guard_on(integration, version=integration.version)
+
+    if connection.vendor != "postgresql":
+        with (
+            pytest.raises(ValueError, match="no guard"),
+            compiled_write.one_statement("default", guard=guard),
+        ):
+            pass
+        return
+    with (
+        pytest.raises(ValueError, match="outermost"),
+        compiled_write.one_statement("default"),
+        compiled_write.one_statement("default", guard=guard),
+    ):
+        pass
+    with (
+        pytest.raises(ValueError, match="guard can hold"),
+        compiled_write.one_statement("default", guard=guard),
+    ):
+        compiled_write.execute("default", "UPDATE tenants_tenant SET name = name", [])
+    with (
+        pytest.raises(ValueError, match="guard can hold"),
+        compiled_write.one_statement("default", guard=guard),
+    ):
+        compiled_write.execute(
+            "default", "DELETE FROM tenants_tenant WHERE id = %s OR id = %s", [0, 0]
+        )

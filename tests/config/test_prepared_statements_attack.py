@@ -19,9 +19,10 @@ from functools import partial
 
 import psycopg
 import pytest
-from django.db import close_old_connections, connection
+from django.db import OperationalError, close_old_connections, connection
 from rest_framework.test import APIClient
 
+from integrations import services
 from integrations.bundle_export import count_integrations
 from integrations.models import Integration, IntegrationVersion
 from integrations.providers import TwilioIntegration
@@ -550,15 +551,10 @@ def _replace(tenant_client, account: str):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_write_on_a_stale_prepared_statement_answers_503_writes_nothing_and_the_next_works(
-    tenant, tenant_client
-):
-    """A POST replace reads the token and the tenant in autocommit, then locks its row inside
-    its transaction: there the stale statement cannot run again. The write answers 503 with
-    Retry-After (a JSON error), nothing is written, and its ROLLBACK drops the stale
-    statements, so the next write succeeds on the same connection."""
+def test_a_replace_on_a_stale_prepared_statement_is_run_again_and_written(tenant, tenant_client):
+    """A POST replace reads its row and writes it in autocommit (a write without a lock,
+    guarded): the stale statement is deallocated and run again, and the write is kept."""
     integration = TwilioFactory(tenant=tenant, **TWILIO_BODY)
-    tenant_client.raise_request_exception = False
     _warm(lambda: _replace(tenant_client, "AC-WARM"))
     integration.refresh_from_db()
     version_before = integration.version
@@ -567,17 +563,50 @@ def test_a_write_on_a_stale_prepared_statement_answers_503_writes_nothing_and_th
             "ALTER TABLE integrations_twiliointegration ALTER COLUMN account TYPE varchar(100)"
         )
         close_old_connections()
-        refused = _replace(tenant_client, "AC-DURING")
-        assert refused.status_code == 503, refused.content
-        assert "error" in refused.json() and refused.has_header("Retry-After")
-        integration.refresh_from_db()
-        assert (integration.account, integration.version) == ("AC-WARM", version_before)
-
-        close_old_connections()
-        accepted = _replace(tenant_client, "AC-AFTER")
+        accepted = _replace(tenant_client, "AC-DURING")
         assert accepted.status_code == 200, accepted.content
         integration.refresh_from_db()
-        assert (integration.account, integration.version) == ("AC-AFTER", version_before + 1)
+        assert (integration.account, integration.version) == ("AC-DURING", version_before + 1)
+    finally:
+        _ddl_elsewhere(
+            "ALTER TABLE integrations_twiliointegration ALTER COLUMN account TYPE varchar(64)"
+        )
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_write_on_a_stale_prepared_statement_fails_writes_nothing_and_the_next_works(
+    tenant,
+):
+    """A write that locks its row first (integration_update, as the admin and the staff pages
+    call it) meets the stale statement inside its transaction, where it cannot run again: an
+    OperationalError (the API and pages answer 503 with Retry-After), nothing written, and
+    its ROLLBACK drops the stale statements, so the next write succeeds on the same
+    connection."""
+    integration = TwilioFactory(tenant=tenant, **TWILIO_BODY)
+
+    def update(account: str) -> None:
+        # No read before the service's: its locked read is the first statement to go stale.
+        services.integration_update(
+            integration=integration, data={"account": account}, actor=actor_named()
+        )
+
+    for number in range(WARM_RUNS):
+        update(f"AC-WARM-{number}")
+    assert prepared_statements() or not _prepares()
+    version_before = TwilioIntegration.objects.values_list("version", flat=True).get()
+    try:
+        _ddl_elsewhere(
+            "ALTER TABLE integrations_twiliointegration ALTER COLUMN account TYPE varchar(100)"
+        )
+        with pytest.raises(OperationalError):
+            update("AC-DURING")
+        stored = TwilioIntegration.objects.values_list("account", "version").get()
+        assert stored == (f"AC-WARM-{WARM_RUNS - 1}", version_before)
+
+        update("AC-AFTER")
+        stored = TwilioIntegration.objects.values_list("account", "version").get()
+        assert stored == ("AC-AFTER", version_before + 1)
     finally:
         _ddl_elsewhere(
             "ALTER TABLE integrations_twiliointegration ALTER COLUMN account TYPE varchar(64)"

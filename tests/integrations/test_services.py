@@ -131,18 +131,18 @@ def test_deleting_an_integration_deleted_since_it_was_read_raises_and_keeps_the_
 
 @pytest.fixture
 def lock_misses(monkeypatch):
-    """The upsert's locking read finds nothing for its first `n` calls, as when a racing
+    """The upsert's reads find nothing for its first `n` calls, as when a racing
     create commits right after it (or a racing delete right before)."""
 
     def install(n: int) -> list:
-        real = services._live_for_update
+        real = services._live_row  # both reads: without a lock first (PostgreSQL), locked
         calls: list = []
 
-        def blind(*args):
+        def blind(*args, **kwargs):
             calls.append(args)
-            return None if len(calls) <= n else real(*args)
+            return None if len(calls) <= n else real(*args, **kwargs)
 
-        monkeypatch.setattr(services, "_live_for_update", blind)
+        monkeypatch.setattr(services, "_live_row", blind)
         return calls
 
     return install
