@@ -260,7 +260,8 @@ def one_statement(alias: str, *, guard: tuple[str, Sequence[Any]] | None = None)
 
     `guard` (PostgreSQL only, see can_guard): (SQL, parameters) of a SELECT that locks the
     rows the block writes (`FOR UPDATE`), run first in the statement; the block's writes are
-    kept only when it finds exactly one row. Every UPDATE and DELETE of the block touches rows
+    kept only when it finds exactly one row (with no write in the block, it is sent alone: a
+    check that the row is still as read). Every UPDATE and DELETE of the block touches rows
     only when the guard found its row, so the statement takes its row locks in the guard's
     order (a writer taking the same locks with the same SELECT cannot deadlock with it), and
     none when it found none. For a write decided on a read without lock: the guard finds the
@@ -307,7 +308,7 @@ class _Batch:
         self.statements.append((sql, params, expect_rows, what))
 
     def send(self) -> None:
-        if not self.statements:
+        if not self.statements and self.guard is None:
             return
         if len(self.statements) == 1 and self.statements[0][2] is None and self.guard is None:
             sql, params, _, _ = self.statements[0]

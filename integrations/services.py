@@ -467,19 +467,27 @@ def _change(
     records; write nothing when nothing differs (but the `reveal` event, if asked).
     `guarded`: see _change_unless_raced."""
     changes = history.changes_of(integration, data)
-    if not changes:
-        if reveal:
-            history.record_reveals([integration], actor=actor)
-        return
     # The row as read, which `guarded` writes only if it is still so (_change_unless_raced).
-    guard = _STILL_AS_READ.of(type(integration)).statement(integration.pk, integration.version)
+    guard = (
+        _STILL_AS_READ.of(type(integration)).statement(integration.pk, integration.version)
+        if guarded
+        else None
+    )
+    alias = router.db_for_write(Integration)
+    if not changes:
+        # Guarded, nothing to write is still checked: a row or tenant deleted since the read
+        # must not be answered (nor its secrets revealed) as if live.
+        if guard is not None or reveal:
+            with compiled_write.one_statement(alias, guard=guard):
+                if reveal:
+                    history.record_reveals([integration], actor=actor)
+        return
     _assign(integration, {name: data[name] for name in changes})
     integration.updated_by = actor.name[:150]
     integration.version += 1
     # Only these columns, as save(update_fields=...) would write them, with cached SQL; the
     # row's UPDATEs join its records' statement (history.record_change) on PostgreSQL.
-    alias = router.db_for_write(Integration)
-    with compiled_write.one_statement(alias, guard=guard if guarded else None):
+    with compiled_write.one_statement(alias, guard=guard):
         compiled_write.update(integration, [*changes, "updated_by", "updated_at", "version"])
         history.record_change(
             integration, action=action, changes=changes, actor=actor, reveal=reveal

@@ -11,10 +11,11 @@ audit event, version numbers contiguous; the stored row is the last acknowledged
 write acknowledged into a tenant deleted before it; nothing of a failed write kept; no secret
 in an error body or the logs. All held (several runs, prepared statements on and off).
 
-The hole (xfail): a write that changes nothing never reaches the guard, so a soft delete
-committed between its unlocked read and its write goes unnoticed: 200, the secret revealed
-and audited for a deleted row (a replace of a deleted id: 200 where the locked path
-created it anew, 201, and nothing is stored).
+The hole found, now fixed: a write that changed nothing never reached the guard, so a soft
+delete committed between its unlocked read and its write went unnoticed: 200, the secret
+revealed and audited for a deleted row. A guarded write with nothing to write now sends the
+guard alone (with the reveal event, if any), and falls back to the locked write when the row
+is no longer as read.
 """
 
 import psycopg
@@ -528,13 +529,6 @@ def _write(token: str, method: str, account: str, **headers):
     return post_json(client, url("twilio"), {"account": account, "password": PASSWORD}, **headers)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A write that changes nothing skips the guard (_change returns before it): after a "
-    "soft delete of the tenant or the integration committed since its unlocked read, it "
-    "answers 200 with the secret in clear and writes a `reveal` event for the deleted row; "
-    "the locked path answered 422 (a replace of a deleted integration: 201, created anew).",
-)
 @pytest.mark.parametrize("method", ["patch", "replace"])
 @pytest.mark.parametrize("gone", ["tenant", "integration"])
 @pytest.mark.postgres

@@ -180,13 +180,21 @@ def _delete_tenant_in_another_session_committing_after(tenant_id: int, delay: fl
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["guarded", "locked"])
 @pytest.mark.parametrize("method", ["post", "patch"])
 def test_a_write_waiting_on_a_committing_tenant_delete_writes_nothing(
-    tenant_client, tenant, monkeypatch, method
+    tenant_client, tenant, monkeypatch, method, path
 ):
+    """`guarded`: the write without a lock's statement, whose guard waits for the delete's
+    commit (then falls back to the locked write, which answers 422); `locked`: the locked
+    read itself waits."""
     stored = TwilioFactory(tenant=tenant, ident="tw", account="AC-old")
     threads = []
-    target = "_FOR_UPDATE_BY_IDENT" if method == "post" else "_FOR_UPDATE_BY_PK"
+    if path == "locked":
+        monkeypatch.setattr(services, "_change_unless_raced", lambda *args, **kwargs: False)
+        target = "_FOR_UPDATE_BY_IDENT" if method == "post" else "_FOR_UPDATE_BY_PK"
+    else:
+        target = "_STILL_AS_READ"
     real = getattr(services, target)
 
     class Racing:
@@ -199,6 +207,13 @@ def test_a_write_waiting_on_a_committing_tenant_delete_writes_nothing(
                         _delete_tenant_in_another_session_committing_after(tenant.pk, 0.3)
                     )
                     return query.first(*values)
+
+                def statement(self, *values):
+                    if not threads:  # the guarded write's own attempt, not the fallback's
+                        threads.append(
+                            _delete_tenant_in_another_session_committing_after(tenant.pk, 0.3)
+                        )
+                    return query.statement(*values)
 
             return First()
 
