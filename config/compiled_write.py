@@ -311,8 +311,8 @@ class _Batch:
         if not self.statements and self.guard is None:
             return
         if len(self.statements) == 1 and self.statements[0][2] is None and self.guard is None:
-            sql, params, _, _ = self.statements[0]
-            execute(self.alias, sql, params)
+            only_sql, only_params, _, _ = self.statements[0]
+            execute(self.alias, only_sql, only_params)
             return
         parts: list[str] = []
         params: list[Any] = []

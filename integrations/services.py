@@ -116,19 +116,20 @@ def integration_upsert(
                 # name is a Tenant from here on (retries read it by key).
                 existing = None if absent else _live_for_update(provider, tenant, ident)
                 absent = False
-                tenant = existing.tenant if existing is not None else _hold_live(tenant)
+                held = existing.tenant if existing is not None else _hold_live(tenant)
+                tenant = held
                 if precondition != NO_PRECONDITION:
-                    precondition.check(existing or _live_of_another_type(tenant, ident))
+                    precondition.check(existing or _live_of_another_type(held, ident))
                 if existing is not None:
                     _change(existing, data, actor=actor, action=AuditAction.REPLACE, reveal=reveal)
                     return existing, False
-                integration = provider(tenant=tenant, ident=ident)
+                integration = provider(tenant=held, ident=ident)
                 _insert_unless_taken(integration, data, actor, reveal=reveal)
             return integration, True
         except _IdentTaken:
             # Read after the attempt's rollback, rather than under a SAVEPOINT kept for it (two
             # round trips on every create, for a race that is rare).
-            _raise_type_conflict(tenant, ident, provider)
+            _raise_type_conflict(held, ident, provider)
     raise IntegrationBusy(ident)
 
 

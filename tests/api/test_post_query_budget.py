@@ -5,7 +5,9 @@
 - the live row, locked, with its tenant held live in the same statement (a racing soft delete
   of the tenant must not be acknowledged as a write into it); with no row (a create), the
   tenant is held by a statement of its own. An all-tenants token's URL tenant is read by
-  these (JOINed by name), not by a statement of its own: a tenant's token has it already;
+  these (JOINed by name), not by a statement of its own: a tenant's token has it already.
+  On PostgreSQL the row is read without a lock, and the write begins by locking it (its
+  guard, tests/api/test_write_round_trips.py): the same count;
 - the write: the parent and the provider's rows (2; one statement on PostgreSQL);
 - the version (1), and the audit events, the change's and the reveal of the secrets the
   answer carries (these tokens hold `secrets`), in one INSERT (1).
@@ -112,13 +114,14 @@ def test_a_replace_stays_within_the_budget(count_sql, tenant, api_token, kind, f
     assert response.status_code == 200
     assert len(sql.statements) <= REPLACE_BUDGET, "\n".join(sql.statements)
     if connection.vendor == "postgresql":
-        # After the token (+ its last use), the locked read with its tenant, then the parent
-        # and provider rows' UPDATEs, the version, its pruning and the audit events as one
-        # statement (compiled_write.one_statement).
+        # After the token (+ its last use), the read with its tenant, then the guard (the
+        # row locked, still as read), the parent and provider rows' UPDATEs, the version,
+        # its pruning and the audit events as one statement (compiled_write.one_statement).
         reads = 1 if kind == FRESH else 2
         assert len(sql.statements) == reads + 2, "\n".join(sql.statements)
         write = sql.statements[-1]
-        assert write.startswith("WITH") and write.count(" AS (UPDATE ") == 2, write
+        assert write.startswith("WITH guard_row AS (SELECT "), write
+        assert write.count(" AS (UPDATE ") == 2, write
         assert write.count(" AS (INSERT INTO ") == 2, write  # the version and the events
 
 
