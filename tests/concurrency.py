@@ -5,6 +5,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 from django.db import connection
 
 
@@ -32,3 +33,40 @@ def run_together(jobs: list[Callable[[], Any]]) -> list[Any]:
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in threads), "a job hung"
     return results
+
+
+def from_another_session(sql: str, params: list, *, lock_timeout: str = "300ms") -> str:
+    """Run `sql` in a separate session (PostgreSQL), committed at once: "done", or "waits"
+    when it waited for a lock longer than `lock_timeout` (and so did nothing)."""
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        other.execute(f"SET lock_timeout = '{lock_timeout}'")
+        try:
+            other.execute(sql, params)
+        except psycopg.errors.LockNotAvailable:
+            return "waits"
+    return "done"
+
+
+def between_read_and_write(monkeypatch, sql: str, params: list) -> None:
+    """Commit `sql` from another session once a write without a lock has read its row, before
+    its guarded statement (integrations.services._change with guarded=True); it must not wait
+    (that write holds nothing yet)."""
+    from integrations import services
+
+    change = services._change
+
+    def meanwhile(integration, data, **kwargs):
+        if kwargs.get("guarded"):
+            assert from_another_session(sql, params, lock_timeout="2s") == "done"
+        return change(integration, data, **kwargs)
+
+    monkeypatch.setattr(services, "_change", meanwhile)
+
+
+# Another writer's change, committed: a Twilio integration's account set to 'AC-other' and its
+# version counted; SQL for from_another_session or between_read_and_write, params [pk, pk].
+ANOTHER_TWILIO_WRITE = (
+    "WITH parent AS (UPDATE integrations_integration SET version = version + 1 "
+    "WHERE id = %s) UPDATE integrations_twiliointegration SET account = 'AC-other' "
+    "WHERE integration_ptr_id = %s"
+)

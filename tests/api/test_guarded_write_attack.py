@@ -18,7 +18,6 @@ guard alone (with the reveal event, if any), and falls back to the locked write 
 is no longer as read.
 """
 
-import psycopg
 import pytest
 from django.db import connection, transaction
 from django.test import override_settings
@@ -32,7 +31,7 @@ from tenants.exceptions import TenantNotFound
 from tenants.models import AuditAction, AuditEvent, Tenant
 from tenants.services import api_token_create, tenant_delete
 from tests.api.support import post_json, url
-from tests.concurrency import run_together
+from tests.concurrency import ANOTHER_TWILIO_WRITE, between_read_and_write, run_together
 from tests.db_faults import allow_inserts, allow_writes, refuse_writes, skip_inserts
 from tests.factories import SendGridFactory, TenantFactory, TwilioFactory, actor_named
 
@@ -359,12 +358,7 @@ def test_a_row_dropped_by_a_trigger_in_the_guarded_write_keeps_nothing_and_answe
     events = AuditEvent.objects.count()
     skip_inserts(table)
     try:
-        client = _client(token)
-        body = {"account": "AC-new", "password": "typed-new-pw"}
-        if method == "patch":
-            response = client.patch(url("twilio"), body, format="json")
-        else:
-            response = post_json(client, url("twilio"), body)
+        response = _write(token, method, "AC-new", password="typed-new-pw")
     finally:
         allow_inserts(table)
 
@@ -385,12 +379,7 @@ def test_a_refused_write_in_the_guarded_statement_keeps_nothing(acme, method, ca
     twilio = created(_client(token), url("twilio"))
     refuse_writes("integrations_twiliointegration", "refused by the attack")
     try:
-        client = _client(token)
-        body = {"account": "AC-new", "password": "typed-new-pw"}
-        if method == "patch":
-            response = client.patch(url("twilio"), body, format="json")
-        else:
-            response = post_json(client, url("twilio"), body)
+        response = _write(token, method, "AC-new", password="typed-new-pw")
     finally:
         allow_writes("integrations_twiliointegration")
 
@@ -475,32 +464,15 @@ def test_a_type_conflicting_replace_answers_400(tenant_client, tenant):
 # --- between the read without a lock and the guarded write -----------------------------------
 
 
-def _from_another_session(sql: str, params: list) -> None:
-    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
-        other.execute("SET lock_timeout = '2s'")
-        other.execute(sql, params)
-
-
-def _between_read_and_write(monkeypatch, sql: str, params: list) -> None:
-    """Commit `sql` from another session once the unlocked read is done, before the guarded
-    write (services._change with guarded=True)."""
-    change = services._change
-
-    def meanwhile(integration, data, **kwargs):
-        if kwargs.get("guarded"):
-            _from_another_session(sql, params)
-        return change(integration, data, **kwargs)
-
-    monkeypatch.setattr(services, "_change", meanwhile)
-
-
+@pytest.mark.parametrize("account", ["AC-new", "AC-0"], ids=["changing", "changing-nothing"])
 @pytest.mark.parametrize("method", ["patch", "replace"])
 @pytest.mark.parametrize("gone", ["tenant", "integration"])
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_changing_write_after_a_delete_since_its_read_answers_422_and_keeps_nothing(
-    acme, monkeypatch, method, gone
+def test_a_write_after_a_delete_since_its_read_answers_422_and_keeps_nothing(
+    acme, monkeypatch, method, gone, account
 ):
+    """ "AC-0" is the stored value: a write with nothing to change still checks its guard."""
     tenant, token = acme
     twilio = created(_client(token), url("twilio"))
     events = AuditEvent.objects.filter(integration_pk=twilio.pk).count()
@@ -509,54 +481,29 @@ def test_a_changing_write_after_a_delete_since_its_read_answers_422_and_keeps_no
     else:
         sql = "UPDATE integrations_integration SET deleted_at = now() WHERE id = %s"
         params = [twilio.pk]
-    _between_read_and_write(monkeypatch, sql, params)
+    between_read_and_write(monkeypatch, sql, params)
 
-    response = _write(token, method, "AC-new")
+    response = _write(token, method, account)
 
     if method == "replace" and gone == "integration":
         assert response.status_code == 201, response.content  # created anew: the id is free
+        assert Integration.objects.filter(tenant=tenant, ident="twilio").exists()
     else:
         assert response.status_code == 422, response.content
+        assert PASSWORD not in response.content.decode()
     stored = TwilioIntegration.all_objects.get(pk=twilio.pk)
     assert (stored.account, stored.version) == ("AC-0", 1)
     assert AuditEvent.objects.filter(integration_pk=twilio.pk).count() == events
 
 
-def _write(token: str, method: str, account: str, **headers):
+def _write(token: str, method: str, account: str, *, password: str | None = None, **headers):
+    """A PATCH of `account` (and `password`, if given), or a POST replace of both."""
     client = _client(token)
     if method == "patch":
-        return client.patch(url("twilio"), {"account": account}, format="json", **headers)
-    return post_json(client, url("twilio"), {"account": account, "password": PASSWORD}, **headers)
-
-
-@pytest.mark.parametrize("method", ["patch", "replace"])
-@pytest.mark.parametrize("gone", ["tenant", "integration"])
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_a_write_that_changes_nothing_after_a_delete_since_its_read_answers_422(
-    acme, monkeypatch, method, gone
-):
-    tenant, token = acme
-    twilio = created(_client(token), url("twilio"))
-    events = AuditEvent.objects.filter(integration_pk=twilio.pk).count()
-    if gone == "tenant":
-        sql, params = "UPDATE tenants_tenant SET deleted_at = now() WHERE id = %s", [tenant.pk]
-    else:
-        sql = "UPDATE integrations_integration SET deleted_at = now() WHERE id = %s"
-        params = [twilio.pk]
-    _between_read_and_write(monkeypatch, sql, params)
-
-    response = _write(token, method, "AC-0")  # the stored values: nothing to change
-
-    if method == "replace" and gone == "integration":
-        # The locked path creates the id anew (201); a 200 with no live row afterwards
-        # acknowledges a replace that left nothing stored.
-        assert response.status_code == 201, response.content
-        assert Integration.objects.filter(tenant=tenant, ident="twilio").exists()
-        return
-    assert response.status_code == 422, response.content
-    assert PASSWORD not in response.content.decode()
-    assert AuditEvent.objects.filter(integration_pk=twilio.pk).count() == events
+        body = {"account": account, **({"password": password} if password else {})}
+        return client.patch(url("twilio"), body, format="json", **headers)
+    body = {"account": account, "password": password or PASSWORD}
+    return post_json(client, url("twilio"), body, **headers)
 
 
 @pytest.mark.postgres
@@ -564,11 +511,9 @@ def test_a_write_that_changes_nothing_after_a_delete_since_its_read_answers_422(
 def test_a_patch_with_if_match_overtaken_between_read_and_write_answers_412(acme, monkeypatch):
     _, token = acme
     twilio = created(_client(token), url("twilio"))
-    _between_read_and_write(
+    between_read_and_write(
         monkeypatch,
-        "WITH parent AS (UPDATE integrations_integration SET version = version + 1 "
-        "WHERE id = %s) UPDATE integrations_twiliointegration SET account = 'AC-other' "
-        "WHERE integration_ptr_id = %s",
+        ANOTHER_TWILIO_WRITE,
         [twilio.pk, twilio.pk],
     )
 
@@ -586,7 +531,7 @@ def test_a_patch_with_if_match_overtaken_between_read_and_write_answers_412(acme
 def test_a_lost_race_inside_a_callers_transaction_falls_back_in_it(acme, monkeypatch, service):
     tenant, token = acme
     twilio = created(_client(token), url("twilio"))
-    _between_read_and_write(
+    between_read_and_write(
         monkeypatch,
         "UPDATE integrations_integration SET version = version + 1 WHERE id = %s",
         [twilio.pk],

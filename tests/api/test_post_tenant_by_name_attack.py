@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -21,7 +20,7 @@ from django.utils import timezone
 from integrations.models import Integration
 from integrations.providers.twilio import TwilioIntegration
 from tenants.models import AuditAction, AuditEvent, Tenant
-from tests.concurrency import run_together
+from tests.concurrency import from_another_session, run_together
 from tests.db_faults import allow_writes, refuse_writes
 from tests.factories import TenantFactory, TwilioFactory
 
@@ -328,17 +327,6 @@ def test_a_replace_by_name_that_the_database_refuses_keeps_nothing_and_leaks_not
 
 
 # --- PostgreSQL: the tenant soft-deleted or restored while the write runs ------------------
-
-
-def from_another_session(sql: str, params: list) -> str:
-    """Run `sql` in a session of its own, committed; "waits" when it waits over 300 ms."""
-    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
-        other.execute("SET lock_timeout = '300ms'")
-        try:
-            other.execute(sql, params)
-        except psycopg.errors.LockNotAvailable:
-            return "waits"
-    return "done"
 
 
 SOFT_DELETE = "UPDATE tenants_tenant SET deleted_at = now() WHERE id = %s"

@@ -8,9 +8,7 @@ or another write, between its read and its write makes it fall back to the locke
 which then answers the deleted tenant's 422, or writes over the other write's values (nothing
 lost)."""
 
-import psycopg
 import pytest
-from django.db import connection
 
 from integrations import services
 from integrations.exceptions import IntegrationNotFound
@@ -18,21 +16,10 @@ from integrations.models import IntegrationVersion
 from integrations.providers.twilio import TwilioIntegration
 from tenants.exceptions import TenantNotFound
 from tenants.models import AuditEvent
+from tests.concurrency import ANOTHER_TWILIO_WRITE, between_read_and_write, from_another_session
 from tests.factories import TwilioFactory, actor_named
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def from_another_session(sql: str, params: list) -> str:
-    """Run `sql` in a separate session that waits at most 300 ms for a lock: "done" or
-    "waits"."""
-    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
-        other.execute("SET lock_timeout = '300ms'")
-        try:
-            other.execute(sql, params)
-        except psycopg.errors.LockNotAvailable:
-            return "waits"
-    return "done"
 
 
 @pytest.fixture
@@ -87,25 +74,12 @@ def test_an_update_holds_its_tenant_for_its_whole_transaction(
     assert TwilioIntegration.objects.get().account == "AC-new"
 
 
-def _between_read_and_write(monkeypatch, sql: str, params: list) -> None:
-    """Run `sql` in another session after the write without a lock read its row, before its
-    statement (the guarded _change) runs."""
-    change = services._change
-
-    def meanwhile(integration, data, **kwargs):
-        if kwargs.get("guarded"):
-            assert from_another_session(sql, params) == "done"  # nothing held yet
-        return change(integration, data, **kwargs)
-
-    monkeypatch.setattr(services, "_change", meanwhile)
-
-
 @pytest.mark.parametrize("service", ["upsert", "update as read"])
 def test_a_write_without_a_lock_is_not_acknowledged_into_a_tenant_deleted_since_its_read(
     tenant, monkeypatch, service
 ):
     twilio = TwilioFactory(tenant=tenant, ident="twilio", account="AC-old")
-    _between_read_and_write(
+    between_read_and_write(
         monkeypatch, "UPDATE tenants_tenant SET deleted_at = now() WHERE id = %s", [tenant.pk]
     )
     events_before = AuditEvent.objects.count()
@@ -125,11 +99,9 @@ def test_a_write_without_a_lock_that_another_write_overtook_writes_over_it_nothi
 ):
     twilio = TwilioFactory(tenant=tenant, ident="twilio", account="AC-old", password="pw-old")
     # Another writer's change (of another field) and its version, committed meanwhile.
-    _between_read_and_write(
+    between_read_and_write(
         monkeypatch,
-        "WITH parent AS (UPDATE integrations_integration SET version = version + 1 "
-        "WHERE id = %s) UPDATE integrations_twiliointegration SET account = 'AC-other' "
-        "WHERE integration_ptr_id = %s",
+        ANOTHER_TWILIO_WRITE,
         [twilio.pk, twilio.pk],
     )
 
