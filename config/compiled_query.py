@@ -13,6 +13,7 @@ whose positions in the compiled parameters are found once; each run replaces the
 """
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -68,12 +69,12 @@ class CompiledQuery(Generic[M]):
     def _compile(self, alias: str) -> _Compiled:
         queryset = self.build(*self.sentinels)
         compiler = queryset.query.get_compiler(using=alias)
-        if queryset.query.select_for_update and connections[alias].get_autocommit():
-            # The ORM refuses to compile a lock in autocommit; statement() may (see there).
-            # Nothing runs inside: no BEGIN or COMMIT is sent.
-            with transaction.atomic(using=alias):
-                sql, params = compiler.as_sql()
-        else:
+        # The ORM refuses to compile a lock in autocommit; statement() may (see there). Nothing
+        # runs inside the block: no BEGIN or COMMIT is sent.
+        locks_in_autocommit = (
+            queryset.query.select_for_update and connections[alias].get_autocommit()
+        )
+        with transaction.atomic(using=alias) if locks_in_autocommit else nullcontext():
             sql, params = compiler.as_sql()
         if self.lock_suffix is not None:
             sql += self.lock_suffix(connections[alias])

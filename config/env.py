@@ -49,6 +49,10 @@ class LiteralEnv(environ.Env):
         self.escape_proxy = True
 
 
+# The `.env` file read when ENV_FILE names none: beside manage.py.
+DEFAULT_ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
+
+
 def read_env_file(path: str | Path) -> None:
     """Put the variables of the `.env` file at `path` into os.environ, unless already set
     there (the environment wins over the file). A missing file is no error."""

@@ -18,11 +18,11 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:  # config.env, whichever directory gunicorn started in
     sys.path.insert(0, str(_ROOT))
 
-from config.env import environment_with_file  # noqa: E402 (needs _ROOT on the path)
+from config.env import DEFAULT_ENV_FILE, environment_with_file  # noqa: E402 (_ROOT first)
 
 # As the application's settings read them (config/settings.py): the environment, then the
 # .env file (ENV_FILE, or .env beside manage.py) for what the environment does not set.
-_environment = environment_with_file(os.environ.get("ENV_FILE", str(_ROOT / ".env")))
+_environment = environment_with_file(os.environ.get("ENV_FILE", str(DEFAULT_ENV_FILE)))
 
 # Where to listen; behind a proxy on the same machine keep loopback.
 bind = _environment.get("GUNICORN_BIND", "127.0.0.1:8000")

@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import LiteralEnv, read_env_file
+from config.env import DEFAULT_ENV_FILE, LiteralEnv, read_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # comments. Variables already in the environment win over the file; ENV_FILE points
 # elsewhere (or at /dev/null, to read none).
 env = LiteralEnv()
-read_env_file(env.str("ENV_FILE", default=str(BASE_DIR / ".env")))
+read_env_file(env.str("ENV_FILE", default=str(DEFAULT_ENV_FILE)))
 
 DEBUG = env.bool("DEBUG", default=False)
 

@@ -114,7 +114,7 @@ def integration_upsert(
                 # Locks the live row and holds its tenant live; with no row, the tenant is
                 # held (or found deleted: TenantNotFound) before the insert. A tenant given by
                 # name is a Tenant from here on (retries read it by key).
-                existing = None if absent else _live_for_update(provider, tenant, ident)
+                existing = None if absent else _live_row(provider, tenant, ident, locked=True)
                 absent = False
                 held = existing.tenant if existing is not None else _hold_live(tenant)
                 tenant = held
@@ -543,12 +543,6 @@ def _assign(integration: Integration, data: dict[str, Any]) -> None:
         raise ValueError(f"Not fields of {type(integration).__name__}: {sorted(unexpected)}")
     for name, value in data.items():
         setattr(integration, name, value)
-
-
-def _live_for_update(
-    provider: type[Integration], tenant: Tenant | str, ident: str
-) -> Integration | None:
-    return _live_row(provider, tenant, ident, locked=True)
 
 
 def _live_row(

@@ -70,6 +70,11 @@ def _tenant_set_deleted(tenant: Tenant, actor: Actor, *, deleted_at) -> bool:
     return bool(changed)
 
 
+def _share_lock(connection) -> str:
+    # SQLite has no row locks: there its one writer at a time does it.
+    return " FOR SHARE" if connection.vendor == "postgresql" else ""
+
+
 def tenant_hold_live(*, tenant: Tenant) -> None:
     """Inside a write's transaction: keep `tenant` live until that transaction ends, or raise
     TenantNotFound if it was soft-deleted since it was read.
@@ -80,7 +85,7 @@ def tenant_hold_live(*, tenant: Tenant) -> None:
     enough there.
     """
     table = connection.ops.quote_name(Tenant._meta.db_table)
-    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
+    lock = _share_lock(connection)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT 1 FROM {table} WHERE id = %s AND deleted_at IS NULL{lock}",  # noqa: S608
@@ -88,10 +93,6 @@ def tenant_hold_live(*, tenant: Tenant) -> None:
         )
         if cursor.fetchone() is None:
             raise TenantNotFound(tenant.name)
-
-
-def _share_lock(connection) -> str:
-    return " FOR SHARE" if connection.vendor == "postgresql" else ""
 
 
 _LIVE_BY_NAME_HELD = CompiledQuery(
