@@ -22,7 +22,7 @@ def provider_get(*, key: str) -> type[Integration]:
 
 def integration_list(
     *,
-    tenant: Tenant,
+    tenant: Tenant | str,
     provider: type[Integration] | None = None,
     after: str | None = None,
     limit: int | None = None,
@@ -33,33 +33,66 @@ def integration_list(
     or the `limit` first whose id sorts after `after` (keyset pagination: stable while others
     write, since ids are unique among live rows and a page never skips or repeats one).
 
+    `tenant` is a Tenant, or the name of one (an API request of an all-tenants token): then
+    the live tenant of that name is JOINed into the page's query, and read by itself only when
+    the page is empty (TenantNotFound, as tenant_get_live, when it is not live). Each
+    integration's `tenant` is loaded.
+
     One query: the base rows LEFT JOINed to every provider's table (or, for one provider, its
     own model), each row made its provider's instance from that same row, instead of a
     polymorphic base query plus one per type. `non_polymorphic()` because the rows come
     complete already: downcasting would only add content-type lookups and queries.
     """
+    if isinstance(tenant, str):
+        rows = (
+            _page(tenant, provider=provider, after=after, limit=limit, status=status)
+            if tenant_name_could_be_stored(tenant)
+            else []
+        )
+        if not rows:  # no live tenant of that name, or none of its integrations on this page
+            tenant_get_live(name=tenant)  # TenantNotFound for the first
+        return rows
+    rows = _page(tenant.pk, provider=provider, after=after, limit=limit, status=status)
+    for integration in rows:
+        integration.tenant = tenant  # known already; saves a query per row if it is read
+    return rows
+
+
+def _page(
+    tenant: int | str,
+    *,
+    provider: type[Integration] | None,
+    after: str | None,
+    limit: int | None,
+    status: str | None,
+) -> list[Integration]:
+    """integration_list's rows, of the tenant of this primary key or (a str) live name."""
     stored_status = None if status is None else verification_status_value(status)
-    query = _page_query(provider, limit=limit, after=after is not None, status=status is not None)
-    values: list[int | str] = [tenant.pk]
+    by_name = isinstance(tenant, str)
+    query = _page_query(
+        provider, limit=limit, after=after is not None, status=status is not None, by_name=by_name
+    )
+    values: list[int | str] = [tenant]
     if after is not None:
         values.append(after)
     if stored_status is not None:
         values.append(stored_status)
     rows = query.all(*values)
     if provider is None:
-        rows = [child for row in rows if (child := _as_provider(row)) is not None]
-    for integration in rows:
-        integration.tenant = tenant  # known already; saves a query per row if it is read
+        rows = [child for row in rows if (child := _as_provider(row, with_tenant=by_name))]
     return rows
 
 
-def _as_provider(row: Integration) -> Integration | None:
+def _as_provider(row: Integration, *, with_tenant: bool) -> Integration | None:
     """The provider instance a base row of `_page_query(None, …)` carries: its child, loaded
-    by the LEFT JOIN (select_related of the reverse parent link) from that same row. None for
-    a base row without its provider's row (not an integration the API can serve)."""
+    by the LEFT JOIN (select_related of the reverse parent link) from that same row, with the
+    row's JOINed tenant if `with_tenant`. None for a base row without its provider's row (not
+    an integration the API can serve)."""
     for name in _provider_links():
         child: Integration | None = row._state.fields_cache.get(name)
         if child is not None:
+            if with_tenant:
+                child.tenant = row.tenant
             return child
     return None
 
@@ -74,21 +107,32 @@ def _provider_links() -> list[str]:
 # limit is part of the SQL, so the kept ones are bounded: past PAGE_QUERIES_KEPT, others
 # compile every time.
 _PAGE_QUERIES: dict[
-    tuple[type[Integration] | None, int | None, bool, bool], CompiledQuery[Integration]
+    tuple[type[Integration] | None, int | None, bool, bool, bool], CompiledQuery[Integration]
 ] = {}
 PAGE_QUERIES_KEPT = 64
 
 
 def _page_query(
-    provider: type[Integration] | None, *, limit: int | None, after: bool, status: bool
+    provider: type[Integration] | None,
+    *,
+    limit: int | None,
+    after: bool,
+    status: bool,
+    by_name: bool,
 ) -> CompiledQuery[Integration]:
-    key = (provider, limit, after, status)
+    key = (provider, limit, after, status, by_name)
     query = _PAGE_QUERIES.get(key)
     if query is None:
         model = Integration if provider is None else provider
 
-        def build(tenant_id: int, *filters: str) -> QuerySet[Integration, Integration]:
-            rows = model.objects.non_polymorphic().filter(tenant_id=tenant_id)
+        def build(tenant: int | str, *filters: str) -> QuerySet[Integration, Integration]:
+            rows = model.objects.non_polymorphic()
+            if by_name:
+                rows = rows.select_related("tenant").filter(
+                    tenant__name=tenant, tenant__deleted_at=None
+                )
+            else:
+                rows = rows.filter(tenant_id=tenant)
             if provider is None:
                 # Only base rows that have their provider's row (as the per-provider INNER
                 # JOINs read them): dropped after the LIMIT, such rows would shorten a page
@@ -111,7 +155,7 @@ def _page_query(
                 rows = rows.filter(last_verification=rest.pop(0))
             return rows if limit is None else rows[:limit]
 
-        kinds = [int, *([str] if after else []), *([str] if status else [])]
+        kinds = [str if by_name else int, *([str] if after else []), *([str] if status else [])]
         query = CompiledQuery(model, build, *kinds)
         if len(_PAGE_QUERIES) < PAGE_QUERIES_KEPT:
             _PAGE_QUERIES[key] = query

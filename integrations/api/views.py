@@ -121,13 +121,14 @@ class TenantAPIView(APIView):
 
     @contextmanager
     def tenant_errors_first(self, tenant: str) -> Iterator[Tenant | str]:
-        """For a write that reads its tenant with its row (integration_upsert): yields the
-        URL's tenant as a Tenant when the token carries it (no query), else as its name.
+        """For a request that reads its tenant with its rows (integration_upsert,
+        integration_list): yields the URL's tenant as a Tenant when the token carries it (no
+        query), else as its name.
 
-        Every route answers a tenant that is not live with 422 before looking at the body
-        (the API document's order). Read with the row, the tenant is read after the body's
-        checks; so when the block fails, whatever the error, the tenant is read and a 422
-        takes the place of the block's own error. Only failures pay that query."""
+        Every route answers a tenant that is not live with 422 before looking at the body or
+        the query string (the API document's order). Read with the rows, the tenant is read
+        after their checks; so when the block fails, whatever the error, the tenant is read
+        and a 422 takes the place of the block's own error. Only failures pay that query."""
         api_token = self.api_token()
         known = api_token.tenant
         if not api_token.may_act_on(tenant) or (known is not None and known.name == tenant):
@@ -261,20 +262,21 @@ class IntegrationListView(TenantAPIView):
         },
     )
     def get(self, request, tenant: str):
-        tenant_obj = self.live_tenant(tenant)
-        type_key = request.query_params.get("type")
-        provider = None if type_key is None else selectors.provider_get(key=type_key)
-        limit = self.int_param("limit", default=LIST_PAGE, low=1, high=LIST_PAGE_MAX)
-        status_filter = request.query_params.get("status")
-        if status_filter is not None and status_filter not in STATUS_FILTERS:
-            raise ValidationError(f"'status' must be one of: {', '.join(STATUS_FILTERS)}.")
-        page = selectors.integration_list(
-            tenant=tenant_obj,
-            provider=provider,
-            after=request.query_params.get("after"),
-            limit=limit + 1,  # one more tells whether a next page exists
-            status=status_filter,
-        )
+        # An all-tenants token's tenant is read with the page (integration_list by name).
+        with self.tenant_errors_first(tenant) as tenant_or_name:
+            type_key = request.query_params.get("type")
+            provider = None if type_key is None else selectors.provider_get(key=type_key)
+            limit = self.int_param("limit", default=LIST_PAGE, low=1, high=LIST_PAGE_MAX)
+            status_filter = request.query_params.get("status")
+            if status_filter is not None and status_filter not in STATUS_FILTERS:
+                raise ValidationError(f"'status' must be one of: {', '.join(STATUS_FILTERS)}.")
+            page = selectors.integration_list(
+                tenant=tenant_or_name,
+                provider=provider,
+                after=request.query_params.get("after"),
+                limit=limit + 1,  # one more tells whether a next page exists
+                status=status_filter,
+            )
         response = Response(self.render_all(page[:limit]))
         if len(page) > limit:
             cursor = page[limit - 1].ident
