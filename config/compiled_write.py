@@ -177,14 +177,14 @@ def _insert_child_sql(model: type[models.Model], alias: str) -> _ChildInsertSql:
     if connection.vendor == "postgresql":
         returning = f" RETURNING {quote(parent_key)}"
         # Both rows are counted in the statement, as one_statement counts its parts: a row a
-        # trigger dropped fails it (a division by zero), so neither row is kept without the
-        # other. With no parent row, the child's link divides before it could be NULL.
-        parent_count = "(SELECT count(*) FROM parent_row)"
-        new_key = f"COALESCE((SELECT {quote(parent_key)} FROM parent_row), 1 / {parent_count})"  # noqa: S608
+        # trigger dropped fails it (_unless), so neither row is kept without the other. With
+        # no parent row, the child's link fails before it could be NULL.
+        parent_found = _unless("(SELECT count(*) FROM parent_row) > 0")
+        new_key = f"COALESCE((SELECT {quote(parent_key)} FROM parent_row), {parent_found})"  # noqa: S608
         combined = (
             f"WITH parent_row AS ({insert(parent_table, parent_fields)}{returning}), "  # noqa: S608
             f"child_row AS ({insert(child_table, child_fields, first=new_key)} RETURNING 1) "
-            f"SELECT {new_key}, 1 / (SELECT count(*) FROM child_row)"
+            f"SELECT {new_key}, {_unless('(SELECT count(*) FROM child_row) > 0')}"
         )
     return _ChildInsertSql(
         parent=insert(parent_table, parent_fields),
@@ -336,12 +336,11 @@ class _Batch:
                 counted.append(what)
             parts.append(f"{name} AS ({sql})")
             params.extend(values)
-        # A count that differs fails the statement itself (a division by zero; plain SQL has
-        # no ASSERT), so none of its parts is kept, inside a transaction or not, and a read
-        # needs no BEGIN and COMMIT for it.
+        # A count that differs fails the statement itself (_unless), so none of its parts is
+        # kept, inside a transaction or not, and a read needs no BEGIN and COMMIT for it.
         verdict = " AND ".join(checks) or "TRUE"
         # Our own statements' text (this module's and the callers' cached SQL).
-        sql = f"WITH {', '.join(parts)} SELECT 1 / (CASE WHEN {verdict} THEN 1 ELSE 0 END)"
+        sql = f"WITH {', '.join(parts)} SELECT {_unless(verdict)}"
         _counted(self.alias, sql, params, ", ".join(counted))
 
 
@@ -359,23 +358,38 @@ def _guarded(sql: str) -> str:
     return f"{sql} AND EXISTS (SELECT 1 FROM {_GUARD})"  # noqa: S608 (our own statements)
 
 
+# Plain SQL has no ASSERT: a statement of this module fails itself by casting this text to an
+# integer, an error that only these statements raise with this text (a trigger's or a
+# generated column's division by zero, say, stays its own error).
+NOT_AS_EXPECTED = "compiled_write: rows not as expected"
+# SQLSTATE of invalid_text_representation (PostgreSQL, Appendix A "Error Codes").
+INVALID_TEXT_REPRESENTATION = "22P02"
+
+
+def _unless(condition: str) -> str:
+    """An SQL expression worth 1 when `condition` (SQL, about the statement's own rows, never a
+    constant: the planner would evaluate the failing branch) holds, and failing the statement
+    with NOT_AS_EXPECTED when it does not."""
+    return f"CAST(CASE WHEN {condition} THEN '1' ELSE '{NOT_AS_EXPECTED}' END AS integer)"
+
+
 def _counted(alias: str, sql: str, params: Sequence[Any], what: str) -> list[tuple[Any, ...]]:
-    """Run `sql`, a statement that checks its own row counts by dividing by zero when one is
-    wrong, and return its rows; a wrong count raises DatabaseError naming `what`."""
+    """Run `sql`, a statement that checks its own row counts (_unless), and return its rows; a
+    wrong count raises RowsNotAsExpected naming `what`."""
     try:
         with connections[alias].cursor() as cursor:
             cursor.execute(sql, params)
             return list(cursor.fetchall())
     except DataError as error:
-        if getattr(error.__cause__, "sqlstate", None) != DIVISION_BY_ZERO:
+        cause = error.__cause__
+        if getattr(
+            cause, "sqlstate", None
+        ) != INVALID_TEXT_REPRESENTATION or NOT_AS_EXPECTED not in str(cause):
             raise
         raise RowsNotAsExpected(
             f"{what}: other rows written than expected; nothing was kept."
         ) from None
 
-
-# SQLSTATE of division_by_zero (PostgreSQL, Appendix A "Error Codes").
-DIVISION_BY_ZERO = "22012"
 
 _pending: ContextVar[_Batch | None] = ContextVar("compiled_write_pending", default=None)
 

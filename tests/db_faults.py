@@ -26,6 +26,21 @@ def refuse_writes(table: str, fault: str) -> None:
                 )
 
 
+def divide_by_zero_on_writes(table: str) -> None:
+    """PostgreSQL: a trigger whose every INSERT, UPDATE and DELETE of `table` fails with
+    division_by_zero (SQLSTATE 22012), an error of the data, not of the statement that wrote
+    it. Removed by `allow_writes`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION refuse_write() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM 1 / (SELECT count(*) - count(*) FROM pg_class); RETURN NEW; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER refuse_write BEFORE INSERT OR UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_write()"
+        )
+
+
 def allow_writes(table: str) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

@@ -21,6 +21,7 @@ is no longer as read.
 import pytest
 from django.db import connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from integrations import services
@@ -32,7 +33,13 @@ from tenants.models import AuditAction, AuditEvent, Tenant
 from tenants.services import api_token_create, tenant_delete
 from tests.api.support import post_json, url
 from tests.concurrency import ANOTHER_TWILIO_WRITE, between_read_and_write, run_together
-from tests.db_faults import allow_inserts, allow_writes, refuse_writes, skip_inserts
+from tests.db_faults import (
+    allow_inserts,
+    allow_writes,
+    divide_by_zero_on_writes,
+    refuse_writes,
+    skip_inserts,
+)
 from tests.factories import SendGridFactory, TenantFactory, TwilioFactory, actor_named
 
 PASSWORD = "guarded-attack-stored-pw"
@@ -389,6 +396,32 @@ def test_a_refused_write_in_the_guarded_statement_keeps_nothing(acme, method, ca
     stored = TwilioIntegration.objects.get(pk=twilio.pk)
     assert (stored.account, stored.version) == ("AC-0", 1)
     assert AuditEvent.objects.filter(integration_pk=twilio.pk, action__in=CHANGES).count() == 1
+
+
+@pytest.mark.parametrize("method", ["patch", "replace"])
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_triggers_own_division_by_zero_is_its_error_not_a_lost_race(acme, method, caplog):
+    """The guarded statement fails itself when its rows are not as expected; an error of the
+    schema's own (here a trigger's division by zero) is not taken for that: no fallback to a
+    locked write, and the log says what failed."""
+    _, token = acme
+    twilio = created(_client(token), url("twilio"))
+    divide_by_zero_on_writes("integrations_twiliointegration")
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            response = _write(token, method, "AC-new", password="typed-new-pw")
+    finally:
+        allow_writes("integrations_twiliointegration")
+
+    assert response.status_code == 500, response.content
+    assert response.json() == {"error": "Internal server error."}
+    assert "division by zero" in caplog.text
+    assert "other rows written than expected" not in caplog.text
+    assert not any("FOR UPDATE" in q["sql"] and "WITH" not in q["sql"] for q in queries)
+    assert "typed-new-pw" not in caplog.text
+    stored = TwilioIntegration.objects.get(pk=twilio.pk)
+    assert (stored.account, stored.version) == ("AC-0", 1)
 
 
 # --- the same, one thread (SQLite too) -------------------------------------------------------

@@ -3,7 +3,7 @@
 import copy
 
 import pytest
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.db.models import signals
 from django.test.utils import CaptureQueriesContext
 
@@ -13,7 +13,7 @@ from integrations.providers import all_providers
 from integrations.providers.twilio import TwilioIntegration
 from integrations.sealed import SealedSecret
 from tenants.models import AuditAction, AuditEvent, Channel
-from tests.db_faults import allow_inserts, skip_inserts
+from tests.db_faults import allow_inserts, divide_by_zero_on_writes, skip_inserts
 from tests.factories import PROVIDER_FACTORIES, TenantFactory, TwilioFactory
 
 pytestmark = pytest.mark.django_db
@@ -409,6 +409,39 @@ def test_a_guard_that_finds_no_row_keeps_nothing_and_says_so(why):
     assert events_of(tenant) == []
     if why == "another version":
         assert TwilioIntegration.objects.get(pk=integration.pk).account == "AC-kept"
+
+
+@pytest.mark.postgres
+def test_a_division_by_zero_of_the_schemas_own_is_not_taken_for_rows_not_as_expected():
+    """The statement's own verdict has its own error: a trigger dividing by zero (or any error
+    of the data) stays what it is, and a value spelling the verdict's text is only a value."""
+    tenant = TenantFactory()
+    integration = TwilioFactory(tenant=tenant, account="AC-kept")
+    integration.account = compiled_write.NOT_AS_EXPECTED
+    with compiled_write.one_statement(
+        "default", guard=guard_on(integration, version=integration.version)
+    ):
+        compiled_write.update(integration, ["account"])
+        compiled_write.insert(event(tenant=tenant, actor=compiled_write.NOT_AS_EXPECTED))
+    assert events_of(tenant) == [compiled_write.NOT_AS_EXPECTED]
+    integration.refresh_from_db()
+
+    divide_by_zero_on_writes("integrations_twiliointegration")
+    integration.account = "AC-lost"
+    with (
+        pytest.raises(DataError, match="division by zero") as raised,
+        transaction.atomic(),
+        compiled_write.one_statement(
+            "default", guard=guard_on(integration, version=integration.version)
+        ),
+    ):
+        compiled_write.update(integration, ["account"])
+        compiled_write.insert(event(tenant=tenant, actor="not kept"))
+
+    assert not isinstance(raised.value, compiled_write.RowsNotAsExpected)
+    assert events_of(tenant) == [compiled_write.NOT_AS_EXPECTED]
+    stored = TwilioIntegration.objects.get(pk=integration.pk)
+    assert stored.account == compiled_write.NOT_AS_EXPECTED
 
 
 def test_a_guard_is_refused_where_it_cannot_hold():
