@@ -1,6 +1,10 @@
-"""config/gunicorn.conf.py reads its worker recycling from the environment (README's table)."""
+"""config/gunicorn.conf.py reads its numbers from the environment (README's table): a value that
+is no whole number in range stops it with one line naming the variable."""
 
+import os
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,3 +27,41 @@ def test_workers_are_recycled_after_the_configured_requests(
     conf = runpy.run_path(str(CONF))
 
     assert (conf["max_requests"], conf["max_requests_jitter"]) == (max_requests, jitter)
+
+
+@pytest.mark.parametrize(
+    ("name", "given"),
+    [
+        ("GUNICORN_MAX_REQUESTS", "abc"),
+        ("GUNICORN_MAX_REQUESTS", "-1"),
+        ("GUNICORN_WORKERS", "0"),
+        ("GUNICORN_THREADS", "2.5"),
+        ("GUNICORN_TIMEOUT", ""),
+    ],
+)
+def test_a_value_that_is_no_whole_number_stops_with_its_name(monkeypatch, name, given):
+    monkeypatch.setenv(name, given)
+
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(CONF))
+
+    assert str(stopped.value).startswith(f"{name} must be a whole number of at least ")
+    assert repr(given) in str(stopped.value)
+
+
+def test_gunicorn_itself_says_which_variable_is_wrong_without_a_traceback():
+    """What an operator sees: gunicorn reading the config stops with the one line."""
+    environment = {**os.environ, "GUNICORN_WORKERS": "many", "ENV_FILE": "/dev/null"}
+
+    finished = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--check-config", "--config", str(CONF), "config.wsgi"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=CONF.parents[1],
+        timeout=60,
+    )
+
+    assert finished.returncode != 0
+    assert "GUNICORN_WORKERS must be a whole number of at least 1, not 'many'." in finished.stderr
+    assert "Traceback" not in finished.stderr
