@@ -441,20 +441,14 @@ def gunicorn_check(value: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize(
-    ("value", "says"),
-    [
-        ("abc", "GUNICORN_MAX_REQUESTS"),  # a traceback quoting the line that reads it
-        ("", "GUNICORN_MAX_REQUESTS"),  # empty is not the default: the same traceback
-        ("1e4", "GUNICORN_MAX_REQUESTS"),
-        ("-1", "Invalid value for max_requests: -1"),  # gunicorn's own check
-    ],
-)
-def test_a_bad_max_requests_stops_gunicorn_before_it_serves(value, says):
+@pytest.mark.parametrize("value", ["abc", "", "1e4", "-1"])  # empty is not the default
+def test_a_bad_max_requests_stops_gunicorn_before_it_serves(value):
     checked = gunicorn_check(value)
 
     assert checked.returncode == 1
-    assert says in checked.stdout + checked.stderr
+    said = checked.stdout + checked.stderr
+    assert f"GUNICORN_MAX_REQUESTS must be a whole number of at least 0, not {value!r}." in said
+    assert "Traceback" not in said
 
 
 @pytest.mark.parametrize(("value", "max_requests", "jitter"), [("0", 0, 0), (" 50 ", 50, 5)])
