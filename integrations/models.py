@@ -20,6 +20,11 @@ class LiveIntegrationManager(PolymorphicManager["Integration", "Integration"]):
         return super().get_queryset().filter(deleted_at__isnull=True)
 
 
+# The constraint that keeps one live integration per (tenant, id): the one refusal of a create
+# that means "a racing create took the id" (integrations.services).
+LIVE_IDENT_CONSTRAINT = "integration_unique_live_ident_per_tenant"
+
+
 class Integration(PolymorphicModel):
     """One set of credentials of one tenant. Each provider is a subclass (integrations/providers).
 
@@ -86,7 +91,7 @@ class Integration(PolymorphicModel):
             models.UniqueConstraint(
                 fields=["tenant", "ident"],
                 condition=models.Q(deleted_at__isnull=True),
-                name="integration_unique_live_ident_per_tenant",
+                name=LIVE_IDENT_CONSTRAINT,
                 violation_error_message=IDENT_TAKEN,
             ),
         ]

@@ -23,7 +23,12 @@ from config.compiled_query import CompiledPerModel
 from integrations import history
 from integrations.exceptions import IntegrationBusy, IntegrationNotFound, VersionNotFound
 from integrations.fields import SecretField
-from integrations.models import IDENT_TAKEN, Integration, IntegrationVersion
+from integrations.models import (
+    IDENT_TAKEN,
+    LIVE_IDENT_CONSTRAINT,
+    Integration,
+    IntegrationVersion,
+)
 from integrations.preconditions import NONE as NO_PRECONDITION
 from integrations.preconditions import Precondition
 from integrations.providers import ctype_of, provider_for, provider_of
@@ -146,7 +151,22 @@ def _insert_unless_taken(
     try:
         _insert(integration, data, actor, reveal=reveal)
     except IntegrityError as error:
+        if not _is_live_ident_taken(error):
+            raise
         raise _IdentTaken from error
+
+
+def _is_live_ident_taken(error: IntegrityError) -> bool:
+    """Whether `error` is the one live id per tenant constraint (LIVE_IDENT_CONSTRAINT)
+    refusing an INSERT, a racing create having taken the id, rather than another refusal (a
+    trigger's, a CHECK's): that one is an error of the database, not a conflict to answer."""
+    cause = error.__cause__
+    constraint = getattr(getattr(cause, "diag", None), "constraint_name", None)
+    if constraint is not None:  # PostgreSQL names it
+        return bool(constraint == LIVE_IDENT_CONSTRAINT)
+    # SQLite names the columns of the (partial) unique index instead.
+    table = Integration._meta.db_table
+    return str(cause) == f"UNIQUE constraint failed: {table}.tenant_id, {table}.ident"
 
 
 def integration_create(*, integration: Integration, actor: Actor) -> Integration:
@@ -163,7 +183,9 @@ def integration_create(*, integration: Integration, actor: Actor) -> Integration
         with transaction.atomic():
             tenant_hold_live(tenant=integration.tenant)
             _insert(integration, data, actor)
-    except IntegrityError:
+    except IntegrityError as error:
+        if not _is_live_ident_taken(error):
+            raise
         raise ValidationError({"ident": [IDENT_TAKEN]}) from None
     return integration
 

@@ -4,6 +4,7 @@ reported, and version numbers."""
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError
 
 from integrations import services
 from integrations.exceptions import PreconditionFailed
@@ -12,6 +13,7 @@ from integrations.preconditions import Precondition
 from integrations.providers import TwilioIntegration
 from tenants.actors import Actor
 from tenants.models import AuditAction, AuditEvent, Channel
+from tests.db_faults import allow_writes, refuse_writes
 from tests.factories import SalesforceFactory, TwilioFactory, actor_named
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +97,22 @@ def test_creating_an_id_that_is_live_already_is_a_form_error_on_the_id(tenant):
 
     assert refused.value.message_dict == {"ident": [IDENT_TAKEN]}
     assert Integration.objects.get(tenant=tenant, ident="twilio").account == "AC-FIRST"
+
+
+@pytest.mark.parametrize("table", ["integrations_integration", "integrations_twiliointegration"])
+def test_a_create_the_database_refuses_otherwise_is_its_error_not_a_taken_id(tenant, table):
+    """A trigger's refusal is an IntegrityError on SQLite (RAISE(ABORT)): only the live id
+    constraint's means "taken"; any other stays the database's error (a 500, not a form
+    error that would send staff looking for an id nobody holds)."""
+    new = TwilioIntegration(tenant=tenant, ident="twilio", account="AC-1", password="p")
+    refuse_writes(table, "refused by a trigger")
+
+    with pytest.raises(DatabaseError, match="refused by a trigger") as refused:
+        services.integration_create(integration=new, actor=actor_named())
+
+    assert not isinstance(refused.value, ValidationError)
+    allow_writes(table)
+    assert not Integration.all_objects.filter(tenant=tenant).exists()
 
 
 @pytest.mark.parametrize("ident", ["Not A Slug", "crm/eu", ""])
