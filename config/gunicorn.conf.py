@@ -25,38 +25,37 @@ from config.env import DEFAULT_ENV_FILE, environment_with_file  # noqa: E402 (_R
 _environment = environment_with_file(os.environ.get("ENV_FILE", str(DEFAULT_ENV_FILE)))
 
 
-def _whole_number(name: str, default: int, *, least: int) -> int:
-    """The environment's (or .env's) `name` as a whole number of at least `least`; `default`
-    when it is not set. Anything else stops gunicorn with one line naming the variable (an
-    int() of it would stop it with a traceback naming none)."""
+def _whole_number(name: str, default: int, *, least: int, most: int) -> int:
+    """The environment's (or .env's) `name` as a whole number from `least` to `most`, written
+    in ASCII digits (blanks around it allowed); `default` when it is not set. Anything else
+    stops gunicorn with one line naming the variable (int() would take "+5", "1_000" or
+    a fullwidth digit, and a number that no machine serves: a billion workers are a fork bomb)."""
     given = _environment.get(name)
     if given is None:
         return default
-    try:
-        value = int(given)
-    except ValueError:
-        value = least - 1
-    if value < least:
-        raise SystemExit(f"{name} must be a whole number of at least {least}, not {given!r}.")
-    return value
+    digits = given.strip()
+    fits = digits.isascii() and digits.isdigit() and len(digits) <= len(str(most))
+    if not (fits and least <= int(digits) <= most):
+        raise SystemExit(f"{name} must be a whole number from {least} to {most}, not {given!r}.")
+    return int(digits)
 
 
 # Where to listen; behind a proxy on the same machine keep loopback.
 bind = _environment.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Processes x threads: ~2 processes per core; each thread may hold one database connection.
-workers = _whole_number("GUNICORN_WORKERS", 2, least=1)
+workers = _whole_number("GUNICORN_WORKERS", 2, least=1, most=256)
 worker_class = "gthread"
-threads = _whole_number("GUNICORN_THREADS", 4, least=1)
+threads = _whole_number("GUNICORN_THREADS", 4, least=1, most=256)
 # A request past this many seconds gets its worker restarted (the database statement timeout,
-# DATABASE_STATEMENT_TIMEOUT, 30 s, ends a slow query first).
-timeout = _whole_number("GUNICORN_TIMEOUT", 60, least=0)  # 0: none (gunicorn's meaning)
+# DATABASE_STATEMENT_TIMEOUT, 30 s, ends a slow query first); 0: none (gunicorn's meaning).
+timeout = _whole_number("GUNICORN_TIMEOUT", 60, least=0, most=86_400)
 graceful_timeout = 30
 keepalive = 5
 # Recycle workers now and then (bounded memory growth), not all at once. A worker's start
 # costs ~0.8 s of CPU (importing Django, DRF and the app): at 2,000 requests, as this was,
 # that was ~0.4 ms on every request, 8 % of an API write's CPU; at 20,000, 0.04 ms. The
 # workers' RSS holds at ~95 MiB under load (bench), so nothing argues for recycling sooner.
-max_requests = _whole_number("GUNICORN_MAX_REQUESTS", 20_000, least=0)  # 0: never
+max_requests = _whole_number("GUNICORN_MAX_REQUESTS", 20_000, least=0, most=10**9)  # 0: never
 max_requests_jitter = max_requests // 10
 # The addresses whose X-Forwarded-Proto gunicorn trusts (the proxy in front, if any).
 forwarded_allow_ips = _environment.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")

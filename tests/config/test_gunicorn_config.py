@@ -45,7 +45,7 @@ def test_a_value_that_is_no_whole_number_stops_with_its_name(monkeypatch, name, 
     with pytest.raises(SystemExit) as stopped:
         runpy.run_path(str(CONF))
 
-    assert str(stopped.value).startswith(f"{name} must be a whole number of at least ")
+    assert str(stopped.value).startswith(f"{name} must be a whole number from ")
     assert repr(given) in str(stopped.value)
 
 
@@ -63,5 +63,5 @@ def test_gunicorn_itself_says_which_variable_is_wrong_without_a_traceback():
     )
 
     assert finished.returncode != 0
-    assert "GUNICORN_WORKERS must be a whole number of at least 1, not 'many'." in finished.stderr
+    assert "GUNICORN_WORKERS must be a whole number from 1 to 256, not 'many'." in finished.stderr
     assert "Traceback" not in finished.stderr
