@@ -130,6 +130,25 @@ class CompiledQuery(Generic[M]):
         compiled, alias, rows = self._run_all(values)
         return [self._instance(compiled, alias, row) for row in rows]
 
+    def width(self) -> int:
+        """How many columns the statement's rows have (compiled on first use)."""
+        return len(self._compiled_for(router.db_for_read(self.model)).compiler.select)
+
+    def column(self, attname: str) -> int:
+        """The position in the statement's rows of the queried model's field `attname` (its
+        column attribute: "tenant_id", not "tenant"). ValueError when it is not selected."""
+        compiled = self._compiled_for(router.db_for_read(self.model))
+        return compiled.fields_start + compiled.init_list.index(attname)
+
+    def instance_of(self, row: Sequence[Any]) -> M:
+        """The instance the ORM makes of `row`, a row of this statement fetched by a caller
+        (run within a larger one: `statement()`), its values not yet converted."""
+        alias = router.db_for_read(self.model)
+        compiled = self._compiled_for(alias)
+        if compiled.converters:
+            row = next(iter(compiled.compiler.apply_converters([row], compiled.converters)))
+        return self._instance(compiled, alias, row)
+
     def _instance(self, compiled: _Compiled, alias: str, row: Sequence[Any]) -> M:
         instance = self.model.from_db(
             alias, list(compiled.init_list), row[compiled.fields_start : compiled.fields_end]
@@ -159,10 +178,7 @@ class CompiledQuery(Generic[M]):
     ) -> tuple[_Compiled, str, str, list[Any]]:
         alias = router.db_for_read(self.model)
         connection = connections[alias]
-        compiled = self._compiled.get((alias, connection.vendor))
-        if compiled is None:
-            compiled = self._compile(alias)
-            self._compiled[(alias, connection.vendor)] = compiled
+        compiled = self._compiled_for(alias)
         # As the ORM's compiler checks it on every run: a lock outside a transaction is a bug.
         locks = compiled.for_update and connection.features.has_select_for_update
         if locks and not in_statement and connection.get_autocommit():
@@ -173,6 +189,13 @@ class CompiledQuery(Generic[M]):
         for position, index in compiled.slots:
             params[position] = values[index]
         return compiled, alias, compiled.sql, params
+
+    def _compiled_for(self, alias: str) -> _Compiled:
+        key = (alias, connections[alias].vendor)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = self._compile(alias)
+        return compiled
 
     def _run(self, values: Sequence[Any]) -> tuple[_Compiled, str, Sequence[Any]] | None:
         compiled, alias, _, params = self._prepare(values)

@@ -16,11 +16,12 @@ which sets a new row's content type, is done by the create service before insert
 Use them only for such models.
 """
 
+import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.db import DatabaseError, DataError, connections, models, router, transaction
@@ -346,6 +347,78 @@ class _Batch:
 
 _GUARD = "guard_row"
 
+# read_with_writes's row: a WITH query its writes read FROM, its columns named by position
+# (c0, c1, ...: a read's columns may share names, such as two tables' "id").
+READ_ROW = "read_row"
+
+
+def read_column(index: int) -> str:
+    """In a write of read_with_writes: the SQL of column `index` of the row read."""
+    return f"{READ_ROW}.c{int(index)}"
+
+
+def insert_from_read(instance: models.Model, from_read: dict[str, int]) -> tuple[str, list[Any]]:
+    """(SQL, parameters) of an INSERT of `instance` (a single-table model) for
+    read_with_writes: a row per row read, each field of `from_read` (attname: column of the
+    read row) taken from that row, the others as insert() would write them."""
+    alias = router.db_for_write(type(instance), instance=instance)
+    connection = connections[alias]
+    sql, fields = _insert_from_read_sql(type(instance), tuple(sorted(from_read.items())), alias)
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
+    ]
+    return sql, params
+
+
+@cache
+def _insert_from_read_sql(
+    model: type[models.Model], from_read: tuple[tuple[str, int], ...], alias: str
+) -> tuple[str, tuple[models.Field, ...]]:
+    """insert_from_read's SQL, and the fields whose values are its parameters, in order."""
+    _, fields, _, _ = _insert_sql(model, 1, alias)
+    columns = dict(from_read)
+    quote = connections[alias].ops.quote_name
+    values = [read_column(columns[f.attname]) if f.attname in columns else "%s" for f in fields]
+    names = ", ".join(quote(_column(f)) for f in fields)
+    # Identifiers from the model, quoted by the backend; values are parameters.
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({names}) "  # noqa: S608
+        f"SELECT {', '.join(values)} FROM {READ_ROW}"
+    )
+    return sql, tuple(f for f in fields if f.attname not in columns)
+
+
+def read_with_writes(
+    alias: str,
+    read: tuple[str, Sequence[Any]],
+    width: int,
+    writes: Sequence[tuple[str, Sequence[Any], bool]],
+) -> tuple[tuple[Any, ...], tuple[int, ...]] | None:
+    """PostgreSQL only (can_guard): one statement that reads a row and writes what that read
+    calls for, for a read whose answer must not go out unrecorded (an audit event of it).
+
+    `read` is (SQL, parameters) of a SELECT of at most one row of `width` columns. `writes` are
+    (SQL, parameters, per_row) of INSERTs and UPDATEs whose SQL takes the read row's values
+    with read_column() (insert_from_read); each writes only for a row read. With `per_row`, a
+    write must write one row per row read, or the statement fails (RowsNotAsExpected) and
+    nothing of it is kept: a row a trigger dropped is an error, not a gap in the trail.
+
+    Returns the row read (its values as the database sent them) and how many rows each write
+    wrote; None when the read found no row, and then nothing was written. Atomic by itself (no
+    BEGIN and COMMIT); the read takes no lock. Raises what a failing part raises."""
+    if not can_guard(alias):
+        raise ValueError(f"read_with_writes runs on PostgreSQL, not {connections[alias].vendor}.")
+    read_sql, read_params = read
+    params: list[Any] = list(read_params)
+    for _, values, _ in writes:
+        params.extend(values)
+    shape = tuple((sql, per_row) for sql, _, per_row in writes)
+    rows = _counted(alias, _read_with_writes_sql(read_sql, width, shape), params, "a read's writes")
+    if not rows:
+        return None
+    row = rows[0]
+    return tuple(row[:width]), tuple(int(count) for count in row[width : width + len(writes)])
+
 
 def _guarded(sql: str) -> str:
     """An UPDATE or DELETE of this module's (one WHERE, conditions joined by AND) that touches
@@ -359,11 +432,40 @@ def _guarded(sql: str) -> str:
 
 
 # Plain SQL has no ASSERT: a statement of this module fails itself by casting this text to an
-# integer, an error that only these statements raise with this text (a trigger's or a
-# generated column's division by zero, say, stays its own error).
-NOT_AS_EXPECTED = "compiled_write: rows not as expected"
+# integer. Its error is told from the schema's own (a trigger's division by zero, a check that
+# casts a value) by its text, which ends with a number of this process's that no request can
+# know, so no stored value can spell it, and by having no context (a trigger's error names its
+# function).
+NOT_AS_EXPECTED = f"compiled_write: rows not as expected ({secrets.token_hex(8)})"
 # SQLSTATE of invalid_text_representation (PostgreSQL, Appendix A "Error Codes").
 INVALID_TEXT_REPRESENTATION = "22P02"
+
+
+@lru_cache(maxsize=256)
+def _read_with_writes_sql(read_sql: str, width: int, writes: tuple[tuple[str, bool], ...]) -> str:
+    """read_with_writes's statement, built once per read and writes (cached SQL texts)."""
+    names = ", ".join(f"c{index}" for index in range(width))
+    parts = [f"{READ_ROW}({names}) AS ({read_sql})"]
+    checks: list[str] = []
+    for number, (sql, per_row) in enumerate(writes):
+        returning = "" if " RETURNING " in sql else " RETURNING 1"
+        parts.append(f"w{number} AS ({sql}{returning})")
+        if per_row:
+            checks.append(f"(SELECT count(*) FROM w{number}) = (SELECT count(*) FROM {READ_ROW})")  # noqa: S608
+    counts = "".join(f", (SELECT count(*) FROM w{number})" for number in range(len(writes)))  # noqa: S608
+    verdict = _unless(" AND ".join(checks) or "TRUE")
+    # Our own statements' text (this module's and the callers' cached SQL).
+    return f"WITH {', '.join(parts)} SELECT {READ_ROW}.*{counts}, {verdict} FROM {READ_ROW}"  # noqa: S608
+
+
+def _is_own_verdict(cause: BaseException | None) -> bool:
+    """Whether the database error `cause` is a statement of this module failing its _unless."""
+    diag = getattr(cause, "diag", None)
+    return (
+        getattr(cause, "sqlstate", None) == INVALID_TEXT_REPRESENTATION
+        and f'"{NOT_AS_EXPECTED}"' in str(cause)
+        and getattr(diag, "context", None) is None
+    )
 
 
 def _unless(condition: str) -> str:
@@ -381,10 +483,7 @@ def _counted(alias: str, sql: str, params: Sequence[Any], what: str) -> list[tup
             cursor.execute(sql, params)
             return list(cursor.fetchall())
     except DataError as error:
-        cause = error.__cause__
-        if getattr(
-            cause, "sqlstate", None
-        ) != INVALID_TEXT_REPRESENTATION or NOT_AS_EXPECTED not in str(cause):
+        if not _is_own_verdict(error.__cause__):
             raise
         raise RowsNotAsExpected(
             f"{what}: other rows written than expected; nothing was kept."

@@ -34,9 +34,10 @@ def integration_list(
     write, since ids are unique among live rows and a page never skips or repeats one).
 
     `tenant` is a Tenant, or the name of one (an API request of an all-tenants token): then
-    the live tenant of that name is JOINed into the page's query, and read by itself only when
-    the page is empty (TenantNotFound, as tenant_get_live, when it is not live). Each
-    integration's `tenant` is loaded.
+    the live tenant of that name is JOINed into the page's query. Only when that page is empty
+    is the tenant read by itself (TenantNotFound, as tenant_get_live, when it is not live),
+    and then its page again: a tenant restored between the two reads shows its integrations,
+    not an empty page. Each integration's `tenant` is loaded.
 
     One query: the base rows LEFT JOINed to every provider's table (or, for one provider, its
     own model), each row made its provider's instance from that same row, instead of a
@@ -49,9 +50,11 @@ def integration_list(
             if tenant_name_could_be_stored(tenant)
             else []
         )
-        if not rows:  # no live tenant of that name, or none of its integrations on this page
-            tenant_get_live(name=tenant)  # TenantNotFound for the first
-        return rows
+        if rows:
+            return rows
+        # No live tenant of that name (TenantNotFound), or none of its integrations on this
+        # page, or a tenant restored since the page was read: its page, read after it.
+        tenant = tenant_get_live(name=tenant)
     rows = _page(tenant.pk, provider=provider, after=after, limit=limit, status=status)
     for integration in rows:
         integration.tenant = tenant  # known already; saves a query per row if it is read
@@ -261,6 +264,16 @@ _LIVE_IN_NAMED_TENANT: CompiledPerModel[Integration] = CompiledPerModel(
     str,
     str,
 )
+
+
+def live_integration_query(
+    provider: type[Integration], *, by_tenant_name: bool
+) -> CompiledQuery[Integration]:
+    """The compiled read of a live integration of `provider`: by (tenant primary key, id), or
+    by (live tenant's name, id) with its tenant JOINed. What integration_get_live and
+    integration_get_live_by_name run first, for a caller that runs it inside a statement of
+    its own (integrations.reveal_reads)."""
+    return (_LIVE_IN_NAMED_TENANT if by_tenant_name else _LIVE_OF_PROVIDER).of(provider)
 
 
 def integration_get_live_by_name(*, tenant_name: str, ident: str) -> Integration:

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from integrations import selectors, services
+from integrations import reveal_reads, selectors, services
 from integrations.api import openapi
 from integrations.api.permissions import TokenActsOnTenant
 from integrations.api.serializers import ENVELOPE_KEYS, RECORD_META_KEYS, serializer_for
@@ -109,15 +109,25 @@ class TenantAPIView(APIView):
             return known
         return tenant_get_live(name=name)
 
-    def live_integration(self, tenant: str, ident: str) -> Integration:
+    def live_integration(self, tenant: str, ident: str, *, revealed: bool = False) -> Integration:
         """The URL's live integration, in the URL's live tenant (422 for either missing): with
-        the token's own tenant, no tenant query; otherwise tenant and row in one query."""
+        the token's own tenant, no tenant query; otherwise tenant and row in one query.
+        `revealed`: for an answer with its secrets in clear, their reveal recorded in the same
+        statement (reveal_reads); render it `audited`."""
         api_token = self.api_token()
         known = api_token.tenant
         if not api_token.may_act_on(tenant) or (known is not None and known.name == tenant):
             # live_tenant refuses the first (403) and costs no query for the second.
-            return selectors.integration_get_live(tenant=self.live_tenant(tenant), ident=ident)
-        return selectors.integration_get_live_by_name(tenant_name=tenant, ident=ident)
+            where: Tenant | str = self.live_tenant(tenant)
+        else:
+            where = tenant
+        if revealed:
+            return reveal_reads.integration_get_revealed(
+                tenant=where, ident=ident, actor=self.actor()
+            )
+        if isinstance(where, Tenant):
+            return selectors.integration_get_live(tenant=where, ident=ident)
+        return selectors.integration_get_live_by_name(tenant_name=where, ident=ident)
 
     @contextmanager
     def tenant_errors_first(self, tenant: str) -> Iterator[Tenant | str]:
@@ -306,8 +316,15 @@ class IntegrationView(TenantAPIView):
         },
     )
     def get(self, request, tenant: str, id: str):
+        none_match = request.headers.get("If-None-Match", "")
+        if not none_match and self.api_token().has_scope(Scope.SECRETS):
+            # The usual read with secrets: its reveal recorded by the statement that reads it.
+            integration = self.live_integration(tenant, id, revealed=True)
+            return Response(
+                self.render(integration, audited=True), headers=self.tagged(integration)
+            )
         integration = self.live_integration(tenant, id)
-        if _none_match(request.headers.get("If-None-Match", ""), etag_of(integration)):
+        if _none_match(none_match, etag_of(integration)):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=self.tagged(integration))
         return Response(self.render(integration), headers=self.tagged(integration))
 

@@ -474,3 +474,59 @@ def test_a_guard_is_refused_where_it_cannot_hold():
         compiled_write.execute(
             "default", "DELETE FROM tenants_tenant WHERE id = %s OR id = %s", [0, 0]
         )
+
+
+# --- a read and the writes it calls for, in one statement ------------------------------------
+
+
+def read_of(integration_pk: int) -> tuple[str, list]:
+    sql, params = (
+        Integration.objects.non_polymorphic()
+        .filter(pk=integration_pk)
+        .values_list("id", "tenant_id", "ident")
+        .query.get_compiler(using="default")
+        .as_sql()
+    )
+    return sql, list(params)
+
+
+def test_a_read_with_writes_runs_on_postgresql_only():
+    integration = TwilioFactory(ident="read-me")
+    if connection.vendor != "postgresql":
+        with pytest.raises(ValueError, match="PostgreSQL"):
+            compiled_write.read_with_writes("default", read_of(integration.pk), 3, [])
+        return
+    found = compiled_write.read_with_writes("default", read_of(integration.pk), 3, [])
+    assert found == ((integration.pk, integration.tenant_id, "read-me"), ())
+
+
+@pytest.mark.postgres
+def test_a_read_with_writes_writes_from_the_row_read_and_counts_them():
+    tenant = TenantFactory()
+    integration = TwilioFactory(tenant=tenant, ident="read-me")
+    insert = compiled_write.insert_from_read(
+        event(tenant=None, actor="from the read"),
+        {"tenant_id": 1, "integration_pk": 0, "integration_ident": 2},
+    )
+
+    found = compiled_write.read_with_writes(
+        "default", read_of(integration.pk), 3, [(*insert, True)]
+    )
+
+    assert found == ((integration.pk, tenant.pk, "read-me"), (1,))
+    stored = AuditEvent.objects.get(actor="from the read")
+    assert (stored.tenant_id, stored.integration_pk, stored.integration_ident) == (
+        tenant.pk,
+        integration.pk,
+        "read-me",
+    )
+
+
+@pytest.mark.postgres
+def test_a_read_that_finds_nothing_writes_nothing():
+    insert = compiled_write.insert_from_read(event(actor="never"), {"integration_pk": 0})
+
+    found = compiled_write.read_with_writes("default", read_of(10**9), 3, [(*insert, True)])
+
+    assert found is None
+    assert not AuditEvent.objects.filter(actor="never").exists()
