@@ -17,7 +17,7 @@ Use them only for such models.
 """
 
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -34,6 +34,20 @@ MAX_ROWS = 1000
 # Measured with audit rows (12 columns), client CPU per INSERT, arrays against parameters:
 # 2 rows +45 %, 4 rows +20 %, 16 rows -8 to -30 %, 100 rows -30 to -45 %.
 UNNEST_ABOVE_PARAMETERS = 100
+
+
+class Sql(str):
+    """A value of a write deferred by one_statement that another part of its statement gives:
+    the SQL of a key an INSERT of it returns (insert_child's), or a column of its guard's row
+    (guard_column). Written in place of the value's parameter."""
+
+
+def guard_column(column: str) -> Sql:
+    """Inside one_statement(guard=...): the value of the guard row's `column` (a column name
+    of the guard's SELECT), failing the statement as its verdict does when the guard found no
+    row (a NULL would fail a NOT NULL column first, as another error)."""
+    found = f"(SELECT count(*) FROM {_GUARD}) = 1"  # noqa: S608
+    return Sql(f"COALESCE((SELECT {column} FROM {_GUARD}), {_unless(found)})")  # noqa: S608
 
 
 def insert(instance: models.Model) -> None:
@@ -69,10 +83,14 @@ def _insert_rows(instances: Sequence[models.Model], alias: str) -> None:
     model = type(instances[0])
     connection = connections[alias]
     sql, fields, returns_pk, by_column = _insert_sql(model, len(instances), alias)
-    rows = [
-        [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
-        for instance in instances
-    ]
+    rows = [[_prepared(field, instance, connection) for field in fields] for instance in instances]
+    if any(isinstance(value, Sql) for row in rows for value in row):
+        # Deferred, a value another part of the statement gives: written in its place.
+        sql, rows = (
+            _with_sql_values(sql, rows),
+            [[value for value in row if not isinstance(value, Sql)] for row in rows],
+        )
+        by_column = False
     # UNNEST takes one array per column; VALUES one parameter per value.
     if by_column:
         params: list[Any] = [list(column) for column in zip(*rows, strict=True)]
@@ -99,6 +117,27 @@ def _insert_rows(instances: Sequence[models.Model], alias: str) -> None:
         instance._state.db = alias
 
 
+def _prepared(field: models.Field, instance: models.Model, connection: Any) -> Any:
+    """The value of `field` of `instance` as an INSERT stores it (as save() prepares it), or
+    the Sql standing for it."""
+    value = field.pre_save(instance, True)
+    return value if isinstance(value, Sql) else field.get_db_prep_save(value, connection)
+
+
+def _with_sql_values(sql: str, rows: list[list[Any]]) -> str:
+    """`sql`, an INSERT of _insert_sql's with one parameter per value (VALUES), rewritten with
+    each Sql value of `rows` in its parameter's place."""
+    head, _, rest = sql.partition(" VALUES ")
+    if not rest:  # UNNEST's arrays: rewritten as VALUES
+        head = sql.partition(" SELECT * FROM UNNEST(")[0]
+    returning = sql.partition(" RETURNING ")[2]
+    values = ", ".join(
+        "(" + ", ".join(value if isinstance(value, Sql) else "%s" for value in row) + ")"
+        for row in rows
+    )
+    return f"{head} VALUES {values}" + (f" RETURNING {returning}" if returning else "")
+
+
 def insert_child(instance: models.Model) -> None:
     """INSERT `instance`, of a model with one concrete parent model (multi-table inheritance:
     a provider's row and its Integration row), into both tables as
@@ -115,9 +154,14 @@ def insert_child(instance: models.Model) -> None:
     connection = connections[alias]
     sql = _insert_child_sql(model, alias)
     params = [
-        field.get_db_prep_save(field.pre_save(instance, True), connection)
-        for field in (*sql.parent_fields, *sql.child_fields)
+        _prepared(field, instance, connection) for field in (*sql.parent_fields, *sql.child_fields)
     ]
+    deferred = _deferred_to(alias)
+    if deferred is not None and deferred.can_defer_keys:
+        _defer_child_insert(deferred, instance, sql, params)
+        return
+    if any(isinstance(value, Sql) for value in params):
+        raise ValueError("A value of another part of a statement, outside one_statement.")
     if sql.combined is not None:
         [(pk, _)] = _counted(alias, sql.combined, params, f"{model.__name__} INSERT")
     else:
@@ -132,6 +176,46 @@ def insert_child(instance: models.Model) -> None:
     setattr(instance, sql.link_attname, pk)
     instance._state.adding = False
     instance._state.db = alias
+
+
+def _defer_child_insert(
+    batch: "_Batch", instance: models.Model, sql: "_ChildInsertSql", params: list[Any]
+) -> None:
+    """insert_child inside one_statement(alias, defer_keys=True): the parent's INSERT and the
+    child's as two parts of the statement, the child's link taken from the parent's RETURNING.
+    Until the statement is sent the instance's key is the Sql of that key (so later parts can
+    refer to it: its version, its events); then its value."""
+    connection = connections[batch.alias]
+    quote = connection.ops.quote_name
+    parent_values = params[: len(sql.parent_fields)]
+    child_values = params[len(sql.parent_fields) :]
+    parent = batch.next_name()
+    key = Sql(f"(SELECT {quote(sql.parent_key)} FROM {parent})")  # noqa: S608
+    parent_sql = _with_sql_values(sql.parent, [parent_values])
+    batch.add(
+        f"{parent_sql} RETURNING {quote(sql.parent_key)}",
+        [value for value in parent_values if not isinstance(value, Sql)],
+        expect_rows=1,
+        what=f"{sql.parent_table} INSERT",
+    )
+    link = Sql(f"{parent}.{quote(sql.parent_key)}")
+    child_sql = _with_sql_values(sql.child, [[link, *child_values]])
+    head, _, values = child_sql.partition(" VALUES (")
+    batch.add(
+        f"{head} SELECT {values.removesuffix(')')} FROM {parent}",  # noqa: S608
+        [value for value in child_values if not isinstance(value, Sql)],
+        expect_rows=1,
+        what=f"{type(instance).__name__} INSERT",
+    )
+
+    def keyed(pk: Any) -> None:
+        setattr(instance, sql.parent_key_attname, pk)
+        setattr(instance, sql.link_attname, pk)
+
+    keyed(key)
+    batch.select(key, keyed)
+    instance._state.adding = False
+    instance._state.db = batch.alias
 
 
 @dataclass(frozen=True)
@@ -248,7 +332,9 @@ def can_guard(alias: str) -> bool:
 
 
 @contextmanager
-def one_statement(alias: str, *, guard: tuple[str, Sequence[Any]] | None = None) -> Iterator[None]:
+def one_statement(
+    alias: str, *, guard: tuple[str, Sequence[Any]] | None = None, defer_keys: bool = False
+) -> Iterator[None]:
     """The writes of this module made inside the block, on database `alias`, stored all or none.
 
     On PostgreSQL they are deferred and sent at the end of the block as one statement (each a
@@ -271,7 +357,12 @@ def one_statement(alias: str, *, guard: tuple[str, Sequence[Any]] | None = None)
     Raises, at the end of the block, what a failing part raises (IntegrityError,
     DatabaseError), or RowsNotAsExpected when a part wrote other than its rows (an INSERT's,
     an UPDATE's or execute()'s `expect_rows`) or the guard found no row; nothing of the block
-    is then kept. An exception inside the block sends nothing. Nested blocks join the
+    is then kept. An exception inside the block sends nothing.
+
+    `defer_keys` (PostgreSQL): insert_child inside the block is a part of the statement too,
+    the new row's key an Sql (compiled_write.Sql) that later parts write in its place (its
+    version's and events' references) until the statement is sent, then its value. Without
+    it insert_child runs at once. Nested blocks join the
     outermost (a guard is the outermost's alone: ValueError for one given to a nested
     block)."""
     if _deferred_to(alias) is not None:
@@ -286,7 +377,7 @@ def one_statement(alias: str, *, guard: tuple[str, Sequence[Any]] | None = None)
         with transaction.atomic(using=alias, savepoint=False):
             yield
         return
-    batch = _Batch(alias, guard=guard)
+    batch = _Batch(alias, guard=guard, can_defer_keys=defer_keys)
     reset = _pending.set(batch)
     try:
         yield
@@ -301,17 +392,35 @@ class _Batch:
 
     alias: str
     guard: tuple[str, Sequence[Any]] | None = None
+    # insert_child's keys deferred too (its parent's INSERT a part, its key an Sql), or run at
+    # once (what follows needs its key as a value).
+    can_defer_keys: bool = False
     statements: list[tuple[str, Sequence[Any], int | None, str]] = field(default_factory=list)
+    # Values of the statement to hand on once it is sent: (SQL of one value, setter).
+    selects: list[tuple[str, Callable[[Any], None]]] = field(default_factory=list)
 
     def add(
         self, sql: str, params: Sequence[Any], *, expect_rows: int | None = None, what: str = ""
     ) -> None:
         self.statements.append((sql, params, expect_rows, what))
 
+    def next_name(self) -> str:
+        """The name the next part added will have in the statement."""
+        return f"w{len(self.statements)}"
+
+    def select(self, sql: str, setter: Callable[[Any], None]) -> None:
+        """Once the statement is sent: setter(the value of `sql`)."""
+        self.selects.append((sql, setter))
+
     def send(self) -> None:
         if not self.statements and self.guard is None:
             return
-        if len(self.statements) == 1 and self.statements[0][2] is None and self.guard is None:
+        if (
+            len(self.statements) == 1
+            and self.statements[0][2] is None
+            and self.guard is None
+            and not self.selects
+        ):
             only_sql, only_params, _, _ = self.statements[0]
             execute(self.alias, only_sql, only_params)
             return
@@ -340,9 +449,12 @@ class _Batch:
         # A count that differs fails the statement itself (_unless), so none of its parts is
         # kept, inside a transaction or not, and a read needs no BEGIN and COMMIT for it.
         verdict = " AND ".join(checks) or "TRUE"
+        selected = "".join(f", {value}" for value, _ in self.selects)
         # Our own statements' text (this module's and the callers' cached SQL).
-        sql = f"WITH {', '.join(parts)} SELECT {_unless(verdict)}"
-        _counted(self.alias, sql, params, ", ".join(counted))
+        sql = f"WITH {', '.join(parts)} SELECT {_unless(verdict)}{selected}"
+        [row] = _counted(self.alias, sql, params, ", ".join(counted))
+        for (_, setter), value in zip(self.selects, row[1:], strict=True):
+            setter(value)
 
 
 _GUARD = "guard_row"

@@ -149,8 +149,10 @@ def _json(value):
 
 
 def _subject(integration: Integration) -> dict[str, Any]:
+    # tenant_id, not tenant: a row created in one statement has only the Sql of its tenant's
+    # key until that statement is sent (services._insert_unless_raced).
     return {
-        "tenant": integration.tenant,
+        "tenant_id": integration.tenant_id,
         "integration_pk": integration.pk,
         "integration_ident": integration.ident,
         "integration_type": integration.provider_key,

@@ -36,7 +36,7 @@ from integrations.sealed import MASK
 from tenants.actors import Actor
 from tenants.models import AuditAction, Tenant
 from tenants.selectors import tenant_name_could_be_stored
-from tenants.services import tenant_hold_live, tenant_hold_live_by_name
+from tenants.services import tenant_hold_live, tenant_hold_live_by_name, tenant_hold_statement
 
 # How many lost races a create-or-replace retries before answering IntegrationBusy.
 UPSERT_ATTEMPTS = 5
@@ -113,6 +113,15 @@ def integration_upsert(
             ):
                 return existing, False
             tenant = existing.tenant
+        elif precondition == NO_PRECONDITION and _can_be_held(tenant):
+            # Most creates race nobody either: the rows, the version and the events in one
+            # statement that holds the tenant live first. A lost race (the id created first,
+            # the tenant deleted) writes nothing and goes to the locked attempts below.
+            created = provider(ident=ident)
+            if _insert_unless_raced(created, tenant, data, actor, reveal=reveal):
+                return created, True
+            # Still absent as far as anyone knows: the first attempt holds the tenant (or says
+            # it is not live) and inserts; an id taken since sends it to a locked read.
     for _ in range(UPSERT_ATTEMPTS):
         try:
             with transaction.atomic():
@@ -550,6 +559,57 @@ def _change_unless_raced(
             raise
         return False
     return True
+
+
+@sensitive_variables("data")
+def _insert_unless_raced(
+    integration: Integration,
+    tenant: Tenant | str,
+    data: dict[str, Any],
+    actor: Actor,
+    *,
+    reveal: bool,
+) -> bool:
+    """_insert of the new `integration` of `tenant` (a Tenant, or a tenant's name) in one
+    statement (PostgreSQL): the tenant held live first (FOR SHARE, as _hold_live holds it, its
+    key read there for a name), then both rows, the version and the events
+    (compiled_write.one_statement with defer_keys). True when written, the instance keyed;
+    False when it lost a race (the id created first by another write, the tenant not live or
+    deleted since, a deadlock): nothing was written, and the caller takes the locked
+    attempts. ValidationError (a mask given for a secret) as _insert raises it."""
+    alias = router.db_for_write(Integration)
+    # In a caller's transaction, a savepoint keeps a lost race from failing all of it.
+    keeps_callers = (
+        transaction.atomic(using=alias) if connections[alias].in_atomic_block else nullcontext()
+    )
+    if isinstance(tenant, Tenant):
+        integration.tenant = tenant
+    else:
+        integration.tenant_id = compiled_write.guard_column("id")
+    try:
+        with (
+            keeps_callers,
+            compiled_write.one_statement(
+                alias, guard=tenant_hold_statement(tenant), defer_keys=True
+            ),
+        ):
+            _insert(integration, data, actor, reveal=reveal)
+    except compiled_write.RowsNotAsExpected:
+        return False  # the tenant is not live (the locked attempts answer TenantNotFound)
+    except IntegrityError as error:
+        if not _is_live_ident_taken(error):
+            raise
+        return False
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) not in _LOST_RACE_STATES:
+            raise
+        return False
+    return True
+
+
+def _can_be_held(tenant: Tenant | str) -> bool:
+    # A name no tenant could have is never looked up: the locked attempts answer it.
+    return isinstance(tenant, Tenant) or tenant_name_could_be_stored(tenant)
 
 
 # deadlock_detected, serialization_failure (PostgreSQL, Appendix A "Error Codes"): the locked

@@ -14,7 +14,7 @@ from tenants import tokens
 from tenants.actors import Actor
 from tenants.exceptions import TenantNotFound
 from tenants.models import ApiToken, AuditAction, AuditEvent, Scope, Tenant
-from tenants.selectors import tenant_found_by
+from tenants.selectors import tenant_found_by, tenant_name_could_be_stored
 
 # One line per token created or revoked: its prefix, label and who did it; never the token.
 token_logger = logging.getLogger("tenants.tokens")
@@ -107,24 +107,44 @@ def tenant_hold_live_by_name(*, name: str) -> Tenant:
     return tenant_found_by(_LIVE_BY_NAME_HELD, name)
 
 
+_LIVE_BY_PK_HELD = CompiledQuery(
+    Tenant, lambda pk: Tenant.objects.filter(pk=pk), int, lock_suffix=_share_lock
+)
+
+
+def tenant_hold_statement(tenant: Tenant | str) -> tuple[str, list]:
+    """(SQL, parameters) of the SELECT that holds `tenant` (a Tenant, or a tenant's name) live
+    as tenant_hold_live and tenant_hold_live_by_name do (FOR SHARE, its columns as a Tenant's,
+    `id` among them): one row when it is live, none otherwise. To run first in a write's own
+    statement (compiled_write.one_statement's guard). ValueError for a name no tenant could
+    have (never looked up)."""
+    if isinstance(tenant, Tenant):
+        return _LIVE_BY_PK_HELD.statement(tenant.pk)
+    if not tenant_name_could_be_stored(tenant):
+        raise ValueError("No tenant could be called so.")
+    return _LIVE_BY_NAME_HELD.statement(tenant)
+
+
 def audit_event(
     *,
     actor: Actor,
     action: AuditAction,
     tenant: Tenant | None = None,
+    tenant_id: int | None = None,
     integration_pk: int | None = None,
     integration_ident: str = "",
     integration_type: str = "",
     api_token_prefix: str = "",
     changes: dict | None = None,
 ) -> AuditEvent:
-    """An unsaved audit event of `actor` (for bulk_create); `changes` must hold no secret."""
+    """An unsaved audit event of `actor` (for bulk_create); `changes` must hold no secret.
+    Its tenant is `tenant`, or the one whose key is `tenant_id`."""
     return AuditEvent(
         actor=actor.name[:200],
         channel=actor.channel,
         request_id=actor.request_id,
         client_address=actor.client_address,
-        tenant=tenant,
+        tenant_id=tenant.pk if tenant is not None else tenant_id,
         integration_pk=integration_pk,
         integration_ident=integration_ident,
         integration_type=integration_type,

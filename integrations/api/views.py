@@ -357,9 +357,9 @@ class IntegrationView(TenantAPIView):
             )
         headers = self.tagged(integration)
         if created:
-            location = reverse(
-                "api-integration", kwargs={"tenant": integration.tenant.name, "id": id}
-            )
+            # The URL's name: the tenant's, which it matched exactly (a create in one
+            # statement has not read the tenant's row, only held it).
+            location = reverse("api-integration", kwargs={"tenant": tenant, "id": id})
             headers["Location"] = request.build_absolute_uri(location)
         return Response(
             self.render_written(integration, audited=True),

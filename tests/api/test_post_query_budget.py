@@ -13,8 +13,9 @@
   answer carries (these tokens hold `secrets`), in one INSERT (1).
 
 A create: at most 8; a replace: at most 7. On PostgreSQL, fewer, and asserted exactly: a
-create's rows are one statement and its version and events another, with no SAVEPOINT of its
-own; a replace's writes are all one statement.
+create that races nobody is, after the read without a lock, one statement (the tenant's hold,
+both rows, the version and the events; a SAVEPOINT only inside the caller's transaction, as
+here); a replace's writes are all one statement.
 
 Measured with last_used_at fresh (no write) and stale (one UPDATE of the token). The content
 type of each provider is looked up once per process by django-polymorphic and then cached, so
@@ -88,15 +89,16 @@ def test_a_create_stays_within_the_budget(count_sql, tenant, api_token, kind, fa
     assert response.status_code == 201
     assert len(sql.statements) <= CREATE_BUDGET, "\n".join(sql.statements)
     if connection.vendor == "postgresql":
-        # After the token, the locked read (no row) and the tenant's hold, then the parent
-        # and provider rows as one statement, and the version and events as another.
+        # After the token, the read without a lock (no row), then one statement: the tenant's
+        # hold first, the parent and provider rows, the version and the events.
         reads = 1 if kind == FRESH else 2
-        assert len(sql.statements) == reads + 4, "\n".join(sql.statements)
-        rows, records = sql.statements[-2:]
-        assert rows.startswith("WITH parent_row AS (INSERT INTO "), rows
-        assert records.startswith("WITH") and records.count(" AS (INSERT INTO ") == 2, records
-        # The test's transaction makes the attempt's own transaction a SAVEPOINT; a lost
-        # race is read after its rollback, so the insert needs no second one.
+        assert len(sql.statements) == reads + 2, "\n".join(sql.statements)
+        write = sql.statements[-1]
+        assert write.startswith("WITH guard_row AS (SELECT "), write
+        assert " FOR SHARE), " in write, write
+        assert write.count(" AS (INSERT INTO ") == 4, write  # parent, child, version, events
+        # Inside the test's transaction the statement gets a SAVEPOINT, so that a lost race
+        # does not fail the caller's transaction.
         savepoints = [q["sql"] for q in sql.captured_queries if q["sql"].startswith("SAVEPOINT")]
         assert len(savepoints) == 1, savepoints
 
