@@ -37,7 +37,9 @@ def integration_list(
     the live tenant of that name is JOINed into the page's query. Only when that page is empty
     is the tenant read by itself (TenantNotFound, as tenant_get_live, when it is not live),
     and then its page again: a tenant restored between the two reads shows its integrations,
-    not an empty page. Each integration's `tenant` is loaded.
+    not an empty page. A Tenant given is checked live in the page's query too, and read again
+    when the page is empty (TenantNotFound when deleted since). Each integration's `tenant`
+    is loaded.
 
     One query: the base rows LEFT JOINed to every provider's table (or, for one provider, its
     own model), each row made its provider's instance from that same row, instead of a
@@ -56,6 +58,8 @@ def integration_list(
         # page, or a tenant restored since the page was read: its page, read after it.
         tenant = tenant_get_live(name=tenant)
     rows = _page(tenant.pk, provider=provider, after=after, limit=limit, status=status)
+    if not rows:
+        tenant_get_live(name=tenant.name)  # TenantNotFound when deleted since it was read
     for integration in rows:
         integration.tenant = tenant  # known already; saves a query per row if it is read
     return rows
@@ -134,8 +138,8 @@ def _page_query(
                 rows = rows.select_related("tenant").filter(
                     tenant__name=tenant, tenant__deleted_at=None
                 )
-            else:
-                rows = rows.filter(tenant_id=tenant)
+            else:  # the tenant read earlier: still live (see _LIVE_OF_PROVIDER)
+                rows = rows.filter(tenant_id=tenant, tenant__deleted_at=None)
             if provider is None:
                 # Only base rows that have their provider's row (as the per-provider INNER
                 # JOINs read them): dropped after the LIMIT, such rows would shorten a page
@@ -214,11 +218,13 @@ def _binary_collation() -> str:
 
 # The hot reads of one integration, compiled once per provider (config.compiled_query): the
 # ORM building these anew cost about a millisecond of CPU each per request.
+# By the tenant's key, its tenant still checked live in the same statement: a Tenant read
+# earlier in the request (an API token's own) may have been soft-deleted since.
 _CTYPE_OF_LIVE = CompiledQuery(
     Integration,
     lambda tenant_id, ident: (
         Integration.objects.non_polymorphic()
-        .filter(tenant_id=tenant_id, ident=ident)
+        .filter(tenant_id=tenant_id, tenant__deleted_at=None, ident=ident)
         .values_list("polymorphic_ctype_id")
     ),
     int,
@@ -226,7 +232,7 @@ _CTYPE_OF_LIVE = CompiledQuery(
 )
 _LIVE_OF_PROVIDER: CompiledPerModel[Integration] = CompiledPerModel(
     lambda provider, tenant_id, ident: provider.objects.non_polymorphic().filter(
-        tenant_id=tenant_id, ident=ident
+        tenant_id=tenant_id, tenant__deleted_at=None, ident=ident
     ),
     int,
     str,
@@ -235,7 +241,8 @@ _LIVE_OF_PROVIDER: CompiledPerModel[Integration] = CompiledPerModel(
 
 def integration_get_live(*, tenant: Tenant, ident: str) -> Integration:
     """The tenant's live integration `ident`, as its provider's class. IntegrationNotFound
-    otherwise.
+    otherwise; TenantNotFound when the tenant, live when read, has been soft-deleted since (its
+    integrations are no longer served).
 
     An id that names a provider is of that provider (integration_check_ident), so its JOINed
     row is read at once: one query. Other ids take two (the base row names the provider, then
@@ -250,6 +257,7 @@ def integration_get_live(*, tenant: Tenant, ident: str) -> Integration:
         if provider is not None and provider is not named:
             integration = _LIVE_OF_PROVIDER.of(provider).first(tenant.pk, ident)
     if integration is None:
+        tenant_get_live(name=tenant.name)  # TenantNotFound when deleted since it was read
         raise IntegrationNotFound(ident)
     integration.tenant = tenant
     return integration

@@ -76,8 +76,9 @@ def test_by_name_an_empty_page_of_a_live_tenant_is_empty(acme_and_other):
         page = integration_list(tenant="acme", after="z")
 
     assert page == []
-    # the page, then the tenant it did not show, then its page read after it
-    assert len(queries.captured_queries) == 3
+    # the page, then the tenant it did not show, then its page read after it, and the tenant
+    # again (an empty page: deleted since?)
+    assert len(queries.captured_queries) == 4
 
 
 @pytest.mark.parametrize("name", ["nobody", "gone", "ACME", "bad\x00name", "x" * 65, ""])
@@ -154,3 +155,19 @@ def test_a_list_is_the_token_the_page_and_the_reveal(global_client, acme_and_oth
     assert AuditEvent.objects.filter(action=AuditAction.REVEAL).count() == 2 * 2  # twice read
     # The token, the page with its tenant, the reveal events (with the last-used-at).
     assert seen == ["SELECT", "SELECT", "WITH"]
+
+
+@pytest.mark.parametrize("read", ["list", "one"])
+def test_a_tenant_read_earlier_and_deleted_since_is_a_tenant_not_found(acme_and_other, read):
+    """A tenant token's tenant was read with the token; soft-deleted since, its integrations
+    are no longer served (the reads by its key check it live in the same statement)."""
+    from integrations.selectors import integration_get_live
+
+    stale = Tenant.objects.get(name="acme")
+    Tenant.objects.filter(pk=stale.pk).update(deleted_at=timezone.now())
+
+    with pytest.raises(TenantNotFound):
+        if read == "list":
+            integration_list(tenant=stale)
+        else:
+            integration_get_live(tenant=stale, ident="a-twilio")
