@@ -7,7 +7,8 @@ transaction (integrations.history). A write that changes nothing writes nothing:
 version, `updated_at` and `updated_by` untouched.
 """
 
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -541,24 +542,11 @@ def _change_unless_raced(
     write); False when another write got there first: nothing was written, and `integration`
     holds the values assigned to it (the caller reads the row again, locked)."""
     alias = router.db_for_write(Integration)
-    # In a caller's transaction, a savepoint keeps a lost race from failing all of it.
-    keeps_callers = (
-        transaction.atomic(using=alias) if connections[alias].in_atomic_block else nullcontext()
-    )
-    try:
-        with keeps_callers:
-            _change(integration, data, actor=actor, action=action, reveal=reveal, guarded=True)
-    except compiled_write.RowsNotAsExpected:
-        return False  # the guard found the row changed, deleted, or its tenant deleted
-    except IntegrityError:
-        # The racing write's version number, taken first; a real constraint error is raised
-        # again by the locked write.
-        return False
-    except OperationalError as error:
-        if getattr(error.__cause__, "sqlstate", None) not in _LOST_RACE_STATES:
-            raise
-        return False
-    return True
+    # The guard finding the row changed, deleted or its tenant deleted; the racing write's
+    # version number taken first (a real constraint error is raised again by the locked write).
+    with _lost_race(alias, taken=lambda error: True) as lost:
+        _change(integration, data, actor=actor, action=action, reveal=reveal, guarded=True)
+    return not lost
 
 
 @sensitive_variables("data")
@@ -578,38 +566,49 @@ def _insert_unless_raced(
     deleted since, a deadlock): nothing was written, and the caller takes the locked
     attempts. ValidationError (a mask given for a secret) as _insert raises it."""
     alias = router.db_for_write(Integration)
-    # In a caller's transaction, a savepoint keeps a lost race from failing all of it.
-    keeps_callers = (
-        transaction.atomic(using=alias) if connections[alias].in_atomic_block else nullcontext()
-    )
     if isinstance(tenant, Tenant):
         integration.tenant = tenant
     else:
         integration.tenant_id = compiled_write.guard_column("id")
-    try:
-        with (
-            keeps_callers,
-            compiled_write.one_statement(
-                alias, guard=tenant_hold_statement(tenant), defer_keys=True
-            ),
-        ):
-            _insert(integration, data, actor, reveal=reveal)
-    except compiled_write.RowsNotAsExpected:
-        return False  # the tenant is not live (the locked attempts answer TenantNotFound)
-    except IntegrityError as error:
-        if not _is_live_ident_taken(error):
-            raise
-        return False
-    except OperationalError as error:
-        if getattr(error.__cause__, "sqlstate", None) not in _LOST_RACE_STATES:
-            raise
-        return False
-    return True
+    # The tenant not live (the locked attempts answer TenantNotFound); the id taken first.
+    with (
+        _lost_race(alias, taken=_is_live_ident_taken) as lost,
+        compiled_write.one_statement(alias, guard=tenant_hold_statement(tenant), defer_keys=True),
+    ):
+        _insert(integration, data, actor, reveal=reveal)
+    return not lost
 
 
 def _can_be_held(tenant: Tenant | str) -> bool:
     # A name no tenant could have is never looked up: the locked attempts answer it.
     return isinstance(tenant, Tenant) or tenant_name_could_be_stored(tenant)
+
+
+@contextmanager
+def _lost_race(alias: str, *, taken: Callable[[IntegrityError], bool]) -> Iterator[list[bool]]:
+    """Around a write in one statement that may lose a race: yields a list that holds True
+    once the block lost one (RowsNotAsExpected: its guard found nothing as expected; an
+    IntegrityError for which `taken` says a racing write took the key; a deadlock or a
+    serialization failure). Nothing of the block is then kept; other errors are raised. In a
+    caller's transaction the block runs in a savepoint, so that a lost race does not fail
+    all of it."""
+    lost: list[bool] = []
+    keeps_callers = (
+        transaction.atomic(using=alias) if connections[alias].in_atomic_block else nullcontext()
+    )
+    try:
+        with keeps_callers:
+            yield lost
+    except compiled_write.RowsNotAsExpected:
+        lost.append(True)
+    except IntegrityError as error:
+        if not taken(error):
+            raise
+        lost.append(True)
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) not in _LOST_RACE_STATES:
+            raise
+        lost.append(True)
 
 
 # deadlock_detected, serialization_failure (PostgreSQL, Appendix A "Error Codes"): the locked

@@ -117,3 +117,39 @@ def fields_of(record: dict) -> dict:
     assert record.pop("last-verification") in {"ok", "rejected", "unreachable", "never"}
     assert isinstance(record.pop("last-verification-detail"), str)
     return record
+
+
+def token_for(tenant=None, scopes: str = "read,write,secrets") -> str:
+    """A new API token (plaintext) for `tenant` (None: all tenants) with `scopes`."""
+    from tenants.services import api_token_create
+    from tests.factories import actor_named
+
+    _, token = api_token_create(
+        actor=actor_named("tests"), label="attack", tenant=tenant, scopes=scopes
+    )
+    return token
+
+
+def client_for(token: str, **defaults):
+    """An APIClient sending `Authorization: Bearer <token>`."""
+    from rest_framework.test import APIClient
+
+    client = APIClient(**defaults)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+# An audit event's columns as two reads are compared on (their ids and times differ).
+EVENT_FIELDS = [
+    "actor",
+    "channel",
+    "request_id",
+    "client_address",
+    "tenant_id",
+    "integration_pk",
+    "integration_ident",
+    "integration_type",
+    "api_token_prefix",
+    "action",
+    "changes",
+]

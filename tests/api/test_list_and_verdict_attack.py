@@ -19,7 +19,6 @@ import pytest
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from config import compiled_write
 from integrations import selectors
@@ -27,7 +26,7 @@ from integrations.models import Integration
 from integrations.providers.twilio import TwilioIntegration
 from tenants.models import AuditAction, AuditEvent, Tenant
 from tenants.services import api_token_create
-from tests.api.support import post_json, url
+from tests.api.support import client_for, post_json, token_for, url
 from tests.concurrency import (
     ANOTHER_TWILIO_WRITE,
     between_read_and_write,
@@ -40,19 +39,6 @@ LIST = "/1.0/tenants/{}/integrations"
 NOT_LIVE = "Tenant '{}' does not exist or has been deleted."
 MARKER = compiled_write.NOT_AS_EXPECTED
 CONF = Path(__file__).resolve().parents[2] / "config" / "gunicorn.conf.py"
-
-
-def _client(token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
-
-
-def _token(tenant=None, scopes="read,write,secrets") -> str:
-    _, token = api_token_create(
-        actor=actor_named("tests"), label="attack", tenant=tenant, scopes=scopes
-    )
-    return token
 
 
 def _ids(response) -> list[str]:
@@ -100,7 +86,7 @@ def two_tenants(db):
 )
 def test_odd_tenant_names_are_a_422_to_an_all_tenants_token(two_tenants, path_name, name):
     before = _reveals()
-    response = _client(_token()).get(LIST.format(path_name) + "?limit=5")
+    response = client_for(token_for()).get(LIST.format(path_name) + "?limit=5")
 
     assert response.status_code == 422, response.content
     assert response.json() == {"error": NOT_LIVE.format(name)}
@@ -114,7 +100,7 @@ def test_odd_tenant_names_are_a_422_to_an_all_tenants_token(two_tenants, path_na
 def test_nul_and_broken_utf8_tenant_names_never_reach_the_database(two_tenants, path_name):
     """NUL and lone surrogates percent-encoded: answered (no 500), nothing revealed."""
     before = _reveals()
-    response = _client(_token()).get(LIST.format(path_name))
+    response = client_for(token_for()).get(LIST.format(path_name))
 
     assert response.status_code in (400, 404, 422), response.content
     assert "error" in response.json()
@@ -125,7 +111,7 @@ def test_nul_and_broken_utf8_tenant_names_never_reach_the_database(two_tenants, 
 @pytest.mark.parametrize("name", ["Acme", "acme_x"])
 def test_a_legacy_or_look_alike_tenant_lists_only_its_own(two_tenants, name):
     expected = {"Acme": ["a-legacy"], "acme_x": ["b-other"]}[name]
-    response = _client(_token()).get(LIST.format(name))
+    response = client_for(token_for()).get(LIST.format(name))
 
     assert response.status_code == 200, response.content
     assert _ids(response) == expected
@@ -153,8 +139,8 @@ def test_a_legacy_or_look_alike_tenant_lists_only_its_own(two_tenants, name):
 def test_by_name_answers_as_the_tenants_own_token(two_tenants, query):
     """The all-tenants token (new path: by name) and acme's own token (old path) answer the
     same body and the same paging headers for the same data."""
-    by_name = _client(_token()).get(LIST.format("acme") + query)
-    by_token = _client(_token(two_tenants)).get(LIST.format("acme") + query)
+    by_name = client_for(token_for()).get(LIST.format("acme") + query)
+    by_token = client_for(token_for(two_tenants)).get(LIST.format("acme") + query)
 
     assert by_name.status_code == by_token.status_code == 200, by_name.content
     assert by_name.json() == by_token.json()
@@ -165,7 +151,7 @@ def test_by_name_answers_as_the_tenants_own_token(two_tenants, query):
 
 @pytest.mark.django_db
 def test_paging_by_name_walks_every_record_once_and_only_the_tenants(two_tenants):
-    client = _client(_token())
+    client = client_for(token_for())
     seen, path = [], LIST.format("acme") + "?limit=1"
     for _ in range(10):
         response = client.get(path)
@@ -208,7 +194,7 @@ def test_a_tenant_not_live_is_a_422_whatever_the_query(db, state, query):
         gone = TenantFactory(name="gone")
         TwilioFactory(tenant=gone, ident="a-twilio")
         Tenant.objects.filter(pk=gone.pk).update(deleted_at=timezone.now())
-    response = _client(_token()).get(LIST.format("gone") + query)
+    response = client_for(token_for()).get(LIST.format("gone") + query)
 
     if query in ("?unknown=1", "?limit=1&limit=2") or "%00" in query:
         # Refused before any view code (initial(), the NUL guard): a 400 for any tenant.
@@ -224,8 +210,8 @@ def test_a_tenant_not_live_is_a_422_whatever_the_query(db, state, query):
 def test_a_nul_cursor_of_a_live_tenant_is_an_answer_not_a_500(two_tenants, query):
     """A NUL in `after` (not an id anyone could have): never a 500 (PostgreSQL refuses NUL in
     a parameter). Either token."""
-    for token in (_token(), _token(two_tenants)):
-        response = _client(token).get(LIST.format("acme") + query)
+    for token in (token_for(), token_for(two_tenants)):
+        response = client_for(token).get(LIST.format("acme") + query)
         assert response.status_code in (200, 400), response.content
         if response.status_code == 200:
             assert response.json() == []
@@ -235,7 +221,7 @@ def test_a_nul_cursor_of_a_live_tenant_is_an_answer_not_a_500(two_tenants, query
 @pytest.mark.parametrize("target", ["acme", "Acme", "nobody", "ACME", "acme%0A"])
 def test_a_tenant_token_on_another_tenant_stays_403(two_tenants, target):
     other = TenantFactory(name="globex")
-    response = _client(_token(other)).get(LIST.format(target) + "?type=nope&limit=0")
+    response = client_for(token_for(other)).get(LIST.format(target) + "?type=nope&limit=0")
 
     assert response.status_code == 403, response.content
     assert response.json()["error"].startswith("This token may not act on tenant")
@@ -246,8 +232,8 @@ def test_a_tenant_token_on_another_tenant_stays_403(two_tenants, target):
 @pytest.mark.parametrize("tenant_name", ["acme", "nobody"])
 @pytest.mark.parametrize("owner", ["all", "acme"])
 def test_a_token_without_read_is_403_before_the_tenant(two_tenants, tenant_name, owner):
-    token = _token(None if owner == "all" else two_tenants, scopes="write,secrets")
-    response = _client(token).get(LIST.format(tenant_name) + "?limit=0")
+    token = token_for(None if owner == "all" else two_tenants, scopes="write,secrets")
+    response = client_for(token).get(LIST.format(tenant_name) + "?limit=0")
 
     if owner == "acme" and tenant_name == "nobody":
         assert response.status_code == 403
@@ -272,7 +258,7 @@ def test_a_token_without_read_is_403_before_the_tenant(two_tenants, tenant_name,
     ],
 )
 def test_reveals_are_written_for_returned_records_only(two_tenants, scopes, query, revealed):
-    response = _client(_token(scopes=scopes)).get(LIST.format("acme") + query)
+    response = client_for(token_for(scopes=scopes)).get(LIST.format("acme") + query)
 
     assert response.status_code == 200, response.content
     events = AuditEvent.objects.filter(action=AuditAction.REVEAL)
@@ -292,7 +278,7 @@ def test_a_database_error_on_the_page_is_a_503_for_a_live_tenant_and_reveals_not
         raise OperationalError("connection lost mid-list")
 
     monkeypatch.setattr(selectors, "_page", broken)
-    response = _client(_token()).get(LIST.format("acme"))
+    response = client_for(token_for()).get(LIST.format("acme"))
 
     assert response.status_code == 503, response.content
     assert response.json() == {"error": "The database is unavailable; try again shortly."}
@@ -305,7 +291,7 @@ def test_a_database_error_on_the_page_of_a_missing_tenant_is_its_422(db, monkeyp
         raise OperationalError("connection lost mid-list")
 
     monkeypatch.setattr(selectors, "_page", broken)
-    response = _client(_token()).get(LIST.format("nobody") + "?limit=0")
+    response = client_for(token_for()).get(LIST.format("nobody") + "?limit=0")
 
     assert response.status_code == 422, response.content
     assert response.json() == {"error": NOT_LIVE.format("nobody")}
@@ -316,10 +302,10 @@ def test_a_database_error_on_the_page_of_a_missing_tenant_is_its_422(db, monkeyp
 def test_a_tenant_deleted_while_lists_run_is_all_or_422(two_tenants):
     """Threads listing while the tenant is deleted: each answer is the whole list (the page
     read it live) or the 422, never a partial page or another tenant's records."""
-    token = _token()
+    token = token_for()
 
     def lister():
-        response = _client(token).get(LIST.format("acme"))
+        response = client_for(token).get(LIST.format("acme"))
         return response.status_code, response.json()
 
     def deleter():
@@ -336,7 +322,7 @@ def test_a_tenant_deleted_while_lists_run_is_all_or_422(two_tenants):
         else:
             assert (status, body) == (422, {"error": NOT_LIVE.format("acme")})
     # Once deleted, nothing more.
-    response = _client(token).get(LIST.format("acme"))
+    response = client_for(token).get(LIST.format("acme"))
     assert response.status_code == 422
 
 
@@ -354,7 +340,7 @@ def test_a_tenant_restored_between_the_page_and_its_read_is_not_an_empty_list(
         return real(name=name)
 
     monkeypatch.setattr(selectors, "tenant_get_live", restored_meanwhile)
-    response = _client(_token()).get(LIST.format("acme"))
+    response = client_for(token_for()).get(LIST.format("acme"))
 
     # Either moment's answer: 422 (deleted when the page was read) or the whole list.
     if response.status_code == 422:
@@ -366,9 +352,9 @@ def test_a_tenant_restored_between_the_page_and_its_read_is_not_an_empty_list(
 
 @pytest.mark.django_db
 def test_the_tenant_scoped_token_of_a_deleted_tenant_is_a_422(two_tenants):
-    token = _token(two_tenants)
+    token = token_for(two_tenants)
     Tenant.objects.filter(pk=two_tenants.pk).update(deleted_at=timezone.now())
-    response = _client(token).get(LIST.format("acme") + "?type=nope")
+    response = client_for(token).get(LIST.format("acme") + "?type=nope")
 
     assert response.status_code in (401, 422), response.content
     assert _reveals() == 0
@@ -379,19 +365,19 @@ def test_the_tenant_scoped_token_of_a_deleted_tenant_is_a_422(two_tenants):
 
 @pytest.fixture
 def acme_token(db):
-    return _token(TenantFactory(name="acme"))
+    return token_for(TenantFactory(name="acme"))
 
 
 def _create(token: str, ident: str = "twilio", account: str = "AC-0"):
     body = {"type": "twilio", "account": account, "password": "pw-0"}
-    return post_json(_client(token), url(ident), body)
+    return post_json(client_for(token), url(ident), body)
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("value", [MARKER, f"'{MARKER}'", f"x' END AS int) --{MARKER}"[:63]])
 def test_a_value_spelling_the_marker_is_only_a_value_on_every_api_write(acme_token, value):
-    client = _client(acme_token)
+    client = client_for(acme_token)
     created = post_json(client, url("twilio"), {"account": value, "password": value})
     assert created.status_code == 201, created.content
     assert created.json()["account"] == value
@@ -460,7 +446,9 @@ def test_a_schema_error_quoting_another_value_is_its_own_error(acme_token, kind,
     _cast_trigger(kind)
     try:
         with CaptureQueriesContext(connection) as queries:
-            response = _client(acme_token).patch(url("twilio"), {"account": "AC-x"}, format="json")
+            response = client_for(acme_token).patch(
+                url("twilio"), {"account": "AC-x"}, format="json"
+            )
     finally:
         _drop_cast_trigger()
 
@@ -477,7 +465,9 @@ def test_a_schema_error_quoting_the_marker_is_not_a_lost_race(acme_token, kind, 
     _cast_trigger(kind)
     try:
         with CaptureQueriesContext(connection) as queries:
-            response = _client(acme_token).patch(url("twilio"), {"account": MARKER}, format="json")
+            response = client_for(acme_token).patch(
+                url("twilio"), {"account": MARKER}, format="json"
+            )
     finally:
         _drop_cast_trigger()
 
@@ -492,7 +482,7 @@ def test_a_schema_error_quoting_the_marker_is_not_a_lost_race(acme_token, kind, 
 def test_generic_plans_never_fold_the_verdict(acme_token):
     """Prepared statements (server-side binding, prepare after 5 runs) and a forced generic
     plan: the planner never evaluates the failing branch, every write still succeeds."""
-    client = _client(acme_token)
+    client = client_for(acme_token)
     assert _create(acme_token).status_code == 201
     with connection.cursor() as cursor:
         cursor.execute("SET plan_cache_mode = force_generic_plan")
@@ -541,7 +531,7 @@ def test_a_guarded_write_that_loses_its_race_falls_back_and_answers(
     assert _create(acme_token).status_code == 201
     pk = Integration.objects.get(ident="twilio").pk
     between_read_and_write(monkeypatch, ANOTHER_TWILIO_WRITE, [pk, pk])
-    client = _client(acme_token)
+    client = client_for(acme_token)
     if method == "patch":
         response = client.patch(url("twilio"), {"account": MARKER}, format="json")
     else:

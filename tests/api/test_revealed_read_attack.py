@@ -15,15 +15,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from config import compiled_write
 from integrations import reveal_reads
 from integrations.models import Integration
 from integrations.providers.sendgrid import SendGridIntegration
 from tenants.models import AuditAction, AuditEvent, Tenant
-from tenants.services import api_token_create
-from tests.api.support import url
+from tests.api.support import EVENT_FIELDS, client_for, token_for, url
 from tests.concurrency import from_another_session, run_together
 from tests.db_faults import (
     allow_inserts,
@@ -32,35 +30,9 @@ from tests.db_faults import (
     refuse_writes,
     skip_inserts,
 )
-from tests.factories import SendGridFactory, TenantFactory, TwilioFactory, actor_named
+from tests.factories import SendGridFactory, TenantFactory, TwilioFactory
 
 PASSWORD = "pw-attack-0123456789"
-EVENT_FIELDS = [
-    "actor",
-    "channel",
-    "request_id",
-    "client_address",
-    "tenant_id",
-    "integration_pk",
-    "integration_ident",
-    "integration_type",
-    "api_token_prefix",
-    "action",
-    "changes",
-]
-
-
-def _client(token: str, **defaults) -> APIClient:
-    client = APIClient(**defaults)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
-
-
-def _token(tenant=None, scopes="read,write,secrets") -> str:
-    _, token = api_token_create(
-        actor=actor_named("tests"), label="attack", tenant=tenant, scopes=scopes
-    )
-    return token
 
 
 def reveals() -> list[dict]:
@@ -97,8 +69,8 @@ def twilio(acme):
 @pytest.mark.django_db
 @pytest.mark.parametrize("scoped", [False, True], ids=["all-tenants", "tenant"])
 def test_one_statement_answers_and_audits_as_the_two_steps(monkeypatch, acme, twilio, scoped):
-    client = _client(
-        _token(acme if scoped else None), REMOTE_ADDR="198.51.100.7", HTTP_X_REQUEST_ID="rq-1"
+    client = client_for(
+        token_for(acme if scoped else None), REMOTE_ADDR="198.51.100.7", HTTP_X_REQUEST_ID="rq-1"
     )
     one = client.get(url("twilio"))
     Integration.all_objects.filter(pk=twilio.pk).update(last_used_at=None)
@@ -123,7 +95,7 @@ def test_one_statement_answers_and_audits_as_the_two_steps(monkeypatch, acme, tw
 @pytest.mark.django_db
 @pytest.mark.parametrize("scoped", [False, True], ids=["all-tenants", "tenant"])
 def test_a_warm_tokens_get_is_two_statements(acme, twilio, scoped):
-    client = _client(_token(acme if scoped else None))
+    client = client_for(token_for(acme if scoped else None))
     assert client.get(url("twilio")).status_code == 200  # token's last-used-at written
     Integration.all_objects.filter(pk=twilio.pk).update(last_used_at=None)
 
@@ -138,7 +110,7 @@ def test_a_warm_tokens_get_is_two_statements(acme, twilio, scoped):
 
 @pytest.mark.django_db
 def test_on_sqlite_or_postgresql_the_get_writes_one_reveal(acme, twilio):
-    response = _client(_token()).get(url("twilio"))
+    response = client_for(token_for()).get(url("twilio"))
 
     assert response.status_code == 200 and response.json()["password"] == PASSWORD
     assert len(reveals()) == 1
@@ -152,7 +124,7 @@ def test_a_fresh_last_use_is_not_written_again_but_the_reveal_is(acme, twilio):
     recent = timezone.now() - timedelta(seconds=5)
     Integration.all_objects.filter(pk=twilio.pk).update(last_used_at=recent)
 
-    response = _client(_token()).get(url("twilio"))
+    response = client_for(token_for()).get(url("twilio"))
 
     assert response.status_code == 200
     assert Integration.all_objects.get(pk=twilio.pk).last_used_at == recent
@@ -164,7 +136,7 @@ def test_a_stale_last_use_is_written(acme, twilio):
     old = timezone.now() - timedelta(minutes=1, seconds=1)
     Integration.all_objects.filter(pk=twilio.pk).update(last_used_at=old)
 
-    response = _client(_token()).get(url("twilio"))
+    response = client_for(token_for()).get(url("twilio"))
 
     assert response.status_code == 200
     stored = Integration.all_objects.get(pk=twilio.pk).last_used_at
@@ -178,7 +150,7 @@ def test_a_stale_last_use_is_written(acme, twilio):
 @pytest.mark.django_db
 @pytest.mark.parametrize("scopes", ["read", "read,write"])
 def test_a_token_without_secrets_writes_no_reveal_nor_last_use(acme, twilio, scopes):
-    response = _client(_token(scopes=scopes)).get(url("twilio"))
+    response = client_for(token_for(scopes=scopes)).get(url("twilio"))
 
     assert response.status_code == 200
     assert response.json()["password"] != PASSWORD
@@ -188,7 +160,7 @@ def test_a_token_without_secrets_writes_no_reveal_nor_last_use(acme, twilio, sco
 
 @pytest.mark.django_db
 def test_a_token_without_read_gets_403_and_writes_nothing(acme, twilio):
-    response = _client(_token(scopes="write,secrets")).get(url("twilio"))
+    response = client_for(token_for(scopes="write,secrets")).get(url("twilio"))
 
     assert response.status_code == 403
     assert reveals() == []
@@ -199,7 +171,7 @@ def test_a_token_without_read_gets_403_and_writes_nothing(acme, twilio):
 def test_another_tenants_token_gets_403_and_writes_nothing(acme, twilio):
     globex = TenantFactory(name="globex")
 
-    response = _client(_token(globex)).get(url("twilio"))
+    response = client_for(token_for(globex)).get(url("twilio"))
 
     assert response.status_code == 403
     assert PASSWORD not in response.content.decode()
@@ -209,7 +181,7 @@ def test_another_tenants_token_gets_403_and_writes_nothing(acme, twilio):
 
 @pytest.mark.django_db
 def test_if_none_match_that_matches_is_304_without_a_reveal(acme, twilio):
-    client = _client(_token())
+    client = client_for(token_for())
     tag = client.get(url("twilio"), HTTP_ACCEPT="application/json")["ETag"]
     AuditEvent.objects.all().delete()
     Integration.all_objects.filter(pk=twilio.pk).update(last_used_at=None)
@@ -225,7 +197,7 @@ def test_if_none_match_that_matches_is_304_without_a_reveal(acme, twilio):
 
 @pytest.mark.django_db
 def test_if_none_match_that_does_not_match_answers_with_one_reveal(acme, twilio):
-    response = _client(_token()).get(url("twilio"), HTTP_IF_NONE_MATCH='"0-0"')
+    response = client_for(token_for()).get(url("twilio"), HTTP_IF_NONE_MATCH='"0-0"')
 
     assert response.status_code == 200 and response.json()["password"] == PASSWORD
     assert len(reveals()) == 1
@@ -235,7 +207,7 @@ def test_if_none_match_that_does_not_match_answers_with_one_reveal(acme, twilio)
 @pytest.mark.django_db
 def test_head_writes_what_get_writes(acme, twilio):
     """HEAD was audited as a read before 7b3263d too (render_all: GET or HEAD): one reveal."""
-    response = _client(_token()).head(url("twilio"))
+    response = client_for(token_for()).head(url("twilio"))
 
     assert response.status_code == 200
     assert PASSWORD.encode() not in response.content
@@ -265,7 +237,7 @@ def test_head_writes_what_get_writes(acme, twilio):
     ],
 )
 def test_odd_names_find_nothing_and_write_nothing(acme, twilio, tenant, ident):
-    response = _client(_token()).get(f"/1.0/tenants/{tenant}/integrations/{ident}")
+    response = client_for(token_for()).get(f"/1.0/tenants/{tenant}/integrations/{ident}")
 
     assert response.status_code in (400, 404, 422), (response.status_code, response.content)
     assert PASSWORD not in response.content.decode()
@@ -278,7 +250,7 @@ def test_odd_names_find_nothing_and_write_nothing(acme, twilio, tenant, ident):
 def test_a_deleted_row_answers_422_and_writes_nothing(acme, twilio, scoped):
     Integration.all_objects.filter(pk=twilio.pk).update(deleted_at=timezone.now())
 
-    response = _client(_token(acme if scoped else None)).get(url("twilio"))
+    response = client_for(token_for(acme if scoped else None)).get(url("twilio"))
 
     assert response.status_code == 422, response.content
     assert reveals() == []
@@ -287,7 +259,7 @@ def test_a_deleted_row_answers_422_and_writes_nothing(acme, twilio, scoped):
 
 @pytest.mark.django_db
 def test_a_deleted_tenant_answers_422_and_writes_nothing(acme, twilio):
-    client = _client(_token())
+    client = client_for(token_for())
     Tenant.all_objects.filter(pk=acme.pk).update(deleted_at=timezone.now())
 
     response = client.get(url("twilio"))
@@ -302,7 +274,7 @@ def test_a_deleted_twin_of_the_id_does_not_answer_for_the_live_one(acme, twilio)
     Integration.all_objects.filter(pk=twilio.pk).update(deleted_at=timezone.now())
     live = TwilioFactory(tenant=acme, ident="twilio", password="the-live-one")
 
-    response = _client(_token()).get(url("twilio"))
+    response = client_for(token_for()).get(url("twilio"))
 
     assert response.status_code == 200 and response.json()["password"] == "the-live-one"
     [event] = reveals()
@@ -315,7 +287,7 @@ def test_the_same_id_in_another_tenant_is_never_revealed_or_audited(acme, twilio
     globex = TenantFactory(name="globex")
     theirs = TwilioFactory(tenant=globex, ident="twilio", password="globex-secret")
 
-    response = _client(_token(acme)).get(url("twilio"))
+    response = client_for(token_for(acme)).get(url("twilio"))
 
     assert response.status_code == 200 and response.json()["password"] == PASSWORD
     [event] = reveals()
@@ -329,7 +301,7 @@ def test_a_provider_named_id_stored_as_another_type_is_read_and_audited_as_it_is
     legacy = SendGridFactory(tenant=acme, ident="legacy", password="sg-legacy-secret")
     Integration.all_objects.filter(pk=legacy.pk).update(ident="twilio")
 
-    response = _client(_token(acme if scoped else None)).get(url("twilio"))
+    response = client_for(token_for(acme if scoped else None)).get(url("twilio"))
 
     assert response.status_code == 200, response.content
     assert response.json()["type"] == "sendgrid"
@@ -346,7 +318,7 @@ def test_an_unreadable_secret_answers_null_and_audits_as_the_two_steps(monkeypat
 
     broken = TwilioFactory(tenant=acme, ident="twilio", password="readable-before")
     break_secret(broken, "password")
-    client = _client(_token())
+    client = client_for(token_for())
 
     one = client.get(url("twilio"))
     with monkeypatch.context() as patched:
@@ -383,7 +355,7 @@ def _no_secret_anywhere(response, caplog) -> None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("scoped", [False, True], ids=["all-tenants", "tenant"])
 def test_a_dropped_reveal_event_answers_500_and_keeps_nothing(acme, twilio, caplog, scoped):
-    client = _client(_token(acme if scoped else None))
+    client = client_for(token_for(acme if scoped else None))
     skip_inserts("tenants_auditevent")
     try:
         with caplog.at_level(logging.DEBUG):
@@ -402,7 +374,7 @@ def test_a_dropped_reveal_event_answers_500_and_keeps_nothing(acme, twilio, capl
 @pytest.mark.parametrize("table", ["tenants_auditevent", "integrations_integration"])
 @pytest.mark.parametrize("fault", ["refuse", "divide"])
 def test_a_refused_write_answers_500_and_keeps_nothing(acme, twilio, caplog, table, fault):
-    client = _client(_token())
+    client = client_for(token_for())
     _warm(client)
     if fault == "refuse":
         refuse_writes(table, "refused by the attack")
@@ -425,7 +397,7 @@ def test_a_refused_write_answers_500_and_keeps_nothing(acme, twilio, caplog, tab
 def test_a_trigger_quoting_the_marker_is_not_a_lost_race(acme, twilio, caplog):
     """A trigger raising 22P02 with the verdict's exact text is the schema's error (context)."""
     marker = compiled_write.NOT_AS_EXPECTED.replace("'", "''")
-    client = _client(_token())
+    client = client_for(token_for())
     _warm(client)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -456,7 +428,7 @@ def test_generic_plans_of_prepared_reads_still_audit_every_one(monkeypatch, acme
     options.update(server_side_binding=True, prepare_threshold=1)
     monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
     connection.close()
-    client = _client(_token())
+    client = client_for(token_for())
     with connection.cursor() as cursor:
         cursor.execute("SET plan_cache_mode = force_generic_plan")
     try:
@@ -512,7 +484,7 @@ def _used_writes() -> int:
 
 def _get(token: str, path: str, **extra):
     def job():
-        response = _client(token).get(path, **extra)
+        response = client_for(token).get(path, **extra)
         body = response.json() if response.content else None
         return response.status_code, body
 
@@ -523,8 +495,8 @@ def _get(token: str, path: str, **extra):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("scoped", [False, True], ids=["all-tenants", "tenant"])
 def test_racing_gets_write_one_last_use_and_one_reveal_each(acme, twilio, scoped):
-    token = _token(acme if scoped else None)
-    _client(token).get("/1.0/tenants/acme/integrations")  # the token's own write
+    token = token_for(acme if scoped else None)
+    client_for(token).get("/1.0/tenants/acme/integrations")  # the token's own write
     AuditEvent.objects.all().delete()
     Integration.all_objects.filter(pk=twilio.pk).update(last_used_at=None)
     _count_used_writes()
@@ -544,7 +516,7 @@ def test_racing_gets_write_one_last_use_and_one_reveal_each(acme, twilio, scoped
 
 def _write_job(token: str, kind: str):
     def job():
-        client = _client(token)
+        client = client_for(token)
         if kind == "patch":
             response = client.patch(url("twilio"), {"account": "AC-raced"}, format="json")
         elif kind == "replace":
@@ -569,8 +541,8 @@ def _write_job(token: str, kind: str):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("kind", ["patch", "replace", "delete"])
 def test_gets_racing_a_write_never_fail_and_audit_every_answer(acme, twilio, kind):
-    token = _token()
-    _client(token).get("/1.0/tenants/acme/integrations")
+    token = token_for()
+    client_for(token).get("/1.0/tenants/acme/integrations")
     AuditEvent.objects.filter(action=AuditAction.REVEAL).delete()
     Integration.all_objects.filter(pk=twilio.pk).update(last_used_at=None)
 
@@ -596,8 +568,8 @@ def test_gets_racing_a_write_never_fail_and_audit_every_answer(acme, twilio, kin
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_gets_racing_a_tenant_delete_audit_exactly_their_answers(acme, twilio):
-    token = _token()
-    _client(token).get("/1.0/tenants/acme/integrations")
+    token = token_for()
+    client_for(token).get("/1.0/tenants/acme/integrations")
     AuditEvent.objects.all().delete()
 
     jobs = [_get(token, url("twilio")) for _ in range(4)]
@@ -624,8 +596,8 @@ def test_gets_racing_a_tenant_delete_audit_exactly_their_answers(acme, twilio):
 def test_a_tenant_deleted_before_the_read_is_not_revealed(monkeypatch, acme, twilio, scoped, path):
     """The tenant is soft-deleted (committed) after the token was read and before the
     integration's read begins: the read must see it deleted, answer 422 and write nothing."""
-    token = _token(acme if scoped else None)
-    _warm(_client(token))
+    token = token_for(acme if scoped else None)
+    _warm(client_for(token))
     original = reveal_reads.integration_get_revealed
 
     def deleted_first(**kwargs):
@@ -639,7 +611,7 @@ def test_a_tenant_deleted_before_the_read_is_not_revealed(monkeypatch, acme, twi
     if path == "two-steps":
         _two_steps(monkeypatch)
 
-    response = _client(token).get(url("twilio"))
+    response = client_for(token).get(url("twilio"))
 
     assert response.status_code == 422, (response.status_code, response.content[:200])
     assert reveals() == []

@@ -17,6 +17,7 @@ from integrations.models import Integration
 from tenants.actors import Actor
 from tenants.exceptions import TenantNotFound
 from tenants.models import AuditAction, AuditEvent, Channel, Tenant
+from tests.api.support import EVENT_FIELDS
 from tests.db_faults import allow_inserts, allow_writes, refuse_writes, skip_inserts
 from tests.factories import SendGridFactory, TenantFactory, TwilioFactory
 
@@ -28,20 +29,6 @@ READER = Actor(
     request_id="req-1",
     client_address="192.0.2.9",
 )
-# The columns an event's reveal is compared on (its id and time differ between two reads).
-EVENT_FIELDS = [
-    "actor",
-    "channel",
-    "request_id",
-    "client_address",
-    "tenant_id",
-    "integration_pk",
-    "integration_ident",
-    "integration_type",
-    "api_token_prefix",
-    "action",
-    "changes",
-]
 
 
 def reveals() -> list[dict]:
