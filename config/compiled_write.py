@@ -581,9 +581,9 @@ def _is_own_verdict(cause: BaseException | None) -> bool:
 
 
 def _unless(condition: str) -> str:
-    """An SQL expression worth 1 when `condition` (SQL, about the statement's own rows, never a
-    constant: the planner would evaluate the failing branch) holds, and failing the statement
-    with NOT_AS_EXPECTED when it does not."""
+    """An SQL expression worth 1 when `condition` (SQL about the statement's own rows) holds,
+    and failing the statement with NOT_AS_EXPECTED when it does not. `condition` may be the
+    constant TRUE, never one the planner could fold to false: it would fail every statement."""
     return f"CAST(CASE WHEN {condition} THEN '1' ELSE '{NOT_AS_EXPECTED}' END AS integer)"
 
 
