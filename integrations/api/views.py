@@ -162,7 +162,7 @@ class TenantAPIView(APIView):
         """The records as the token may see them. Secrets go out in clear only to a token with
         the `secrets` scope, and each such record is audited as a reveal (one statement), here
         or, `audited`, by the write that made them (services' `reveal`)."""
-        show_secrets = self.api_token().has_scope(Scope.SECRETS)
+        show_secrets = self.shows_secrets()
         if show_secrets and not audited:
             # Audited before rendering: the records then show a read's last-used-at, and a
             # failure to audit answers no secret. A GET reads stored secrets; a write's answer
@@ -170,12 +170,18 @@ class TenantAPIView(APIView):
             services.integration_reveals_record(
                 integrations=integrations,
                 actor=self.actor(),
-                read=self.request.method in ("GET", "HEAD"),
+                read=self.request.method == "GET",
             )
         return [
             serializer_for(type(integration)).record(integration, show_secrets=show_secrets)
             for integration in integrations
         ]
+
+    def shows_secrets(self) -> bool:
+        """Whether this answer carries secrets in clear: the token has the `secrets` scope,
+        and the answer has a body (a HEAD's has none: it neither decrypts one nor records a
+        reveal that did not happen)."""
+        return self.request.method != "HEAD" and self.api_token().has_scope(Scope.SECRETS)
 
     def render(self, integration: Integration, *, audited: bool = False) -> dict:
         return self.render_all([integration], audited=audited)[0]
@@ -317,7 +323,7 @@ class IntegrationView(TenantAPIView):
     )
     def get(self, request, tenant: str, id: str):
         none_match = request.headers.get("If-None-Match", "")
-        if not none_match and self.api_token().has_scope(Scope.SECRETS):
+        if not none_match and self.shows_secrets():
             # The usual read with secrets: its reveal recorded by the statement that reads it.
             integration = self.live_integration(tenant, id, revealed=True)
             return Response(

@@ -205,13 +205,23 @@ def test_if_none_match_that_does_not_match_answers_with_one_reveal(acme, twilio)
 
 
 @pytest.mark.django_db
-def test_head_writes_what_get_writes(acme, twilio):
-    """HEAD was audited as a read before 7b3263d too (render_all: GET or HEAD): one reveal."""
-    response = client_for(token_for()).head(url("twilio"))
+@pytest.mark.parametrize("path", ["one", "list"])
+def test_head_reveals_nothing_and_records_no_reveal(acme, twilio, path):
+    """A HEAD's answer has no body: no secret goes out, so none is decrypted and no reveal is
+    recorded (it was, as a read, before); its headers are a GET's."""
+    client = client_for(token_for())
+    where = url("twilio") if path == "one" else "/1.0/tenants/acme/integrations"
+    got = client.get(where)
+    AuditEvent.objects.all().delete()
+    Integration.all_objects.filter(pk=twilio.pk).update(last_used_at=None)
+
+    response = client.head(where)
 
     assert response.status_code == 200
-    assert PASSWORD.encode() not in response.content
-    assert len(reveals()) == 1
+    assert response.content == b""
+    assert response.get("ETag") == got.get("ETag")
+    assert reveals() == []
+    assert Integration.all_objects.get(pk=twilio.pk).last_used_at is None
 
 
 @pytest.mark.django_db
