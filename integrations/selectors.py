@@ -308,13 +308,19 @@ def integration_history(
 ) -> list[AuditEvent]:
     """The audit events of the tenant's integration `ident`, newest first: every incarnation
     of the id, deleted ones included. Keyset-paginated: `before` is the id of the last event
-    of the previous page. IntegrationNotFound when the id never existed in the tenant."""
+    of the previous page. IntegrationNotFound when the id never existed in the tenant;
+    TenantNotFound when the tenant, live when read, has been soft-deleted since (checked in the
+    same statement, as integration_get_live does)."""
     if not could_be_stored(Integration, "ident", ident):
         raise IntegrationNotFound(ident)
-    events = AuditEvent.objects.filter(tenant=tenant, integration_ident=ident).order_by("-id")
+    events = AuditEvent.objects.filter(
+        tenant=tenant, tenant__deleted_at=None, integration_ident=ident
+    ).order_by("-id")
     if before is not None:
         events = events.filter(id__lt=before)
     page = list(events[:limit])
+    if not page:
+        tenant_get_live(name=tenant.name)  # TenantNotFound when deleted since it was read
     # Rows written around the services (fixtures, old data) have no events yet.
     stored = Integration.all_objects.filter(tenant=tenant, ident=ident)
     if not page and before is None and not stored.exists():
