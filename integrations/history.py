@@ -95,15 +95,23 @@ def record_reveals(integrations: list[Integration], *, actor: Actor) -> None:
 def reveal_events(integrations: list[Integration], *, actor: Actor) -> list[AuditEvent]:
     """The unsaved `reveal` events of `integrations` (those that have secrets)."""
     return [
-        audit_event(
-            **_subject(integration),
-            actor=actor,
-            action=AuditAction.REVEAL,
-            changes={"revealed": integration.secret_field_names()},
-        )
+        reveal_event(type(integration), actor=actor, **_subject(integration))
         for integration in integrations
         if integration.secret_field_names()
     ]
+
+
+def reveal_event(provider: type[Integration], *, actor: Actor, **subject: Any) -> AuditEvent:
+    """The unsaved `reveal` event of an integration of `provider` whose secrets an answer
+    carries in clear: the names of the provider's secrets, never their values. `subject`:
+    audit_event's tenant and integration fields (left empty by a caller that writes them
+    from a row read in the same statement: integrations.reveal_reads)."""
+    return audit_event(
+        **{"integration_type": provider.provider_key, **subject},
+        actor=actor,
+        action=AuditAction.REVEAL,
+        changes={"revealed": provider.secret_field_names()},
+    )
 
 
 def snapshot(integration: Integration) -> dict[str, Any]:

@@ -5,7 +5,6 @@ services.integration_reveals_record) take a read and then a write. One round tri
 about a fifth less of the read's CPU (measured in-process, interleaved with the two steps)."""
 
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 
 from django.db import connections, router
@@ -13,13 +12,12 @@ from django.utils import timezone
 
 from config import compiled_write
 from config.compiled_query import CompiledQuery
-from integrations import selectors, services
+from integrations import history, selectors, services
 from integrations.models import Integration
 from integrations.providers import provider_for
 from tenants.actors import Actor
-from tenants.models import AuditAction, Tenant
+from tenants.models import Tenant
 from tenants.selectors import could_be_stored, tenant_name_could_be_stored
-from tenants.services import audit_event
 
 
 def integration_get_revealed(*, tenant: Tenant | str, ident: str, actor: Actor) -> Integration:
@@ -45,19 +43,14 @@ def integration_get_revealed(*, tenant: Tenant | str, ident: str, actor: Actor) 
         return _in_two_steps(tenant, ident, actor)
     plan = _plan(provider, by_name, alias)
     now = timezone.now()
-    event = audit_event(
-        actor=actor,
-        action=AuditAction.REVEAL,
-        integration_type=provider.provider_key,
-        changes={"revealed": provider.secret_field_names()},
-    )
+    event = history.reveal_event(provider, actor=actor)
     connection = connections[alias]
     found = compiled_write.read_with_writes(
         alias,
         plan.query.statement(tenant if isinstance(tenant, str) else tenant.pk, ident),
         plan.width,
         [
-            (plan.used_sql, _used_params(now, connection), False),
+            (plan.used_sql, list(services.used_params(now, connection)), False),
             (*compiled_write.insert_from_read(event, plan.subject), True),
         ],
     )
@@ -96,16 +89,9 @@ class _Plan:
 def _plan(provider: type[Integration], by_name: bool, alias: str) -> _Plan:
     query = selectors.live_integration_query(provider, by_tenant_name=by_name)
     key = query.column("id")
-    quote = connections[alias].ops.quote_name
-    last_used = quote(compiled_write.column_of(Integration, "last_used_at"))
-    # services.integration_used_record's UPDATE, of the row read: due when its last-used-at
-    # is older than LAST_USED_PRECISION, or empty. Identifiers from the model, quoted.
-    used_sql = (
-        f"UPDATE {quote(Integration._meta.db_table)} SET {last_used} = %s "  # noqa: S608
-        f"WHERE {quote(compiled_write.column_of(Integration, 'pk'))} "
-        f"IN (SELECT {compiled_write.read_column(key)} FROM {compiled_write.READ_ROW}) "
-        f"AND ({last_used} IS NULL OR {last_used} < %s)"
-    )
+    # services.integration_used_record's UPDATE, of the row read.
+    row_key = f"SELECT {compiled_write.read_column(key)} FROM {compiled_write.READ_ROW}"  # noqa: S608
+    used_sql = services.used_update_sql(alias, row_key)
     return _Plan(
         query=query,
         width=query.width(),
@@ -116,11 +102,3 @@ def _plan(provider: type[Integration], by_name: bool, alias: str) -> _Plan:
         },
         used_sql=used_sql,
     )
-
-
-def _used_params(now: datetime, connection) -> list:
-    moment = Integration._meta.get_field("last_used_at")
-    return [
-        moment.get_db_prep_value(now, connection),
-        moment.get_db_prep_value(now - services.LAST_USED_PRECISION, connection),
-    ]

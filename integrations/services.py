@@ -341,14 +341,10 @@ def integration_used_record(*, integrations: list[Integration], now: datetime | 
     if not stale:
         return 0
     alias = router.db_for_write(Integration)
-    connection = connections[alias]
-    moment = Integration._meta.get_field("last_used_at")
-    params = [
-        moment.get_db_prep_value(now, connection),
-        *(integration.pk for integration in stale),
-        moment.get_db_prep_value(now - LAST_USED_PRECISION, connection),
-    ]
-    written = compiled_write.execute(alias, _used_update_sql(alias, len(stale)), params)
+    set_to, older_than = used_params(now, connections[alias])
+    keys = ", ".join(["%s"] * len(stale))
+    params = [set_to, *(integration.pk for integration in stale), older_than]
+    written = compiled_write.execute(alias, used_update_sql(alias, keys), params)
     for integration in stale:
         integration.last_used_at = now
     return len(stale) if written is None else written
@@ -364,21 +360,32 @@ def _used_due(integrations: list[Integration], now: datetime) -> list[Integratio
 
 
 @cache
-def _used_update_sql(alias: str, count: int) -> str:
-    """integration_used_record's UPDATE of `count` rows, as the ORM would write
-    `.filter(pk__in=…).filter(Q(last_used_at=None) | Q(last_used_at__lt=…))
-    .update(last_used_at=…)`, built once per count (a read renders at most LIST_PAGE_MAX) rather
-    than on every read with secrets. Deleted rows too: the read saw them live, and its answer
-    and its reveal event go out even when a delete commits in between."""
+def used_update_sql(alias: str, keys: str) -> str:
+    """The UPDATE that notes a read's last use (integration_used_record's), of the rows whose
+    keys `keys` gives (SQL: "%s, %s" for keys as parameters, or a subquery), due when their
+    `last_used_at` is older than LAST_USED_PRECISION or empty; parameters: used_params(). As
+    the ORM would write `.filter(pk__in=…).filter(Q(last_used_at=None) |
+    Q(last_used_at__lt=…)).update(last_used_at=…)`, built once per `keys` (a read renders at
+    most LIST_PAGE_MAX) rather than on every read with secrets. Deleted rows too: the read saw
+    them live, and its answer and its reveal event go out even when a delete commits in
+    between."""
     quote = connections[alias].ops.quote_name
-    meta = Integration._meta
     last_used = quote(compiled_write.column_of(Integration, "last_used_at"))
-    keys = ", ".join(["%s"] * count)
     # Identifiers from the model, quoted by the backend; values are parameters.
     return (
-        f"UPDATE {quote(meta.db_table)} SET {last_used} = %s "  # noqa: S608
+        f"UPDATE {quote(Integration._meta.db_table)} SET {last_used} = %s "  # noqa: S608
         f"WHERE {quote(compiled_write.column_of(Integration, 'pk'))} IN ({keys}) "
         f"AND ({last_used} IS NULL OR {last_used} < %s)"
+    )
+
+
+def used_params(now: datetime, connection: Any) -> tuple[Any, Any]:
+    """used_update_sql's values, as the database takes them: the new last use (`now`), and
+    the moment before which one is due (LAST_USED_PRECISION before it)."""
+    moment = Integration._meta.get_field("last_used_at")
+    return (
+        moment.get_db_prep_value(now, connection),
+        moment.get_db_prep_value(now - LAST_USED_PRECISION, connection),
     )
 
 
