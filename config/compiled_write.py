@@ -17,7 +17,7 @@ Use them only for such models.
 """
 
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -459,9 +459,11 @@ class _Batch:
 
 _GUARD = "guard_row"
 
-# read_with_writes's row: a WITH query its writes read FROM, its columns named by position
+# read_with_writes's rows: a WITH query its writes read FROM, its columns named by position
 # (c0, c1, ...: a read's columns may share names, such as two tables' "id").
 READ_ROW = "read_row"
+# A write's `one_per_row` for every row read.
+EVERY_ROW = "TRUE"
 
 
 def read_column(index: int) -> str:
@@ -469,67 +471,99 @@ def read_column(index: int) -> str:
     return f"{READ_ROW}.c{int(index)}"
 
 
-def insert_from_read(instance: models.Model, from_read: dict[str, int]) -> tuple[str, list[Any]]:
+def insert_from_read(
+    instance: models.Model, from_read: Mapping[str, int | str], *, where: str = EVERY_ROW
+) -> tuple[str, list[Any]]:
     """(SQL, parameters) of an INSERT of `instance` (a single-table model) for
-    read_with_writes: a row per row read, each field of `from_read` (attname: column of the
-    read row) taken from that row, the others as insert() would write them."""
+    read_with_writes: a row per row read for which `where` holds (SQL of ours about the read's
+    columns, read_column(); no parameters). Each field of `from_read` is taken from that row:
+    an int is a column of the read row, a str an SQL expression of ours over it (no
+    parameters); the other fields as insert() would write them."""
     alias = router.db_for_write(type(instance), instance=instance)
     connection = connections[alias]
-    sql, fields = _insert_from_read_sql(type(instance), tuple(sorted(from_read.items())), alias)
+    sql, fields = _insert_from_read_sql(
+        type(instance), tuple(sorted(from_read.items())), where, alias
+    )
     params = [
         field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
     ]
     return sql, params
 
 
-@cache
+@lru_cache(maxsize=256)
 def _insert_from_read_sql(
-    model: type[models.Model], from_read: tuple[tuple[str, int], ...], alias: str
+    model: type[models.Model],
+    from_read: tuple[tuple[str, int | str], ...],
+    where: str,
+    alias: str,
 ) -> tuple[str, tuple[models.Field, ...]]:
     """insert_from_read's SQL, and the fields whose values are its parameters, in order."""
     _, fields, _, _ = _insert_sql(model, 1, alias)
-    columns = dict(from_read)
+    taken = dict(from_read)
     quote = connections[alias].ops.quote_name
-    values = [read_column(columns[f.attname]) if f.attname in columns else "%s" for f in fields]
+    values = [
+        "%s"
+        if field.attname not in taken
+        else read_column(value)
+        if isinstance(value := taken[field.attname], int)
+        else value
+        for field in fields
+    ]
     names = ", ".join(quote(_column(f)) for f in fields)
-    # Identifiers from the model, quoted by the backend; values are parameters.
+    # Identifiers from the model, quoted by the backend; values are parameters, or ours.
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({names}) "  # noqa: S608
-        f"SELECT {', '.join(values)} FROM {READ_ROW}"
+        f"SELECT {', '.join(values)} FROM {READ_ROW} WHERE {where}"
     )
-    return sql, tuple(f for f in fields if f.attname not in columns)
+    return sql, tuple(f for f in fields if f.attname not in taken)
 
 
 def read_with_writes(
     alias: str,
     read: tuple[str, Sequence[Any]],
     width: int,
-    writes: Sequence[tuple[str, Sequence[Any], bool]],
+    writes: Sequence[tuple[str, Sequence[Any], str | None]],
 ) -> tuple[tuple[Any, ...], tuple[int, ...]] | None:
-    """PostgreSQL only (can_guard): one statement that reads a row and writes what that read
+    """read_rows_with_writes of a read of at most one row: that row and the writes' counts,
+    or None when the read found no row (and then nothing was written)."""
+    rows, counts = read_rows_with_writes(alias, read, width, writes)
+    if not rows:
+        return None
+    return rows[0], counts
+
+
+def read_rows_with_writes(
+    alias: str,
+    read: tuple[str, Sequence[Any]],
+    width: int,
+    writes: Sequence[tuple[str, Sequence[Any], str | None]],
+) -> tuple[list[tuple[Any, ...]], tuple[int, ...]]:
+    """PostgreSQL only (can_guard): one statement that reads rows and writes what that read
     calls for, for a read whose answer must not go out unrecorded (an audit event of it).
 
-    `read` is (SQL, parameters) of a SELECT of at most one row of `width` columns. `writes` are
-    (SQL, parameters, per_row) of INSERTs and UPDATEs whose SQL takes the read row's values
-    with read_column() (insert_from_read); each writes only for a row read. With `per_row`, a
-    write must write one row per row read, or the statement fails (RowsNotAsExpected) and
+    `read` is (SQL, parameters) of a SELECT of rows of `width` columns. `writes` are (SQL,
+    parameters, one_per_row) of INSERTs and UPDATEs whose SQL takes the read rows' values with
+    read_column() (insert_from_read), so that each writes only for rows read. With
+    `one_per_row` (SQL of ours about a read row, EVERY_ROW for all), a write must write one
+    row per row read for which it holds, or the statement fails (RowsNotAsExpected) and
     nothing of it is kept: a row a trigger dropped is an error, not a gap in the trail.
 
-    Returns the row read (its values as the database sent them) and how many rows each write
-    wrote; None when the read found no row, and then nothing was written. Atomic by itself (no
-    BEGIN and COMMIT); the read takes no lock. Raises what a failing part raises."""
+    Returns the rows read (their values as the database sent them; in no promised order: sort
+    them as the answer needs) and how many rows each write wrote (none when no row was read).
+    Atomic by itself (no BEGIN and COMMIT); the read takes no lock. Raises what a failing
+    part raises."""
     if not can_guard(alias):
         raise ValueError(f"read_with_writes runs on PostgreSQL, not {connections[alias].vendor}.")
     read_sql, read_params = read
     params: list[Any] = list(read_params)
     for _, values, _ in writes:
         params.extend(values)
-    shape = tuple((sql, per_row) for sql, _, per_row in writes)
+    shape = tuple((sql, one_per_row) for sql, _, one_per_row in writes)
     rows = _counted(alias, _read_with_writes_sql(read_sql, width, shape), params, "a read's writes")
     if not rows:
-        return None
-    row = rows[0]
-    return tuple(row[:width]), tuple(int(count) for count in row[width : width + len(writes)])
+        return [], (0,) * len(writes)
+    counts = tuple(int(count) for count in rows[0][width : width + len(writes)])
+    return [tuple(row[:width]) for row in rows], counts
 
 
 def _guarded(sql: str) -> str:
@@ -554,16 +588,21 @@ INVALID_TEXT_REPRESENTATION = "22P02"
 
 
 @lru_cache(maxsize=256)
-def _read_with_writes_sql(read_sql: str, width: int, writes: tuple[tuple[str, bool], ...]) -> str:
-    """read_with_writes's statement, built once per read and writes (cached SQL texts)."""
+def _read_with_writes_sql(
+    read_sql: str, width: int, writes: tuple[tuple[str, str | None], ...]
+) -> str:
+    """read_rows_with_writes's statement, built once per read and writes (cached SQL texts)."""
     names = ", ".join(f"c{index}" for index in range(width))
     parts = [f"{READ_ROW}({names}) AS ({read_sql})"]
     checks: list[str] = []
-    for number, (sql, per_row) in enumerate(writes):
+    for number, (sql, one_per_row) in enumerate(writes):
         returning = "" if " RETURNING " in sql else " RETURNING 1"
         parts.append(f"w{number} AS ({sql}{returning})")
-        if per_row:
-            checks.append(f"(SELECT count(*) FROM w{number}) = (SELECT count(*) FROM {READ_ROW})")  # noqa: S608
+        if one_per_row is not None:
+            checks.append(
+                f"(SELECT count(*) FROM w{number}) = "  # noqa: S608
+                f"(SELECT count(*) FROM {READ_ROW} WHERE {one_per_row})"
+            )
     counts = "".join(f", (SELECT count(*) FROM w{number})" for number in range(len(writes)))  # noqa: S608
     verdict = _unless(" AND ".join(checks) or "TRUE")
     # Our own statements' text (this module's and the callers' cached SQL).

@@ -110,8 +110,20 @@ def reveal_event(provider: type[Integration], *, actor: Actor, **subject: Any) -
         **{"integration_type": provider.provider_key, **subject},
         actor=actor,
         action=AuditAction.REVEAL,
-        changes={"revealed": provider.secret_field_names()},
+        changes=revealed_changes(provider),
     )
+
+
+def revealed_changes(provider: type[Integration]) -> dict[str, Any]:
+    """The `changes` of a reveal event of an integration of `provider`: its secrets' names."""
+    return {"revealed": provider.secret_field_names()}
+
+
+def reveal_event_of_rows(*, actor: Actor) -> AuditEvent:
+    """The unsaved `reveal` event of rows read in the statement that writes it, of several
+    providers: without its subject and provider (`integration_type`, and `changes` as
+    revealed_changes), which that statement writes from each row (integrations.reveal_reads)."""
+    return audit_event(actor=actor, action=AuditAction.REVEAL)
 
 
 def snapshot(integration: Integration) -> dict[str, Any]:

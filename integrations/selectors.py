@@ -1,5 +1,7 @@
 """Reads shared by the API and the staff views."""
 
+from collections.abc import Callable
+
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Collate
@@ -46,18 +48,28 @@ def integration_list(
     polymorphic base query plus one per type. `non_polymorphic()` because the rows come
     complete already: downcasting would only add content-type lookups and queries.
     """
+    return rows_of_live_tenant(
+        tenant,
+        lambda key: _page(key, provider=provider, after=after, limit=limit, status=status),
+    )
+
+
+def rows_of_live_tenant(
+    tenant: Tenant | str, read: Callable[[int | str], list[Integration]]
+) -> list[Integration]:
+    """What `read` (a page reader such as _page: given a live tenant's key, or the name of a
+    live tenant, its rows; none when it is not live) reads of `tenant`, checked as
+    integration_list says: by name when a name is given; a page that comes back empty asks
+    whether the tenant is live (TenantNotFound if not), and then is read again by the key.
+    Each row's `tenant` is set."""
     if isinstance(tenant, str):
-        rows = (
-            _page(tenant, provider=provider, after=after, limit=limit, status=status)
-            if tenant_name_could_be_stored(tenant)
-            else []
-        )
+        rows = read(tenant) if tenant_name_could_be_stored(tenant) else []
         if rows:
             return rows
         # No live tenant of that name (TenantNotFound), or none of its integrations on this
         # page, or a tenant restored since the page was read: its page, read after it.
         tenant = tenant_get_live(name=tenant)
-    rows = _page(tenant.pk, provider=provider, after=after, limit=limit, status=status)
+    rows = read(tenant.pk)
     if not rows:
         tenant_get_live(name=tenant.name)  # TenantNotFound when deleted since it was read
     for integration in rows:
@@ -74,24 +86,44 @@ def _page(
     status: str | None,
 ) -> list[Integration]:
     """integration_list's rows, of the tenant of this primary key or (a str) live name."""
+    query, values = page_read(tenant, provider=provider, after=after, limit=limit, status=status)
+    rows = query.all(*values)
+    if provider is None:
+        by_name = isinstance(tenant, str)
+        rows = [child for row in rows if (child := as_provider(row, with_tenant=by_name))]
+    return rows
+
+
+def page_read(
+    tenant: int | str,
+    *,
+    provider: type[Integration] | None,
+    after: str | None,
+    limit: int | None,
+    status: str | None,
+) -> tuple[CompiledQuery[Integration], list[int | str]]:
+    """The compiled query of integration_list's page and the values to run it with, for the
+    tenant of this primary key or (a str) live name. Its rows are base Integration rows
+    (as_provider makes them the providers' instances) when `provider` is None, else the
+    provider's; ordered by the annotation `ident_bytes` (the id, by code point)."""
     stored_status = None if status is None else verification_status_value(status)
-    by_name = isinstance(tenant, str)
     query = _page_query(
-        provider, limit=limit, after=after is not None, status=status is not None, by_name=by_name
+        provider,
+        limit=limit,
+        after=after is not None,
+        status=status is not None,
+        by_name=isinstance(tenant, str),
     )
     values: list[int | str] = [tenant]
     if after is not None:
         values.append(after)
     if stored_status is not None:
         values.append(stored_status)
-    rows = query.all(*values)
-    if provider is None:
-        rows = [child for row in rows if (child := _as_provider(row, with_tenant=by_name))]
-    return rows
+    return query, values
 
 
-def _as_provider(row: Integration, *, with_tenant: bool) -> Integration | None:
-    """The provider instance a base row of `_page_query(None, …)` carries: its child, loaded
+def as_provider(row: Integration, *, with_tenant: bool) -> Integration | None:
+    """The provider instance a base row of `page_read(…, provider=None)` carries: its child, loaded
     by the LEFT JOIN (select_related of the reverse parent link) from that same row, with the
     row's JOINed tenant if `with_tenant`. None for a base row without its provider's row (not
     an integration the API can serve)."""

@@ -337,7 +337,7 @@ def integration_used_record(*, integrations: list[Integration], now: datetime | 
     the new value. Inside compiled_write.one_statement the UPDATE is written with its
     statement, and the count returned is of the rows it was sent for."""
     now = now or timezone.now()
-    stale = _used_due(integrations, now)
+    stale = used_due(integrations, now)
     if not stale:
         return 0
     alias = router.db_for_write(Integration)
@@ -350,7 +350,7 @@ def integration_used_record(*, integrations: list[Integration], now: datetime | 
     return len(stale) if written is None else written
 
 
-def _used_due(integrations: list[Integration], now: datetime) -> list[Integration]:
+def used_due(integrations: list[Integration], now: datetime) -> list[Integration]:
     """Those of `integrations` whose last_used_at is older than LAST_USED_PRECISION, or empty."""
     return [
         integration

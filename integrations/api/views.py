@@ -161,7 +161,8 @@ class TenantAPIView(APIView):
     def render_all(self, integrations: list[Integration], *, audited: bool = False) -> list[dict]:
         """The records as the token may see them. Secrets go out in clear only to a token with
         the `secrets` scope, and each such record is audited as a reveal (one statement), here
-        or, `audited`, by the write that made them (services' `reveal`)."""
+        or, `audited`, by the statement that read or wrote them (reveal_reads, services'
+        `reveal`)."""
         show_secrets = self.shows_secrets()
         if show_secrets and not audited:
             # Audited before rendering: the records then show a read's last-used-at, and a
@@ -286,14 +287,28 @@ class IntegrationListView(TenantAPIView):
             status_filter = request.query_params.get("status")
             if status_filter is not None and status_filter not in STATUS_FILTERS:
                 raise ValidationError(f"'status' must be one of: {', '.join(STATUS_FILTERS)}.")
-            page = selectors.integration_list(
-                tenant=tenant_or_name,
-                provider=provider,
-                after=request.query_params.get("after"),
-                limit=limit + 1,  # one more tells whether a next page exists
-                status=status_filter,
-            )
-        response = Response(self.render_all(page[:limit]))
+            after = request.query_params.get("after")
+            revealed = self.shows_secrets() and request.method == "GET"
+            if revealed:
+                # The page's reveal recorded by the statement that reads it; one more row
+                # tells whether a next page exists (and is not audited: it is not answered).
+                page = reveal_reads.integration_list_revealed(
+                    tenant=tenant_or_name,
+                    provider=provider,
+                    after=after,
+                    limit=limit,
+                    status=status_filter,
+                    actor=self.actor(),
+                )
+            else:
+                page = selectors.integration_list(
+                    tenant=tenant_or_name,
+                    provider=provider,
+                    after=after,
+                    limit=limit + 1,  # one more tells whether a next page exists
+                    status=status_filter,
+                )
+        response = Response(self.render_all(page[:limit], audited=revealed))
         if len(page) > limit:
             cursor = page[limit - 1].ident
             following = replace_query_param(request.build_absolute_uri(), "after", cursor)

@@ -25,11 +25,13 @@ def database_down(request, monkeypatch):
     """The selectors every API route calls raise what Django raises when the database is
     gone (a refused or timed-out connect, a statement timeout, a dropped connection)."""
 
-    def fail(**kwargs):
+    def fail(*args, **kwargs):
         raise request.param(DRIVER_TEXT)
 
     monkeypatch.setattr(selectors, "integration_get_live", fail)
     monkeypatch.setattr(selectors, "integration_list", fail)
+    # A page's read, by itself or with its reveal (integrations.reveal_reads).
+    monkeypatch.setattr(selectors, "page_read", fail)
     return request.param
 
 

@@ -277,7 +277,7 @@ def test_a_database_error_on_the_page_is_a_503_for_a_live_tenant_and_reveals_not
     def broken(*args, **kwargs):
         raise OperationalError("connection lost mid-list")
 
-    monkeypatch.setattr(selectors, "_page", broken)
+    monkeypatch.setattr(selectors, "page_read", broken)
     response = client_for(token_for()).get(LIST.format("acme"))
 
     assert response.status_code == 503, response.content
@@ -290,7 +290,7 @@ def test_a_database_error_on_the_page_of_a_missing_tenant_is_its_422(db, monkeyp
     def broken(*args, **kwargs):
         raise OperationalError("connection lost mid-list")
 
-    monkeypatch.setattr(selectors, "_page", broken)
+    monkeypatch.setattr(selectors, "page_read", broken)
     response = client_for(token_for()).get(LIST.format("nobody") + "?limit=0")
 
     assert response.status_code == 422, response.content

@@ -510,7 +510,7 @@ def test_a_read_with_writes_writes_from_the_row_read_and_counts_them():
     )
 
     found = compiled_write.read_with_writes(
-        "default", read_of(integration.pk), 3, [(*insert, True)]
+        "default", read_of(integration.pk), 3, [(*insert, compiled_write.EVERY_ROW)]
     )
 
     assert found == ((integration.pk, tenant.pk, "read-me"), (1,))
@@ -526,7 +526,70 @@ def test_a_read_with_writes_writes_from_the_row_read_and_counts_them():
 def test_a_read_that_finds_nothing_writes_nothing():
     insert = compiled_write.insert_from_read(event(actor="never"), {"integration_pk": 0})
 
-    found = compiled_write.read_with_writes("default", read_of(10**9), 3, [(*insert, True)])
+    found = compiled_write.read_with_writes(
+        "default", read_of(10**9), 3, [(*insert, compiled_write.EVERY_ROW)]
+    )
 
     assert found is None
     assert not AuditEvent.objects.filter(actor="never").exists()
+
+
+def read_of_tenant(tenant_id: int) -> tuple[str, list]:
+    sql, params = (
+        Integration.objects.non_polymorphic()
+        .filter(tenant_id=tenant_id)
+        .values_list("id", "tenant_id", "ident")
+        .query.get_compiler(using="default")
+        .as_sql()
+    )
+    return sql, list(params)
+
+
+@pytest.mark.postgres
+def test_a_read_of_rows_writes_for_those_its_condition_holds_and_counts_only_them():
+    tenant = TenantFactory()
+    for ident in ("keep-1", "skip-2", "keep-3"):
+        TwilioFactory(tenant=tenant, ident=ident)
+    where = f"{compiled_write.read_column(2)} LIKE 'keep-%%'"
+    insert = compiled_write.insert_from_read(
+        event(tenant=None, actor="rows"),
+        {
+            "tenant_id": 1,
+            "integration_pk": 0,
+            "integration_ident": 2,
+            "integration_type": f"upper({compiled_write.read_column(2)})",
+        },
+        where=where,
+    )
+
+    rows, counts = compiled_write.read_rows_with_writes(
+        "default", read_of_tenant(tenant.pk), 3, [(*insert, where)]
+    )
+
+    assert sorted(row[2] for row in rows) == ["keep-1", "keep-3", "skip-2"]
+    assert counts == (2,)
+    stored = AuditEvent.objects.filter(actor="rows").order_by("integration_ident")
+    assert [(e.integration_ident, e.integration_type) for e in stored] == [
+        ("keep-1", "KEEP-1"),
+        ("keep-3", "KEEP-3"),
+    ]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_read_of_rows_whose_counted_write_falls_short_keeps_nothing():
+    tenant = TenantFactory()
+    for ident in ("a", "b"):
+        TwilioFactory(tenant=tenant, ident=ident)
+    insert = compiled_write.insert_from_read(
+        event(tenant=None, actor="short"), {"integration_pk": 0}
+    )
+    # Counted against every row read, but written for one of them only.
+    short = insert[0].replace(" WHERE TRUE", f" WHERE {compiled_write.read_column(2)} = 'a'")
+
+    with pytest.raises(compiled_write.RowsNotAsExpected):
+        compiled_write.read_rows_with_writes(
+            "default", read_of_tenant(tenant.pk), 3, [(short, insert[1], compiled_write.EVERY_ROW)]
+        )
+
+    assert not AuditEvent.objects.filter(actor="short").exists()
