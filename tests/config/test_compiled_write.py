@@ -479,10 +479,14 @@ def test_a_guard_is_refused_where_it_cannot_hold():
 # --- a read and the writes it calls for, in one statement ------------------------------------
 
 
-def read_of(integration_pk: int) -> tuple[str, list]:
+def read_of(integration_pk: int | None = None, **filters) -> tuple[str, list]:
+    """(SQL, parameters) of a read of the id, tenant key and ident of the integration of this
+    key, or of those matching `filters`."""
+    if integration_pk is not None:
+        filters["pk"] = integration_pk
     sql, params = (
         Integration.objects.non_polymorphic()
-        .filter(pk=integration_pk)
+        .filter(**filters)
         .values_list("id", "tenant_id", "ident")
         .query.get_compiler(using="default")
         .as_sql()
@@ -534,17 +538,6 @@ def test_a_read_that_finds_nothing_writes_nothing():
     assert not AuditEvent.objects.filter(actor="never").exists()
 
 
-def read_of_tenant(tenant_id: int) -> tuple[str, list]:
-    sql, params = (
-        Integration.objects.non_polymorphic()
-        .filter(tenant_id=tenant_id)
-        .values_list("id", "tenant_id", "ident")
-        .query.get_compiler(using="default")
-        .as_sql()
-    )
-    return sql, list(params)
-
-
 @pytest.mark.postgres
 def test_a_read_of_rows_writes_for_those_its_condition_holds_and_counts_only_them():
     tenant = TenantFactory()
@@ -563,7 +556,7 @@ def test_a_read_of_rows_writes_for_those_its_condition_holds_and_counts_only_the
     )
 
     rows, counts = compiled_write.read_rows_with_writes(
-        "default", read_of_tenant(tenant.pk), 3, [(*insert, where)]
+        "default", read_of(tenant_id=tenant.pk), 3, [(*insert, where)]
     )
 
     assert sorted(row[2] for row in rows) == ["keep-1", "keep-3", "skip-2"]
@@ -589,7 +582,10 @@ def test_a_read_of_rows_whose_counted_write_falls_short_keeps_nothing():
 
     with pytest.raises(compiled_write.RowsNotAsExpected):
         compiled_write.read_rows_with_writes(
-            "default", read_of_tenant(tenant.pk), 3, [(short, insert[1], compiled_write.EVERY_ROW)]
+            "default",
+            read_of(tenant_id=tenant.pk),
+            3,
+            [(short, insert[1], compiled_write.EVERY_ROW)],
         )
 
     assert not AuditEvent.objects.filter(actor="short").exists()
