@@ -140,6 +140,15 @@ class CompiledQuery(Generic[M]):
         compiled = self._compiled_for(router.db_for_read(self.model))
         return compiled.fields_start + compiled.init_list.index(attname)
 
+    def field_column(self, field: models.Field) -> int:
+        """The position in the statement's rows of `field`'s column, a field of the queried
+        model or of a model it selects with it (select_related). ValueError when not selected."""
+        compiled = self._compiled_for(router.db_for_read(self.model))
+        for index, (column, _, _) in enumerate(compiled.compiler.select):
+            if getattr(column, "target", None) is field:
+                return index
+        raise ValueError(f"{field} is not selected by this query.")
+
     def instance_of(self, row: Sequence[Any]) -> M:
         """The instance the ORM makes of `row`, a row of this statement fetched by a caller
         (run within a larger one: `statement()`), its values not yet converted."""

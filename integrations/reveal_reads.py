@@ -20,7 +20,7 @@ from config import compiled_write
 from config.compiled_query import CompiledQuery
 from integrations import history, selectors, services
 from integrations.models import Integration
-from integrations.providers import all_providers, ctype_of, provider_for
+from integrations.providers import all_providers, provider_for
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tenants.selectors import could_be_stored, tenant_name_could_be_stored
@@ -128,8 +128,9 @@ def integration_list_revealed(
     PostgreSQL, else in the two steps.
 
     Raises TenantNotFound as integration_list does (nothing is written); DatabaseError when
-    the writes fail, RowsNotAsExpected when one was dropped (nothing of the statement is
-    kept, and nothing is returned)."""
+    the writes fail, RowsNotAsExpected when a reveal event was dropped (nothing of the
+    statement is kept, and nothing is returned). The last-used-at is bookkeeping, not audit:
+    a racing read may write it first, and then the instances show the value read."""
     alias = router.db_for_write(Integration)
     if not compiled_write.can_guard(alias):
         page = selectors.integration_list(
@@ -160,12 +161,14 @@ def _revealed_page(
         tenant, provider=provider, after=after, limit=limit + 1, status=status
     )
     alias = router.db_for_write(Integration)
-    shown = tuple(
-        (revealed, ctype_of(revealed).pk)  # content types are cached: no query
-        for revealed in all_providers()
-        if revealed.secret_field_names() and query.model in (Integration, revealed)
+    # The providers the page may hold whose secrets it reveals, with their secret names (which
+    # the plan writes into its SQL: part of its key).
+    revealing = tuple(
+        (shown, tuple(shown.secret_field_names()))
+        for shown in all_providers()
+        if shown.secret_field_names() and query.model in (Integration, shown)
     )
-    plan = _page_plan(query, limit, alias, shown)
+    plan = _page_plan(query, limit, alias, revealing)
     writes: list[tuple[str, Sequence[Any], str | None]] = [
         (plan.used_sql, services.used_params(now, connections[alias]), None)
     ]
@@ -175,7 +178,7 @@ def _revealed_page(
             event, plan.reveal_from_read, where=plan.reveal_where
         )
         writes.append((*insert, plan.reveal_where))
-    rows, _ = compiled_write.read_rows_with_writes(
+    rows, (used, *_) = compiled_write.read_rows_with_writes(
         alias, query.statement(*values), plan.width, writes
     )
     # In the page's order: by id, code point by code point, as the statement's COLLATE "C".
@@ -184,8 +187,12 @@ def _revealed_page(
     if provider is None:
         by_name = isinstance(tenant, str)
         page = [child for row in page if (child := selectors.as_provider(row, with_tenant=by_name))]
-    for integration in services.used_due(page[:limit], now):
-        integration.last_used_at = now  # as the UPDATE wrote it (or a racing read, just now)
+    due = services.used_due(page[:limit], now)
+    if used == len(due):
+        # The UPDATE wrote every one: they show it. Fewer means a racing read wrote some (or a
+        # trigger dropped them): which is not known, so all show the value read, as stored.
+        for integration in due:
+            integration.last_used_at = now
     return page
 
 
@@ -208,41 +215,44 @@ def _page_plan(
     query: CompiledQuery[Integration],
     limit: int,
     alias: str,
-    shown: tuple[tuple[type[Integration], int], ...],
+    revealing: tuple[tuple[type[Integration], tuple[str, ...]], ...],
 ) -> _PagePlan:
-    """`shown`: the providers whose rows the page may hold and that have secrets, each with
-    its content type's key (an argument, not looked up here: a test database's flush may give
-    content types new keys, and the plan is kept)."""
     key_column = query.column("id")
     key = compiled_write.read_column(key_column)
     ident = query.column("ident")
-    kind = compiled_write.read_column(query.column("polymorphic_ctype_id"))
     # The page's rows: all read but the first of the next page. `limit` is a whole number
     # (the view's int_param), written in the SQL as the ORDER BY's LIMIT.
     on_page = (
         f"{key} IN (SELECT page.c{key_column} FROM {compiled_write.READ_ROW} AS page "  # noqa: S608
         f'ORDER BY page.c{ident} COLLATE "C" LIMIT {int(limit)})'
     )
-    kinds = ", ".join(str(int(ctype_id)) for _, ctype_id in shown)
+    # Each row's provider, as the answer sees it: the one whose table holds the row (the
+    # page's JOIN, not the content type column), with SQL that holds for that provider's rows.
+    shown = {
+        revealed: "TRUE"
+        if query.model is revealed
+        else f"{compiled_write.read_column(query.field_column(revealed._meta.pk))} IS NOT NULL"
+        for revealed, _ in revealing
+    }
+    has_secrets = " OR ".join(shown.values())
     return _PagePlan(
         width=query.width(),
         ident=ident,
-        reveal_where=f"{kind} IN ({kinds}) AND {on_page}" if shown else None,
+        reveal_where=f"({has_secrets}) AND {on_page}" if shown else None,
         reveal_from_read={
             "tenant_id": query.column("tenant_id"),
             "integration_pk": key_column,
             "integration_ident": ident,
-            # What history.reveal_event writes of each provider, by the row's content type.
-            "integration_type": _by_kind(
-                kind, {ctype_id: revealed.provider_key for revealed, ctype_id in shown}
+            # What history.reveal_event writes of each provider.
+            "integration_type": _of_provider(
+                {present: revealed.provider_key for revealed, present in shown.items()}
             ),
             "changes": "CAST({} AS jsonb)".format(
-                _by_kind(
-                    kind,
+                _of_provider(
                     {
-                        ctype_id: json.dumps(history.revealed_changes(revealed))
-                        for revealed, ctype_id in shown
-                    },
+                        present: json.dumps(history.revealed_changes(revealed))
+                        for revealed, present in shown.items()
+                    }
                 )
             ),
         },
@@ -254,11 +264,10 @@ def _page_plan(
     )
 
 
-def _by_kind(kind: str, values: dict[int, str]) -> str:
-    """SQL worth values[k] for a row whose content type (the SQL `kind`) is k: the values are
-    the providers' own (keys, secret names), written as literals quoted by psycopg."""
+def _of_provider(values: dict[str, str]) -> str:
+    """SQL worth values[p] for a row for which the SQL condition p holds (one per provider):
+    the values are the providers' own (keys, secret names), literals quoted by psycopg."""
     whens = " ".join(
-        f"WHEN {int(ctype_id)} THEN {sql.Literal(value).as_string()}"
-        for ctype_id, value in values.items()
+        f"WHEN {present} THEN {sql.Literal(value).as_string()}" for present, value in values.items()
     )
-    return f"CASE {kind} {whens} END"
+    return f"CASE {whens} END"

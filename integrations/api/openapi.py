@@ -467,7 +467,8 @@ HEADERS = {
     "ETag": "The record's strong entity tag, for `If-Match` and `If-None-Match`.",
     "Location": "The URL of the record created.",
     "Link": 'The next page, as `<URL>; rel="next"`; absent on the last page.',
-    "Next-Cursor": "The `after` of the next page; absent on the last page.",
+    "Next-Cursor": "The `after` of the next page, its characters beyond printable ASCII and "
+    "`%` percent-encoded as UTF-8 (a header carries ASCII only); absent on the last page.",
 }
 RESPONSE_HEADERS = {
     ("integration_list", "200"): ("Link", "Next-Cursor"),

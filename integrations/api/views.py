@@ -9,6 +9,7 @@ Routes (integrations/api/urls.py), all under /1.0/tenants/{tenant}/:
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import cast, overload
+from urllib.parse import quote
 
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -196,9 +197,16 @@ class TenantAPIView(APIView):
         given = self.request.query_params.get(name)
         if given is None:
             return default
-        if not given.isascii() or not given.isdigit() or not low <= int(given) <= high:
+        # Digits beyond the bound's are out of range before int() (which refuses strings of
+        # over 4,300 digits, a ValueError and a 500).
+        if (
+            not given.isascii()
+            or not given.isdigit()
+            or len(digits := given.lstrip("0") or "0") > len(str(high))
+            or not low <= int(digits) <= high
+        ):
             raise ValidationError(f"'{name}' must be a whole number from {low} to {high}.")
-        return int(given)
+        return int(digits)
 
     def precondition(self) -> Precondition:
         """If-Match / If-None-Match of this request; a malformed header is a 400."""
@@ -313,7 +321,7 @@ class IntegrationListView(TenantAPIView):
             cursor = page[limit - 1].ident
             following = replace_query_param(request.build_absolute_uri(), "after", cursor)
             response["Link"] = f'<{following}>; rel="next"'
-            response["Next-Cursor"] = cursor
+            response["Next-Cursor"] = header_safe(cursor)
         return response
 
 
@@ -516,6 +524,18 @@ class ShortIntegrationView(IntegrationView):
     )
     def post(self, request, tenant: str, id: str):
         return super().post(request, tenant, id)
+
+
+# What a header value carries as it is: printable ASCII but '%', which marks an escape.
+_HEADER_SAFE = "".join(chr(code) for code in range(0x20, 0x7F) if chr(code) != "%")
+
+
+def header_safe(value: str) -> str:
+    """`value` as a header can carry it (RFC 9110 field values are ASCII): characters beyond
+    printable ASCII, and '%', percent-encoded as UTF-8 (RFC 3986), the others as they are, so
+    that urllib.parse.unquote gives `value` back (Django would MIME-encode the header instead,
+    which no client decodes back to an id)."""
+    return quote(value, safe=_HEADER_SAFE)
 
 
 def _none_match(header: str, current: str) -> bool:
