@@ -369,13 +369,25 @@ def used_update_sql(alias: str, keys: str) -> str:
     most LIST_PAGE_MAX) rather than on every read with secrets. Deleted rows too: the read saw
     them live, and its answer and its reveal event go out even when a delete commits in
     between."""
-    quote = connections[alias].ops.quote_name
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    table = quote(Integration._meta.db_table)
+    key = quote(compiled_write.column_of(Integration, "pk"))
     last_used = quote(compiled_write.column_of(Integration, "last_used_at"))
-    # Identifiers from the model, quoted by the backend; values are parameters.
+    if not connection.features.has_select_for_update:
+        # Identifiers from the model, quoted by the backend; values are parameters.
+        return (
+            f"UPDATE {table} SET {last_used} = %s WHERE {key} IN ({keys}) "  # noqa: S608
+            f"AND ({last_used} IS NULL OR {last_used} < %s)"
+        )
+    # The due rows are locked in key order first: an UPDATE locks rows in whatever order its
+    # plan reads them (a hash join's for a page's keys), and two reads of overlapping pages
+    # locking in different orders deadlock. A row another read wrote meanwhile is no longer
+    # due when its lock is granted (FOR UPDATE checks the WHERE again), and is left.
     return (
-        f"UPDATE {quote(Integration._meta.db_table)} SET {last_used} = %s "  # noqa: S608
-        f"WHERE {quote(compiled_write.column_of(Integration, 'pk'))} IN ({keys}) "
-        f"AND ({last_used} IS NULL OR {last_used} < %s)"
+        f"UPDATE {table} SET {last_used} = %s WHERE {key} IN ("  # noqa: S608
+        f"SELECT {key} FROM {table} WHERE {key} IN ({keys}) "
+        f"AND ({last_used} IS NULL OR {last_used} < %s) ORDER BY {key} FOR UPDATE)"
     )
 
 
