@@ -220,11 +220,16 @@ def _page_plan(
     key_column = query.column("id")
     key = compiled_write.read_column(key_column)
     ident = query.column("ident")
-    # The page's rows: all read but the first of the next page. `limit` is a whole number
-    # (the view's int_param), written in the SQL as the ORDER BY's LIMIT.
+    # The page's rows: all read but the first of the next page, which is there only when
+    # more than `limit` rows were read, and is then the last by id. Two uncorrelated scalar
+    # sub-SELECTs, each run once (an IN over the read ordered and limited was planned, on a
+    # table without statistics, as a scan of the read per row: a page of 1,000 timed out).
+    # `limit` is a whole number (the view's int_param), written in the SQL.
+    read_row = compiled_write.READ_ROW
     on_page = (
-        f"{key} IN (SELECT page.c{key_column} FROM {compiled_write.READ_ROW} AS page "  # noqa: S608
-        f'ORDER BY page.c{ident} COLLATE "C" LIMIT {int(limit)})'
+        f"NOT ((SELECT count(*) FROM {read_row} AS page) > {int(limit)} "  # noqa: S608
+        f'AND {compiled_write.read_column(ident)} COLLATE "C" = '
+        f'(SELECT max(page.c{ident} COLLATE "C") FROM {read_row} AS page))'
     )
     # Each row's provider, as the answer sees it: the one whose table holds the row (the
     # page's JOIN, not the content type column), with SQL that holds for that provider's rows.

@@ -78,7 +78,8 @@ def expected_status(
     tenant, ident = params.get("tenant", ""), params.get("id", "")
     if own_tenant is not None and tenant != own_tenant:
         return 403
-    given = case.query or {}
+    # A parameter whose value is an empty list is not sent at all (requests drops it).
+    given = {k: v for k, v in (case.query or {}).items() if v != []}
     documented = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "query"}
     if set(given) - set(documented):
         return 400
