@@ -56,7 +56,7 @@ def integration_get_revealed(*, tenant: Tenant | str, ident: str, actor: Actor) 
         plan.query.statement(tenant if isinstance(tenant, str) else tenant.pk, ident),
         plan.width,
         [
-            (plan.used_sql, list(services.used_params(now, connection)), None),
+            (plan.used_sql, services.used_params(now, connection), None),
             (*compiled_write.insert_from_read(event, plan.subject), compiled_write.EVERY_ROW),
         ],
     )
@@ -110,13 +110,6 @@ def _plan(provider: type[Integration], by_name: bool, alias: str) -> _Plan:
     )
 
 
-# The largest page read in one statement; larger ones take the two steps. On a fresh database
-# without statistics the CI machine's PostgreSQL planned the statement for a page of 1,000 so
-# badly that it hit the statement timeout (twice, with two ways of writing it); pages up to the
-# default size ran well everywhere. Its plan is to be understood before this is raised.
-ONE_STATEMENT_PAGE_MAX = 100
-
-
 def integration_list_revealed(
     *,
     tenant: Tenant | str,
@@ -132,14 +125,14 @@ def integration_list_revealed(
     events (one per integration whose provider has secrets) and last-used-at are written as
     services.integration_reveals_record(read=True) writes them, before the page is returned;
     the instances show the new last-used-at. In the statement that reads the page on
-    PostgreSQL for a page of up to ONE_STATEMENT_PAGE_MAX, else in the two steps.
+    PostgreSQL, else in the two steps.
 
     Raises TenantNotFound as integration_list does (nothing is written); DatabaseError when
     the writes fail, RowsNotAsExpected when a reveal event was dropped (nothing of the
     statement is kept, and nothing is returned). The last-used-at is bookkeeping, not audit:
     a racing read may write it first, and then the instances show the value read."""
     alias = router.db_for_write(Integration)
-    if not compiled_write.can_guard(alias) or limit > ONE_STATEMENT_PAGE_MAX:
+    if not compiled_write.can_guard(alias):
         page = selectors.integration_list(
             tenant=tenant, provider=provider, after=after, limit=limit + 1, status=status
         )

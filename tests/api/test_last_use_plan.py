@@ -1,0 +1,87 @@
+"""The last-use UPDATE of a read with secrets (services.used_update_sql) locks the due rows in
+one pass, whatever plan the database makes.
+
+A fresh PostgreSQL database has no statistics and believes each table holds a row; it planned
+every join as a nested loop, ran the locking SELECT (then a subquery of the UPDATE's WHERE)
+once for each row of the table, and a list of 1,000 records took over 70 s, past the
+statement timeout (CI, twice). The locking SELECT is now a CTE, which PostgreSQL runs once.
+Here the planner is held to nested loops, as the fresh database chose, and the plan of the
+list's own statement must lock in one pass: every LockRows node of it runs once."""
+
+import pytest
+from django.db import connection, transaction
+
+from tests.factories import TwilioFactory
+
+LIST = "/1.0/tenants/acme/integrations"
+RECORDS = 120  # more than a default page, few enough that the old plan ends in seconds
+
+
+def _nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def _lock_passes(sql: str, params) -> list[int]:
+    """How many times each LockRows node of `sql`'s plan ran (EXPLAIN ANALYZE, rolled back)."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+            [plan] = cursor.fetchone()[0]
+        transaction.set_rollback(True)
+    return [
+        node["Actual Loops"] for node in _nodes(plan["Plan"]) if node["Node Type"] == "LockRows"
+    ]
+
+
+def _nested_loops_only() -> None:
+    with connection.cursor() as cursor:
+        for method in ("hashjoin", "mergejoin", "hashagg", "sort", "material"):
+            cursor.execute(f"SET LOCAL enable_{method} = off")
+
+
+def _statement_of_list(client, limit: int) -> tuple[str, list]:
+    """The one statement a list with secrets sends, and its parameters (the list itself is
+    rolled back: its rows stay due)."""
+    sent: list[tuple[str, list]] = []
+
+    def keep(execute, sql, params, many, context):
+        sent.append((sql, list(params or ())))
+        return execute(sql, params, many, context)
+
+    with transaction.atomic(), connection.execute_wrapper(keep):
+        response = client.get(LIST, {"limit": limit})
+        assert response.status_code == 200, response.content[:300]
+        assert len(response.json()) == limit
+        transaction.set_rollback(True)
+    [statement] = [(sql, params) for sql, params in sent if sql.startswith("WITH")]
+    return statement
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_list_locks_its_due_rows_in_one_pass_under_nested_loops(tenant, global_client):
+    for number in range(RECORDS):
+        TwilioFactory(tenant=tenant, ident=f"t{number:04}")
+    _nested_loops_only()
+    sql, params = _statement_of_list(global_client, RECORDS)
+    assert "FOR UPDATE" in sql
+    passes = _lock_passes(sql, params)
+    assert passes == [1], passes
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_list_under_nested_loops_stamps_and_audits_every_record(tenant, global_client):
+    from integrations.models import Integration
+    from tenants.models import AuditAction, AuditEvent
+
+    for number in range(RECORDS):
+        TwilioFactory(tenant=tenant, ident=f"t{number:04}")
+    _nested_loops_only()
+    response = global_client.get(LIST, {"limit": RECORDS})
+    assert response.status_code == 200, response.content[:300]
+    assert len(response.json()) == RECORDS
+    assert AuditEvent.objects.filter(action=AuditAction.REVEAL).count() == RECORDS
+    assert not Integration.objects.filter(last_used_at=None).exists()
