@@ -4,6 +4,7 @@ that creates one, and a tenant's page with its integrations as cards."""
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.shortcuts import redirect
 from django.utils.functional import cached_property
@@ -35,8 +36,14 @@ class TenantListView(PermissionRequiredMixin, ListView):
     permission_required = "tenants.view_tenant"
     template_name = "tenants/tenant_list.html"
     paginate_by = 25
-    # The page and the total in one statement: a search's UNION is computed once, not twice.
-    paginator_class = CountingPaginator
+
+    def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
+        # Filtered, the page and the total in one statement: a search's UNION is computed once,
+        # not twice. Unfiltered, Django's COUNT and a page read by the name index are cheaper
+        # than counting in the page's statement, which reads every tenant (at 10,000 tenants
+        # 1.5 ms of PostgreSQL instead of 4.3).
+        paginator = CountingPaginator if self.filtering else Paginator
+        return paginator(queryset, per_page, orphans, allow_empty_first_page, **kwargs)
 
     @cached_property
     def filters(self) -> TenantFilterForm:
@@ -49,6 +56,12 @@ class TenantListView(PermissionRequiredMixin, ListView):
         """Whether only tenants with a failing integration are listed (another value of
         ?status= is ignored, as an unknown provider is)."""
         return self.request.GET.get("status") == FAILING
+
+    @cached_property
+    def filtering(self) -> bool:
+        """Whether the list is searched or filtered, rather than every tenant."""
+        cleaned = self.filters.cleaned_data
+        return bool(cleaned.get("q") or cleaned.get("provider") or self.failing)
 
     def get_queryset(self) -> QuerySet[Tenant]:
         tenants = search.tenant_search(
@@ -75,7 +88,7 @@ class TenantListView(PermissionRequiredMixin, ListView):
             query=query,
             provider=self.filters.cleaned_data.get("provider"),
             failing=self.failing,
-            filtering=bool(query or self.filters.cleaned_data.get("provider") or self.failing),
+            filtering=self.filtering,
         )
         return context
 
