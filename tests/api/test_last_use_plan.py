@@ -11,6 +11,8 @@ list's own statement must lock in one pass: every LockRows node of it runs once.
 import pytest
 from django.db import connection, transaction
 
+from integrations.models import Integration
+from tenants.models import AuditAction, AuditEvent
 from tests.factories import TwilioFactory
 
 LIST = "/1.0/tenants/acme/integrations"
@@ -59,12 +61,19 @@ def _statement_of_list(client, limit: int) -> tuple[str, list]:
     return statement
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db
-def test_a_list_locks_its_due_rows_in_one_pass_under_nested_loops(tenant, global_client):
+@pytest.fixture
+def records_under_nested_loops(tenant):
+    """RECORDS Twilio integrations of acme, their last use due; the planner held to nested
+    loops for the rest of the test's transaction."""
     for number in range(RECORDS):
         TwilioFactory(tenant=tenant, ident=f"t{number:04}")
     _nested_loops_only()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+@pytest.mark.usefixtures("records_under_nested_loops")
+def test_a_list_locks_its_due_rows_in_one_pass_under_nested_loops(global_client):
     sql, params = _statement_of_list(global_client, RECORDS)
     assert "FOR UPDATE" in sql
     passes = _lock_passes(sql, params)
@@ -73,13 +82,8 @@ def test_a_list_locks_its_due_rows_in_one_pass_under_nested_loops(tenant, global
 
 @pytest.mark.postgres
 @pytest.mark.django_db
-def test_a_list_under_nested_loops_stamps_and_audits_every_record(tenant, global_client):
-    from integrations.models import Integration
-    from tenants.models import AuditAction, AuditEvent
-
-    for number in range(RECORDS):
-        TwilioFactory(tenant=tenant, ident=f"t{number:04}")
-    _nested_loops_only()
+@pytest.mark.usefixtures("records_under_nested_loops")
+def test_a_list_under_nested_loops_stamps_and_audits_every_record(global_client):
     response = global_client.get(LIST, {"limit": RECORDS})
     assert response.status_code == 200, response.content[:300]
     assert len(response.json()) == RECORDS
