@@ -56,7 +56,7 @@ def integration_get_revealed(*, tenant: Tenant | str, ident: str, actor: Actor) 
         plan.query.statement(tenant if isinstance(tenant, str) else tenant.pk, ident),
         plan.width,
         [
-            (plan.used_sql, services.used_params(now, connection), None),
+            (plan.used_sql, list(services.used_params(now, connection)), None),
             (*compiled_write.insert_from_read(event, plan.subject), compiled_write.EVERY_ROW),
         ],
     )

@@ -7,7 +7,7 @@ transaction (integrations.history). A write that changes nothing writes nothing:
 version, `updated_at` and `updated_by` untouched.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from functools import cache
@@ -341,8 +341,9 @@ def integration_used_record(*, integrations: list[Integration], now: datetime | 
     if not stale:
         return 0
     alias = router.db_for_write(Integration)
+    set_to, older_than = used_params(now, connections[alias])
     keys = ", ".join(["%s"] * len(stale))
-    params = used_params(now, connections[alias], [integration.pk for integration in stale])
+    params = [set_to, *(integration.pk for integration in stale), older_than]
     written = compiled_write.execute(alias, used_update_sql(alias, keys), params)
     for integration in stale:
         integration.last_used_at = now
@@ -374,40 +375,31 @@ def used_update_sql(alias: str, keys: str) -> str:
     key = quote(compiled_write.column_of(Integration, "pk"))
     last_used = quote(compiled_write.column_of(Integration, "last_used_at"))
     due = f"{key} IN ({keys}) AND ({last_used} IS NULL OR {last_used} < %s)"
+    # Identifiers from the model, quoted by the backend; values are parameters.
     if not connection.features.has_select_for_update:
-        # SQLite, one writer at a time: no lock to order. (Plain, as a WITH before an UPDATE
-        # would leave the cursor's rowcount unknown.) Identifiers from the model, quoted by
-        # the backend; values are parameters.
         return f"UPDATE {table} SET {last_used} = %s WHERE {due}"  # noqa: S608
     # The due rows are locked in key order first: an UPDATE locks rows in whatever order its
     # plan reads them (a hash join's for a page's keys), and two reads of overlapping pages
     # locking in different orders deadlock. A row another read wrote meanwhile is no longer
     # due when its lock is granted (FOR UPDATE checks the WHERE again), and is left. The
-    # locking SELECT is a CTE, run once: as a subquery of the UPDATE's WHERE, a plan made on
-    # tables without statistics (a fresh database, where every table seems to hold a row)
-    # ran it again for each row, and a page of 1,000 took over 70 s.
+    # locking SELECT is an ARRAY(…), which PostgreSQL runs once, before the UPDATE (an
+    # InitPlan): as `IN (SELECT …)`, a plan made on tables without statistics (a fresh
+    # database, where every table seems to hold a row) ran it again for each row, and a page
+    # of 1,000 took over 70 s.
     return (
-        f"WITH {_LOCKED_DUE} AS MATERIALIZED ("  # noqa: S608
-        f"SELECT {key} FROM {table} WHERE {due} ORDER BY {key} FOR UPDATE) "
-        f"UPDATE {table} SET {last_used} = %s WHERE {key} IN (SELECT {key} FROM {_LOCKED_DUE})"
+        f"UPDATE {table} SET {last_used} = %s WHERE {key} = ANY (ARRAY("  # noqa: S608
+        f"SELECT {key} FROM {table} WHERE {due} ORDER BY {key} FOR UPDATE))"
     )
 
 
-# used_update_sql's name for the due rows it has locked.
-_LOCKED_DUE = "locked_due"
-
-
-def used_params(now: datetime, connection: Any, keys: Sequence[Any] = ()) -> list[Any]:
-    """used_update_sql's parameters, in the order its SQL for `connection` takes them, as the
-    database takes them: the new last use (`now`), the values of `keys` (when its `keys` SQL
-    has placeholders) and the moment before which a row is due (LAST_USED_PRECISION before
-    `now`)."""
+def used_params(now: datetime, connection: Any) -> tuple[Any, Any]:
+    """used_update_sql's values, as the database takes them: the new last use (`now`), and
+    the moment before which one is due (LAST_USED_PRECISION before it)."""
     moment = Integration._meta.get_field("last_used_at")
-    set_to = moment.get_db_prep_value(now, connection)
-    due_before = moment.get_db_prep_value(now - LAST_USED_PRECISION, connection)
-    if not connection.features.has_select_for_update:
-        return [set_to, *keys, due_before]
-    return [*keys, due_before, set_to]
+    return (
+        moment.get_db_prep_value(now, connection),
+        moment.get_db_prep_value(now - LAST_USED_PRECISION, connection),
+    )
 
 
 # The row reads of writes, compiled once per provider (config.compiled_query), without the

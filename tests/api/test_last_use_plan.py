@@ -4,9 +4,10 @@ one pass, whatever plan the database makes.
 A fresh PostgreSQL database has no statistics and believes each table holds a row; it planned
 every join as a nested loop, ran the locking SELECT (then a subquery of the UPDATE's WHERE)
 once for each row of the table, and a list of 1,000 records took over 70 s, past the
-statement timeout (CI, twice). The locking SELECT is now a CTE, which PostgreSQL runs once.
-Here the planner is held to nested loops, as the fresh database chose, and the plan of the
-list's own statement must lock in one pass: every LockRows node of it runs once."""
+statement timeout (CI, twice). The locking SELECT is now an ARRAY(…), which PostgreSQL runs
+once, before the UPDATE. Here the planner is held to nested loops, as the fresh database
+chose, and the plan of the list's own statement must lock in one pass: every LockRows node
+of it runs once."""
 
 import pytest
 from django.db import connection, transaction
