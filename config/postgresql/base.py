@@ -18,17 +18,25 @@ prepared before another session changed the type of a column it reads (a migrati
 CharField, run while the app serves) fails with "cached plan must not change result type" on
 every later run, on every kept connection. PreparedStatementCursor recovers from that: see it.
 
+timestamptz values are parsed by psycopg's C loader where Django's own loader would parse
+them in Python, with the same result (config/postgresql/timestamps.py).
+
 Selected by DATABASE_URL's postgres:// scheme (config/settings.py); everything else is
 Django's backend unchanged.
 """
 
 import select
+from datetime import UTC
+from functools import cache
 from typing import TYPE_CHECKING
 
 import psycopg
 from django.db.backends.postgresql import base
 from psycopg import errors
+from psycopg.adapt import AdaptersMap
 from psycopg.pq import TransactionStatus
+
+from config.postgresql.timestamps import UtcTimestamptzLoader
 
 # PostgreSQL's message (SQLSTATE 0A000, feature_not_supported) when a prepared statement's
 # result columns changed type since it was prepared (src/backend/utils/cache/plancache.c).
@@ -70,6 +78,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         params = super().get_connection_params()
         if params.get("cursor_factory") is base.ServerBindingCursor:
             params["cursor_factory"] = PreparedStatementCursor
+        if self.timezone is UTC and "context" in params:
+            params["context"] = _with_native_timestamps(params["context"])
         return params
 
     def is_usable(self) -> bool:
@@ -81,6 +91,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if connection.info.transaction_status != TransactionStatus.IDLE:
             return False  # left inside a transaction (or a failed one): not to be reused
         return not _peer_spoke_or_hung_up(connection.fileno())
+
+
+@cache
+def _with_native_timestamps(adapters: AdaptersMap) -> AdaptersMap:
+    """Django's adapters for its connections (one map, cached by Django), timestamptz
+    loaded by UtcTimestamptzLoader: see config/postgresql/timestamps.py."""
+    derived = AdaptersMap(adapters)
+    derived.register_loader("timestamptz", UtcTimestamptzLoader)
+    return derived
 
 
 def _peer_spoke_or_hung_up(fileno: int) -> bool:
