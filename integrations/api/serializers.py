@@ -82,6 +82,7 @@ class ProviderSerializer(serializers.ModelSerializer):
     """Base for the per-provider serializers that `serializer_for` builds."""
 
     _fields_by_key: dict[str, tuple[str, serializers.Field]]  # per class: key -> (name, field)
+    _class_validators: list  # per class: get_validators()
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
@@ -119,6 +120,17 @@ class ProviderSerializer(serializers.ModelSerializer):
             if key != name:
                 fields[key].source = name
         return fields
+
+    def get_validators(self) -> list:
+        """The serializer-level validators (unique-together and unique-for-date over the
+        provider's fields). ModelSerializer derives them from the model's Meta on every
+        instance; they depend on the class only, so they are derived once per class. DRF's
+        validators take the serializer at call time (requires_context), so instances share
+        them as they share a Meta.validators list."""
+        validators = type(self).__dict__.get("_class_validators")
+        if validators is None:
+            validators = type(self)._class_validators = super().get_validators()
+        return list(validators)
 
     def to_internal_value(self, data):
         if not isinstance(data, Mapping):
