@@ -43,7 +43,7 @@ class IntegrationFormRules(forms.ModelForm):
     def _editing(self) -> bool:
         return self.instance.pk is not None
 
-    def _secret_names(self) -> list[str]:
+    def _secret_names(self) -> tuple[str, ...]:
         return type(self.instance).secret_field_names()
 
     def clean(self):

@@ -116,7 +116,7 @@ def reveal_event(provider: type[Integration], *, actor: Actor, **subject: Any) -
 
 def revealed_changes(provider: type[Integration]) -> dict[str, Any]:
     """The `changes` of a reveal event of an integration of `provider`: its secrets' names."""
-    return {"revealed": provider.secret_field_names()}
+    return {"revealed": list(provider.secret_field_names())}
 
 
 def reveal_event_of_rows(*, actor: Actor) -> AuditEvent:

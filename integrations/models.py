@@ -1,3 +1,4 @@
+from functools import cache
 from typing import ClassVar
 
 from django.core.validators import RegexValidator
@@ -119,20 +120,33 @@ class Integration(PolymorphicModel):
         raise NotImplementedError(f"{type(self).__name__} has no verify().")
 
     @classmethod
-    def credential_fields(cls) -> list[models.Field]:
+    def credential_fields(cls) -> tuple[models.Field, ...]:
         """The provider's own fields, in declaration order: its part of the JSON contract."""
-        return [
-            field
-            for field in cls._meta.get_fields(include_parents=False)
-            if isinstance(field, models.Field)
-            and field.concrete
-            and not field.auto_created
-            and not field.remote_field
-        ]
+        return _credential_fields(cls)
 
     @classmethod
-    def secret_field_names(cls) -> list[str]:
-        return [f.name for f in cls.credential_fields() if isinstance(f, SecretField)]
+    def secret_field_names(cls) -> tuple[str, ...]:
+        """The names of the provider's SecretFields, in declaration order."""
+        return _secret_field_names(cls)
+
+
+# A class's fields are fixed once Django has loaded the models; every API record asks for
+# them (several times for a list), so they are derived once per provider.
+@cache
+def _credential_fields(provider: type[Integration]) -> tuple[models.Field, ...]:
+    return tuple(
+        field
+        for field in provider._meta.get_fields(include_parents=False)
+        if isinstance(field, models.Field)
+        and field.concrete
+        and not field.auto_created
+        and not field.remote_field
+    )
+
+
+@cache
+def _secret_field_names(provider: type[Integration]) -> tuple[str, ...]:
+    return tuple(f.name for f in _credential_fields(provider) if isinstance(f, SecretField))
 
 
 class IntegrationVersion(models.Model):

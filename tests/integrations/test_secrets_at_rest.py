@@ -40,10 +40,10 @@ def test_the_non_secret_fields_stay_plain(tenant):
 
 def test_the_secret_fields_are_exactly_the_secret_fields_of_the_issue():
     assert {p.provider_key: p.secret_field_names() for p in all_providers()} == {
-        "datasift": ["api_key"],
-        "salesforce": ["consumer_secret", "password", "secret_token"],
-        "sendgrid": ["password"],
-        "twilio": ["password"],
+        "datasift": ("api_key",),
+        "salesforce": ("consumer_secret", "password", "secret_token"),
+        "sendgrid": ("password",),
+        "twilio": ("password",),
     }
 
 
