@@ -12,7 +12,8 @@ UTC and it sets the session's TimeZone to UTC (DatabaseWrapper._configure_timezo
 C loader then returns exactly what Django's does: the same instant, tzinfo
 datetime.timezone.utc (psycopg._tz.get_tzinfo maps the session's "UTC" to it). The loader
 below uses the C loader only when that holds for the session it loads from, and Django's
-parsing otherwise. It subclasses Django's loader because Django's create_cursor compares its
+parsing otherwise, and for any value the C loader could not stamp UTC (tests:
+tests/config/test_postgresql_timestamps.py, test_timestamps_attack.py). It subclasses Django's loader because Django's create_cursor compares its
 `timezone` with the connection's before each cursor.
 """
 
@@ -33,18 +34,31 @@ except ImportError:  # pragma: no cover (the project installs psycopg[binary])
 class UtcTimestamptzLoader(BaseTzLoader):
     """Django's timestamptz loader for UTC, parsing in C when the session's TimeZone is UTC
     and its DateStyle ISO (both as Django sets them): `load(data: bytes) -> datetime`,
-    aware, tzinfo datetime.timezone.utc, as Django's."""
+    aware, tzinfo datetime.timezone.utc, as Django's for every input."""
 
     timezone = UTC
 
     def __init__(self, oid, context=None):
         super().__init__(oid, context)
-        # What psycopg's Python loader found for this session (its __init__): the C loader
-        # reads the same two settings, so its answers agree with Django's only if both hold.
-        session_is_utc_iso = (
-            self._timezone is UTC
-            and self._load_method is PythonTimestamptzLoader._load_iso  # DateStyle ISO
-        )
-        if NativeTimestamptzLoader is not None and session_is_utc_iso:
+        pgconn = self.connection.pgconn if self.connection else None
+        # The setting by its name: psycopg takes a zone it cannot name (SET TIME ZONE
+        # INTERVAL '-05:00' HOUR TO MINUTE reads "<-05>+05") for UTC, and stamps its values
+        # with the offset the server sends.
+        session_in_utc = pgconn is not None and pgconn.parameter_status(b"TimeZone") == b"UTC"
+        # What psycopg's Python loader found for this session (its __init__).
+        iso = self._load_method is PythonTimestamptzLoader._load_iso
+        if NativeTimestamptzLoader is not None and session_in_utc and iso:
             # psycopg's transformer calls `loader.load`: the instance's attribute wins.
-            self.load = NativeTimestamptzLoader(oid, context).load
+            self.load = self._native_else_djangos(NativeTimestamptzLoader(oid, context).load)
+
+    def _native_else_djangos(self, native_load):
+        djangos_load = super().load
+
+        def load(data):
+            value = native_load(data)
+            # Anything but UTC is an instant UTC cannot write within years 1-9999 (text with
+            # its own offset, which a UTC session does not send): the C loader keeps the
+            # offset, Django's parse replaces it with UTC. Django's answer, as everywhere.
+            return value if value.tzinfo is UTC else djangos_load(data)
+
+        return load

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from django.db import connection
 from django.db.backends.postgresql.psycopg_any import register_tzloader
-from psycopg_binary._psycopg import TimestamptzLoader as NativeTimestamptzLoader
+from psycopg.types.datetime import TimestamptzLoader as PythonTimestamptzLoader
 
 from config.postgresql.timestamps import UtcTimestamptzLoader
 from tenants.models import Tenant
@@ -57,11 +57,15 @@ def outcome(loader, text: str):
     return value, value.tzinfo
 
 
-def test_a_utc_session_parses_in_c():
+def test_a_utc_session_parses_in_c(monkeypatch):
+    def python_parse(*args):
+        raise AssertionError("parsed in Python")
+
+    monkeypatch.setattr(PythonTimestamptzLoader, "_load_iso", staticmethod(python_parse))
     loader = loader_of_a_cursor()
 
     assert isinstance(loader, UtcTimestamptzLoader)
-    assert isinstance(loader.load.__self__, NativeTimestamptzLoader)
+    assert loader.load(SENT[0].encode()) == datetime(2026, 12, 1, 3, 29, 46, 693526, tzinfo=UTC)
     # Django's create_cursor compares this with its own zone: equal, so it keeps the loader.
     assert loader.timezone is connection.timezone is UTC
 
