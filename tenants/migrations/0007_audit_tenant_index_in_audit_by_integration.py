@@ -29,11 +29,20 @@ def drop_tenant_index(apps, schema_editor):
 
 
 def create_tenant_index(apps, schema_editor):
+    """The reverse. A CREATE INDEX CONCURRENTLY that fails (the statement timeout on a big
+    table, a cancel) leaves an INVALID index under its name, which IF NOT EXISTS would then
+    keep for good: whatever is under the name is dropped first, and again on failure."""
     concurrently = " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
     quote = schema_editor.quote_name
-    schema_editor.execute(
-        f"CREATE INDEX{concurrently} IF NOT EXISTS {quote(INDEX)} ON {quote(TABLE)} (tenant_id)"
-    )
+    drop = f"DROP INDEX{concurrently} IF EXISTS {quote(INDEX)}"
+    schema_editor.execute(drop)
+    try:
+        schema_editor.execute(
+            f"CREATE INDEX{concurrently} {quote(INDEX)} ON {quote(TABLE)} (tenant_id)"
+        )
+    except Exception:
+        schema_editor.execute(drop)
+        raise
 
 
 class Migration(migrations.Migration):
