@@ -14,16 +14,11 @@ from django.db import connection, transaction
 
 from integrations.models import Integration
 from tenants.models import AuditAction, AuditEvent
+from tests.api.plans import nested_loops_only, plan_nodes
 from tests.factories import TwilioFactory
 
 LIST = "/1.0/tenants/acme/integrations"
 RECORDS = 120  # more than a default page, few enough that the old plan ends in seconds
-
-
-def _nodes(plan: dict):
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
 
 
 def _lock_passes(sql: str, params) -> list[int]:
@@ -34,14 +29,8 @@ def _lock_passes(sql: str, params) -> list[int]:
             [plan] = cursor.fetchone()[0]
         transaction.set_rollback(True)
     return [
-        node["Actual Loops"] for node in _nodes(plan["Plan"]) if node["Node Type"] == "LockRows"
+        node["Actual Loops"] for node in plan_nodes(plan["Plan"]) if node["Node Type"] == "LockRows"
     ]
-
-
-def _nested_loops_only() -> None:
-    with connection.cursor() as cursor:
-        for method in ("hashjoin", "mergejoin", "hashagg", "sort", "material"):
-            cursor.execute(f"SET LOCAL enable_{method} = off")
 
 
 def _statement_of_list(client, limit: int) -> tuple[str, list]:
@@ -68,7 +57,7 @@ def records_under_nested_loops(tenant):
     loops for the rest of the test's transaction."""
     for number in range(RECORDS):
         TwilioFactory(tenant=tenant, ident=f"t{number:04}")
-    _nested_loops_only()
+    nested_loops_only()
 
 
 @pytest.mark.postgres
