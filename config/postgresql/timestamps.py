@@ -13,8 +13,9 @@ C loader then returns exactly what Django's does: the same instant, tzinfo
 datetime.timezone.utc (psycopg._tz.get_tzinfo maps the session's "UTC" to it). The loader
 below uses the C loader only when that holds for the session it loads from, and Django's
 parsing otherwise, and for any value the C loader could not stamp UTC (tests:
-tests/config/test_postgresql_timestamps.py, test_timestamps_attack.py). It subclasses Django's loader because Django's create_cursor compares its
-`timezone` with the connection's before each cursor.
+tests/config/test_postgresql_timestamps.py, test_timestamps_attack.py). It subclasses
+Django's loader because Django's create_cursor compares its `timezone` with the
+connection's before each cursor.
 """
 
 from datetime import UTC
