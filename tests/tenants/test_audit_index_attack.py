@@ -130,21 +130,6 @@ def test_an_index_already_gone_or_renamed():
     assert tenant_keys()
 
 
-def test_sqlite_lookup_by_tenant_uses_audit_by_integration():
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite's plan")
-    tenants = [TenantFactory(name=f"t{i}", display_name=f"T{i}") for i in range(20)]
-    for each in tenants:
-        events(each, 50)
-    tenant = tenants[3]
-    sql, params = AuditEvent.objects.filter(tenant=tenant).order_by().query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-        plan = " ".join(str(row) for row in cursor.fetchall())
-    assert "audit_by_integration" in plan
-
-
 @pytest.mark.postgres
 def test_postgresql_lookup_by_tenant_and_protects_check_use_an_index():
     tenants = [TenantFactory(name=f"t{i}", display_name=f"T{i}") for i in range(40)]
