@@ -4,10 +4,10 @@ JSON keys are the model field names with '_' turned into '-' (consumer_key ↔ c
 """
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import models
 from rest_framework import serializers
@@ -35,6 +35,9 @@ RECORD_META_KEYS = (
     "last-verification-detail",
     "last-used-at",
 )
+
+
+T = TypeVar("T")
 
 
 def json_key(field_name: str) -> str:
@@ -102,13 +105,12 @@ class ProviderSerializer(serializers.ModelSerializer):
         """The class's fields, unbound: JSON key -> (model field name, field). ModelSerializer
         derives them from the model on every instance (~0.5 ms each; a POST builds two
         serializers); they depend on the class only, so they are derived once per class."""
-        template = cls.__dict__.get("_fields_by_key")
-        if template is None:
+
+        def derive():
             derived = serializers.ModelSerializer.get_fields(cls())
-            template = cls._fields_by_key = {
-                json_key(name): (name, field) for name, field in derived.items()
-            }
-        return template
+            return {json_key(name): (name, field) for name, field in derived.items()}
+
+        return _derived_once(cls, "_fields_by_key", derive)
 
     def get_fields(self) -> dict[str, serializers.Field]:
         """The fields by JSON key; each instance gets copies of the class's (DRF binds fields
@@ -127,10 +129,7 @@ class ProviderSerializer(serializers.ModelSerializer):
         instance; they depend on the class only, so they are derived once per class. DRF's
         validators take the serializer at call time (requires_context), so instances share
         them as they share a Meta.validators list."""
-        validators = type(self).__dict__.get("_class_validators")
-        if validators is None:
-            validators = type(self)._class_validators = super().get_validators()
-        return list(validators)
+        return list(_derived_once(type(self), "_class_validators", super().get_validators))
 
     def to_internal_value(self, data):
         if not isinstance(data, Mapping):
@@ -185,6 +184,16 @@ class ProviderSerializer(serializers.ModelSerializer):
             }
         )
         return record
+
+
+def _derived_once(cls: type, attribute: str, derive: Callable[[], T]) -> T:
+    """`cls`'s own `attribute`, set to derive() on first use. Each class holds its own (a
+    subclass does not take its parent's: each provider's serializer derives from its model)."""
+    value: T | None = cls.__dict__.get(attribute)
+    if value is None:
+        value = derive()
+        setattr(cls, attribute, value)
+    return value
 
 
 def _rfc3339_or_none(moment: datetime | None) -> str | None:
