@@ -108,6 +108,15 @@ bench: install
 bench-quick: install
 	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
 
+# Before/after of a change in one run: this tree against BASE (a git revision, checked out in
+# a temporary worktree), both under gunicorn on one seeded database, alternating, 5 rounds of
+# the API operations; after/before req/s and worker CPU per request, medians over rounds.
+# Writes bench/compare.json. `make bench-compare BASE=HEAD~1 BENCH_ARGS="--ops get_one"`.
+.PHONY: bench-compare
+bench-compare: install
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<git revision>"; exit 2; }
+	$(BIN)/python -m bench.compare --base "$(BASE)" $(BENCH_ARGS)
+
 # Latency and SQL count per API operation, in-process, on a throw-away SQLite file.
 bench-inprocess: install
 	env $(TEST_ENV) $(BIN)/python tests/benchmarks/bench_api.py

@@ -102,17 +102,21 @@ def answers(port: int) -> bool:
         connection.close()
 
 
-def start_gunicorn(name: str, module: str, env: dict[str, str], logs: Path) -> Server:
-    """gunicorn with config/gunicorn.conf.py (gthread, its workers x threads) on loopback;
-    returns at once (see wait_until_up)."""
+def start_gunicorn(
+    name: str, module: str, env: dict[str, str], logs: Path, *, root: Path = ROOT
+) -> Server:
+    """gunicorn with `root`'s config/gunicorn.conf.py (gthread, its workers x threads) serving
+    `module` from `root` (this tree by default; bench/compare.py serves another revision's) on
+    loopback; returns at once (see wait_until_up)."""
     port = free_port()
     log = logs / f"{name}.log"
     env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
-    command = [str(BIN / "gunicorn"), "--config", str(ROOT / "config" / "gunicorn.conf.py"),
-               module]  # fmt: skip
+    # --chdir: gunicorn puts `root` first on sys.path, so its modules are the ones imported.
+    command = [str(BIN / "gunicorn"), "--config", str(root / "config" / "gunicorn.conf.py"),
+               "--chdir", str(root), module]  # fmt: skip
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 (our own command line)
-            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+            command, cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT
         )
     return Server(name, process, port, log)
 

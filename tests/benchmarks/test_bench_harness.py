@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.db import connection
 
-from bench import floor_sql, seed
+from bench import compare, floor_sql, seed
 from bench.ops import OPS, fill, tenant_name
 from integrations.models import Integration
 from integrations.providers import TwilioIntegration, all_providers
@@ -97,3 +97,93 @@ def test_a_tiny_run_writes_results_of_the_documented_shape(tmp_path):
     assert results["settings"]["tenants"] == 5
     assert results["worker_memory"]["app"]
     assert results["flagged"] == []
+
+
+def _wrk_run(rps: float, cpu_ms: float | None, *, requests: int = 100, non2xx: int = 0) -> dict:
+    return {
+        "rps": rps,
+        "server_cpu_ms_per_request": cpu_ms,
+        "p50_ms": 10.0,
+        "requests": requests,
+        "non2xx": non2xx,
+        "socket_errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0},
+    }
+
+
+def test_compare_takes_the_median_of_each_rounds_after_over_before():
+    # Round 2 ran on a machine twice as fast for both sides: per-round ratios stay 1.25.
+    runs = {
+        ("get_one", "before"): [_wrk_run(400, 2.0), _wrk_run(800, 1.0), _wrk_run(400, 2.0)],
+        ("get_one", "after"): [_wrk_run(500, 1.5), _wrk_run(1000, 0.75), _wrk_run(480, 1.6)],
+    }
+
+    result = compare.summarise(runs, ["get_one"])["get_one"]
+
+    assert result["speedup"] == 1.25  # rounds: 1.25, 1.25, 1.2
+    assert result["cpu_ratio"] == 0.75  # rounds: 0.75, 0.75, 0.8
+    assert result["before_rps"] == 400.0
+    assert result["after_rps"] == 500.0
+    assert result["before_worker_cpu_ms"] == 2.0
+    assert result["rounds"][1] == {"before": 800.0, "after": 1000.0}
+    assert result["non2xx"] == {"before": 0, "after": 0}
+
+
+def test_compare_counts_failed_answers_and_leaves_out_rounds_without_answers():
+    runs = {
+        ("post_replace", "before"): [_wrk_run(300, 3.0), _wrk_run(0, None, requests=0)],
+        ("post_replace", "after"): [_wrk_run(330, 2.7, non2xx=4), _wrk_run(310, 2.9)],
+    }
+
+    result = compare.summarise(runs, ["post_replace"])["post_replace"]
+
+    assert result["speedup"] == 1.1  # the second round had no answer before: not a ratio
+    assert result["cpu_ratio"] == 0.9
+    assert result["non2xx"] == {"before": 0, "after": 4}
+
+
+def test_compare_refuses_a_revision_that_names_no_commit():
+    with pytest.raises(SystemExit, match="names no commit"):
+        compare.resolve("no-such-revision-anywhere")
+
+
+def test_a_tiny_compare_run_serves_both_trees_and_removes_the_base_worktree(tmp_path):
+    if shutil.which("wrk") is None:
+        if IN_CI:
+            pytest.fail("needs wrk (apt-get install wrk); CI=true: fails instead of skipping")
+        pytest.skip("needs wrk (apt-get install wrk)")
+    server = urlsplit(os.environ["DATABASE_URL"])
+    output = tmp_path / "compare.json"
+    env = {
+        **os.environ,
+        "BENCH_DATABASE_URL": urlunsplit(server._replace(path="/registry_bench_test")),
+    }
+    worktrees_before = _worktrees()
+
+    command = [sys.executable, "-m", "bench.compare", "--base", "HEAD", "--tenants", "5",
+               "--rounds", "2", "--duration", "1", "--ops", "get_one,post_create",
+               "--output", str(output)]  # fmt: skip
+    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, timeout=180)
+
+    results = json.loads(output.read_text())
+    assert results["base"] == _git("rev-parse", "HEAD")
+    for name in ("get_one", "post_create"):
+        result = results["results"][name]
+        assert result["before_rps"] > 0 and result["after_rps"] > 0, result
+        assert result["speedup"] > 0 and result["cpu_ratio"] > 0, result
+        assert result["non2xx"] == {"before": 0, "after": 0}, result
+        assert len(result["rounds"]) == 2
+    assert _worktrees() == worktrees_before
+
+
+def _git(*arguments: str) -> str:
+    return subprocess.run(
+        ["git", *arguments],  # noqa: S607 (git from PATH, as the harness runs it)
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def _worktrees() -> str:
+    return _git("worktree", "list", "--porcelain")

@@ -1,0 +1,241 @@
+"""Before/after of a change: `make bench-compare BASE=<revision>`.
+
+`make bench` compares the app with floors in the same run, so its ratios hold while the
+machine's speed drifts; its req/s do not: on the 2-core machines this project is measured on,
+one run's req/s differed from the next one's by up to 3x. Two `make bench` runs, one before and
+one after a change, compare those hours as much as the change.
+
+Here the two versions run in the same run instead: the working tree ("after", uncommitted
+changes included) and BASE ("before", checked out with `git worktree add` into a temporary
+directory), each served by gunicorn with its own config/gunicorn.conf.py on one database that
+this tree migrates and seeds (bench/run.py's `prepare`). Every round runs each operation
+against both, alternating which goes first, for `--duration` seconds each under wrk; the
+result per operation is the median over rounds of after/before req/s and of each side's
+worker CPU per request (from /proc). Both use this tree's virtualenv: a change of dependencies
+is not compared. BASE must run on this tree's schema (a revision whose models differ from the
+tree's may fail its requests, which flags the operation).
+
+Prints a table and writes bench/compare.json. Timings are reported, never asserted.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench import procs
+from bench.ops import OPS
+from bench.run import auth_for, database_url, environment, median, prepare, rounded
+
+ROOT = procs.ROOT
+DEFAULT_OUTPUT = ROOT / "bench" / "compare.json"
+SIDES = ("before", "after")
+API_OPS = [op.name for op in OPS if op.kind == "api"]
+
+
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", required=True, help="the git revision to compare with")
+    parser.add_argument("--ops", help=f"comma-separated (default: {','.join(API_OPS)})")
+    parser.add_argument("--tenants", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args(argv)
+    names = [op.name for op in OPS]
+    args.ops = args.ops.split(",") if args.ops else API_OPS
+    unknown = set(args.ops) - set(names)
+    if unknown:
+        parser.error(f"unknown operations {sorted(unknown)}; known: {', '.join(names)}")
+    if args.rounds < 1 or args.duration < 1 or args.tenants < 1:
+        parser.error("--rounds, --duration and --tenants must be at least 1")
+    return args
+
+
+def resolve(revision: str) -> str:
+    """The commit `revision` names; SystemExit with git's message if none."""
+    found = subprocess.run(  # noqa: S603 (our own command line)
+        ["git", "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        raise SystemExit(f"bench-compare: {revision!r} names no commit of this repository")
+    return found.stdout.strip()
+
+
+@contextmanager
+def checked_out(commit: str):
+    """A temporary worktree of `commit`, removed afterwards (also when the run fails)."""
+    parent = Path(tempfile.mkdtemp(prefix="bench-base-"))
+    tree = parent / "tree"
+    subprocess.run(  # noqa: S603 (our own command line)
+        ["git", "worktree", "add", "--detach", "--quiet", str(tree), commit],  # noqa: S607
+        cwd=ROOT,
+        check=True,
+    )
+    try:
+        yield tree
+    finally:
+        subprocess.run(  # noqa: S603 (our own command line)
+            ["git", "worktree", "remove", "--force", str(tree)],  # noqa: S607
+            cwd=ROOT,
+            check=False,
+        )
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def rounds_order(round_: int) -> tuple[str, ...]:
+    """Which side runs first in a round: alternating, so neither always follows the other."""
+    return SIDES if round_ % 2 == 0 else SIDES[::-1]
+
+
+def summarise(runs: dict[tuple[str, str], list[dict]], ops: list[str]) -> dict:
+    """Per operation: each side's median req/s, worker CPU ms per request and p50 ms, and the
+    median over rounds of after/before req/s (`speedup`) and worker CPU (`cpu_ratio`)."""
+    results = {}
+    for name in ops:
+        before, after = runs.get((name, "before"), []), runs.get((name, "after"), [])
+        pairs = list(zip(before, after, strict=False))
+        results[name] = {
+            **{
+                f"{side}_{key}": rounded(median([run[field] for run in side_runs]), digits)
+                for side, side_runs in (("before", before), ("after", after))
+                for key, field, digits in (
+                    ("rps", "rps", 1),
+                    ("worker_cpu_ms", "server_cpu_ms_per_request", 3),
+                    ("p50_ms", "p50_ms", 2),
+                )
+            },
+            "speedup": _median_ratio(
+                [(a["rps"], b["rps"]) for b, a in pairs if a["requests"] and b["requests"]]
+            ),
+            "cpu_ratio": _median_ratio(
+                [
+                    (a["server_cpu_ms_per_request"], b["server_cpu_ms_per_request"])
+                    for b, a in pairs
+                    if a["server_cpu_ms_per_request"] and b["server_cpu_ms_per_request"]
+                ]
+            ),
+            "rounds": [
+                {"before": round(b["rps"], 1), "after": round(a["rps"], 1)} for b, a in pairs
+            ],
+            "non2xx": {
+                side: sum(run["non2xx"] + sum(run["socket_errors"].values()) for run in side_runs)
+                for side, side_runs in (("before", before), ("after", after))
+            },
+        }
+    return results
+
+
+def _median_ratio(pairs: list[tuple[float, float]]) -> float | None:
+    ratios = [after / before for after, before in pairs if before]
+    return round(statistics.median(ratios), 3) if ratios else None
+
+
+def table(results: dict, base: str) -> str:
+    lines = [
+        f"| operation | req/s before ({base[:7]}) | req/s after | after/before (per round) "
+        "| worker CPU ms before | after | after/before | non-2xx |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        bad = r["non2xx"]["before"] + r["non2xx"]["after"]
+        lines.append(
+            f"| {name}{' ⚠ errors' if bad else ''} | {_fmt(r['before_rps'], ',.1f')} "
+            f"| {_fmt(r['after_rps'], ',.1f')} | {_fmt(r['speedup'], '.3f')} "
+            f"| {_fmt(r['before_worker_cpu_ms'], '.3f')} | {_fmt(r['after_worker_cpu_ms'], '.3f')} "
+            f"| {_fmt(r['cpu_ratio'], '.3f')} | {bad} |"
+        )
+    return "\n".join(lines)
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def drive(servers, ops, args, state, log) -> dict[tuple[str, str], list[dict]]:
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for op in ops:  # warm-up: connections, prepared statements, caches
+        for side in SIDES:
+            procs.wrk(servers[side], method=op.method, path=op.path, body=op.body,
+                      tenants=args.tenants, prefix=f"w{side[0]}", auth=auth_for(op, state),
+                      seconds=1)  # fmt: skip
+    for round_ in range(args.rounds):
+        for op in ops:
+            for side in rounds_order(round_):
+                run = procs.wrk(servers[side], method=op.method, path=op.path, body=op.body,
+                                tenants=args.tenants, prefix=f"r{round_}{side[0]}",
+                                auth=auth_for(op, state), seconds=args.duration)  # fmt: skip
+                run["p50_ms"] = run["p50_us"] / 1000 if run["requests"] else None
+                runs.setdefault((op.name, side), []).append(run)
+                log(
+                    f"  round {round_ + 1}/{args.rounds} {op.name:<24} {side:<7}"
+                    f"{run['rps']:9.1f} req/s  {run['server_cpu_ms_per_request'] or 0:6.3f} "
+                    f"ms CPU{'  non-2xx ' + str(run['non2xx']) if run['non2xx'] else ''}"
+                )
+    return runs
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = options(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install wrk")
+    commit = resolve(args.base)
+    started = time.monotonic()
+
+    def log(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f} s] {message}" if message else "", flush=True)
+
+    url = database_url()
+    env = environment(url)
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ["LOG_LEVEL"] = "WARNING"
+    ops = [op for op in OPS if op.name in args.ops]
+    state = prepare(args, url, log)
+    logs = Path(tempfile.mkdtemp(prefix="bench-compare-logs-"))
+    servers: dict[str, procs.Server] = {}
+    with checked_out(commit) as base_tree:
+        try:
+            for side, root in (("before", base_tree), ("after", ROOT)):
+                servers[side] = procs.start_gunicorn(side, "config.wsgi", env, logs, root=root)
+            for server in servers.values():
+                procs.wait_until_up(server, int(env.get("GUNICORN_WORKERS", "2")))
+            log(f"before ({commit[:7]}) and after (this tree) up; logs in {logs}")
+            runs = drive(servers, ops, args, state, log)
+        finally:
+            for server in servers.values():
+                server.stop()
+    results = summarise(runs, args.ops)
+    output = {
+        "base": commit,
+        "results": results,
+        "settings": {
+            "tenants": args.tenants,
+            "rounds": args.rounds,
+            "seconds_per_run": args.duration,
+            "wrk": "wrk -t2 -c8 --timeout 30s, bench/wrk/ops.lua",
+        },
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "total_seconds": round(time.monotonic() - started, 1),
+    }
+    args.output.write_text(json.dumps(output, indent=2) + "\n")
+    log("")
+    log(table(results, commit))
+    log(f"wrote {args.output}")
+    if any(sum(r["non2xx"].values()) for r in results.values()):
+        raise SystemExit("bench-compare: some answers were not 2xx (see the table)")
+    return output
+
+
+if __name__ == "__main__":
+    main()
