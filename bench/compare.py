@@ -10,10 +10,13 @@ changes included) and BASE ("before", checked out with `git worktree add` into a
 directory), each served by gunicorn with its own config/gunicorn.conf.py on one database that
 this tree migrates and seeds (bench/run.py's `prepare`). Every round runs each operation
 against both, alternating which goes first, for `--duration` seconds each under wrk; the
-result per operation is the median over rounds of after/before req/s and of each side's
-worker CPU per request (from /proc). Both use this tree's virtualenv: a change of dependencies
-is not compared. BASE must run on this tree's schema (a revision whose models differ from the
-tree's may fail its requests, which flags the operation).
+result per operation is the median over rounds of after/before req/s, of each side's worker
+CPU per request and of PostgreSQL's (both from /proc; the database's only when it runs on
+this machine). CPU per request is the steadier figure: comparing a revision with itself, one
+round's after/before req/s ranged from 0.63 to 1.51, while the medians of worker CPU per
+request differed by under 2 %. Both sides use this tree's virtualenv (a change of dependencies
+is not compared), and BASE must run on this tree's schema (if not, its failed requests flag
+the operation).
 
 Prints a table and writes bench/compare.json. Timings are reported, never asserted.
 """
@@ -99,8 +102,9 @@ def rounds_order(round_: int) -> tuple[str, ...]:
 
 
 def summarise(runs: dict[tuple[str, str], list[dict]], ops: list[str]) -> dict:
-    """Per operation: each side's median req/s, worker CPU ms per request and p50 ms, and the
-    median over rounds of after/before req/s (`speedup`) and worker CPU (`cpu_ratio`)."""
+    """Per operation: each side's median req/s, worker and database CPU ms per request and p50
+    ms, and the medians over rounds of after/before req/s (`speedup`), worker CPU
+    (`cpu_ratio`) and database CPU (`db_cpu_ratio`)."""
     results = {}
     for name in ops:
         before, after = runs.get((name, "before"), []), runs.get((name, "after"), [])
@@ -112,19 +116,15 @@ def summarise(runs: dict[tuple[str, str], list[dict]], ops: list[str]) -> dict:
                 for key, field, digits in (
                     ("rps", "rps", 1),
                     ("worker_cpu_ms", "server_cpu_ms_per_request", 3),
+                    ("db_cpu_ms", "db_cpu_ms_per_request", 3),
                     ("p50_ms", "p50_ms", 2),
                 )
             },
             "speedup": _median_ratio(
                 [(a["rps"], b["rps"]) for b, a in pairs if a["requests"] and b["requests"]]
             ),
-            "cpu_ratio": _median_ratio(
-                [
-                    (a["server_cpu_ms_per_request"], b["server_cpu_ms_per_request"])
-                    for b, a in pairs
-                    if a["server_cpu_ms_per_request"] and b["server_cpu_ms_per_request"]
-                ]
-            ),
+            "cpu_ratio": _paired_ratio(pairs, "server_cpu_ms_per_request"),
+            "db_cpu_ratio": _paired_ratio(pairs, "db_cpu_ms_per_request"),
             "rounds": [
                 {"before": round(b["rps"], 1), "after": round(a["rps"], 1)} for b, a in pairs
             ],
@@ -136,6 +136,13 @@ def summarise(runs: dict[tuple[str, str], list[dict]], ops: list[str]) -> dict:
     return results
 
 
+def _paired_ratio(pairs: list[tuple[dict, dict]], field: str) -> float | None:
+    """The median over rounds of after/before `field`, of the rounds where both sides have it."""
+    return _median_ratio(
+        [(after[field], before[field]) for before, after in pairs if after[field] and before[field]]
+    )
+
+
 def _median_ratio(pairs: list[tuple[float, float]]) -> float | None:
     ratios = [after / before for after, before in pairs if before]
     return round(statistics.median(ratios), 3) if ratios else None
@@ -144,8 +151,9 @@ def _median_ratio(pairs: list[tuple[float, float]]) -> float | None:
 def table(results: dict, base: str) -> str:
     lines = [
         f"| operation | req/s before ({base[:7]}) | req/s after | after/before (per round) "
-        "| worker CPU ms before | after | after/before | non-2xx |",
-        "|---|---|---|---|---|---|---|---|",
+        "| worker CPU ms before | after | after/before | database CPU ms before | after "
+        "| after/before | non-2xx |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         bad = r["non2xx"]["before"] + r["non2xx"]["after"]
@@ -153,7 +161,8 @@ def table(results: dict, base: str) -> str:
             f"| {name}{' ⚠ errors' if bad else ''} | {_fmt(r['before_rps'], ',.1f')} "
             f"| {_fmt(r['after_rps'], ',.1f')} | {_fmt(r['speedup'], '.3f')} "
             f"| {_fmt(r['before_worker_cpu_ms'], '.3f')} | {_fmt(r['after_worker_cpu_ms'], '.3f')} "
-            f"| {_fmt(r['cpu_ratio'], '.3f')} | {bad} |"
+            f"| {_fmt(r['cpu_ratio'], '.3f')} | {_fmt(r['before_db_cpu_ms'], '.3f')} "
+            f"| {_fmt(r['after_db_cpu_ms'], '.3f')} | {_fmt(r['db_cpu_ratio'], '.3f')} | {bad} |"
         )
     return "\n".join(lines)
 
@@ -179,8 +188,9 @@ def drive(servers, ops, args, state, log) -> dict[tuple[str, str], list[dict]]:
                 runs.setdefault((op.name, side), []).append(run)
                 log(
                     f"  round {round_ + 1}/{args.rounds} {op.name:<24} {side:<7}"
-                    f"{run['rps']:9.1f} req/s  {run['server_cpu_ms_per_request'] or 0:6.3f} "
-                    f"ms CPU{'  non-2xx ' + str(run['non2xx']) if run['non2xx'] else ''}"
+                    f"{run['rps']:9.1f} req/s  CPU ms {run['server_cpu_ms_per_request'] or 0:6.3f}"
+                    f" app, {run['db_cpu_ms_per_request'] or 0:6.3f} database"
+                    f"{'  non-2xx ' + str(run['non2xx']) if run['non2xx'] else ''}"
                 )
     return runs
 

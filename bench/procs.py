@@ -80,6 +80,26 @@ def children_of(parent: int) -> list[int]:
     return sorted(found)
 
 
+def postgres_cpu_seconds() -> float | None:
+    """CPU time of this machine's PostgreSQL processes (every backend, the WAL writer and the
+    others, by their command name), or None when none is visible: a database elsewhere. The
+    bench's only clients during a wrk run are the server under test and wrk, so the difference
+    over a run is that server's database work (plus the background writers it causes)."""
+    ticks, seen = 0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if text[text.index("(") + 1 : text.rindex(")")].startswith("postgres"):
+            seen = True
+            fields = text[text.rindex(")") + 2 :].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / TICKS if seen else None
+
+
 def memory_kib(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak RSS) of a process, in KiB."""
     values = {}
@@ -168,11 +188,12 @@ def wrk(
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
                "-s", str(LUA), f"http://127.0.0.1:{server.port}",
                "--", method, path, body, str(tenants), prefix, auth]  # fmt: skip
-    cpu_before = server.cpu_seconds()
+    cpu_before, db_cpu_before = server.cpu_seconds(), postgres_cpu_seconds()
     result = subprocess.run(  # noqa: S603 (our own command line)
         command, capture_output=True, text=True, timeout=seconds + 60, check=False
     )
     cpu = server.cpu_seconds() - cpu_before
+    db_cpu_after = postgres_cpu_seconds()
     line = next(
         (line for line in result.stdout.splitlines() if line.startswith("BENCH_RESULT ")), None
     )
@@ -181,4 +202,9 @@ def wrk(
     run = json.loads(line.removeprefix("BENCH_RESULT "))
     run["rps"] = run["requests"] / (run["duration_us"] / 1e6)
     run["server_cpu_ms_per_request"] = cpu * 1000 / run["requests"] if run["requests"] else None
+    run["db_cpu_ms_per_request"] = (
+        (db_cpu_after - db_cpu_before) * 1000 / run["requests"]
+        if run["requests"] and db_cpu_before is not None and db_cpu_after is not None
+        else None
+    )
     return run

@@ -99,10 +99,13 @@ def test_a_tiny_run_writes_results_of_the_documented_shape(tmp_path):
     assert results["flagged"] == []
 
 
-def _wrk_run(rps: float, cpu_ms: float | None, *, requests: int = 100, non2xx: int = 0) -> dict:
+def _wrk_run(
+    rps: float, cpu_ms: float | None, *, db_ms: float | None = 1.0, requests=100, non2xx=0
+) -> dict:
     return {
         "rps": rps,
         "server_cpu_ms_per_request": cpu_ms,
+        "db_cpu_ms_per_request": db_ms,
         "p50_ms": 10.0,
         "requests": requests,
         "non2xx": non2xx,
@@ -114,13 +117,19 @@ def test_compare_takes_the_median_of_each_rounds_after_over_before():
     # Round 2 ran on a machine twice as fast for both sides: per-round ratios stay 1.25.
     runs = {
         ("get_one", "before"): [_wrk_run(400, 2.0), _wrk_run(800, 1.0), _wrk_run(400, 2.0)],
-        ("get_one", "after"): [_wrk_run(500, 1.5), _wrk_run(1000, 0.75), _wrk_run(480, 1.6)],
+        ("get_one", "after"): [
+            _wrk_run(500, 1.5, db_ms=0.5),
+            _wrk_run(1000, 0.75, db_ms=None),  # a database on another machine: not measured
+            _wrk_run(480, 1.6, db_ms=0.6),
+        ],
     }
 
     result = compare.summarise(runs, ["get_one"])["get_one"]
 
     assert result["speedup"] == 1.25  # rounds: 1.25, 1.25, 1.2
     assert result["cpu_ratio"] == 0.75  # rounds: 0.75, 0.75, 0.8
+    assert result["db_cpu_ratio"] == 0.55  # rounds: 0.5, 0.6 (the one without is left out)
+    assert result["after_db_cpu_ms"] == 0.55
     assert result["before_rps"] == 400.0
     assert result["after_rps"] == 500.0
     assert result["before_worker_cpu_ms"] == 2.0
@@ -170,6 +179,7 @@ def test_a_tiny_compare_run_serves_both_trees_and_removes_the_base_worktree(tmp_
         result = results["results"][name]
         assert result["before_rps"] > 0 and result["after_rps"] > 0, result
         assert result["speedup"] > 0 and result["cpu_ratio"] > 0, result
+        assert result["db_cpu_ratio"] > 0, result  # PostgreSQL runs on this machine here
         assert result["non2xx"] == {"before": 0, "after": 0}, result
         assert len(result["rounds"]) == 2
     assert _worktrees() == worktrees_before
