@@ -12,11 +12,11 @@ this tree migrates and seeds (bench/run.py's `prepare`). Every round runs each o
 against both, alternating which goes first, for `--duration` seconds each under wrk; the
 result per operation is the median over rounds of after/before req/s, of each side's worker
 CPU per request and of PostgreSQL's (both from /proc; the database's only when it runs on
-this machine). CPU per request is the steadier figure: comparing a revision with itself, one
-round's after/before req/s ranged from 0.63 to 1.51, while the medians of worker CPU per
-request differed by under 2 %. Both sides use this tree's virtualenv (a change of dependencies
-is not compared), and BASE must run on this tree's schema (if not, its failed requests flag
-the operation).
+this machine). How much one run tells: comparing a revision with itself in runs of 3 to 5
+rounds, after/before came out from 0.68 to 1.19 for req/s (single rounds from 0.63 to 1.51)
+and from 0.84 to 1.02 for worker CPU per request; a smaller change needs more `--rounds`.
+Both sides use this tree's virtualenv (a change of dependencies is not compared), and BASE
+must run on this tree's schema (if not, its failed requests flag the operation).
 
 Prints a table and writes bench/compare.json. Timings are reported, never asserted.
 """

@@ -84,7 +84,11 @@ def postgres_cpu_seconds() -> float | None:
     """CPU time of this machine's PostgreSQL processes (every backend, the WAL writer and the
     others, by their command name), or None when none is visible: a database elsewhere. The
     bench's only clients during a wrk run are the server under test and wrk, so the difference
-    over a run is that server's database work (plus the background writers it causes)."""
+    over a run is that server's database work (plus the background writers it causes).
+
+    A backend that exits (a connection closed after CONN_MAX_AGE) takes its time out of the
+    live processes' sum; the postmaster, which reaps it, counts it in its children's time,
+    added here, so the total never goes down."""
     ticks, seen = 0, False
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -96,7 +100,8 @@ def postgres_cpu_seconds() -> float | None:
         if text[text.index("(") + 1 : text.rindex(")")].startswith("postgres"):
             seen = True
             fields = text[text.rindex(")") + 2 :].split()
-            ticks += int(fields[11]) + int(fields[12])
+            # utime, stime, and cutime, cstime: reaped children (only the postmaster has any).
+            ticks += sum(int(value) for value in fields[11:15])
     return ticks / TICKS if seen else None
 
 
