@@ -6,13 +6,14 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
 
-from bench import compare, floor_sql, seed
+from bench import compare, floor_sql, procs, seed
 from bench.ops import OPS, fill, tenant_name
 from integrations.models import Integration
 from integrations.providers import TwilioIntegration, all_providers
@@ -197,3 +198,22 @@ def _git(*arguments: str) -> str:
 
 def _worktrees() -> str:
     return _git("worktree", "list", "--porcelain")
+
+
+def test_postgres_cpu_time_keeps_the_work_of_a_backend_that_exited():
+    # CONN_MAX_AGE closes connections during a run: their backends' time must stay counted.
+    import psycopg
+
+    before = procs.postgres_cpu_seconds()
+    assert before is not None, "the tests' PostgreSQL runs on this machine"
+    server = urlsplit(os.environ["DATABASE_URL"])
+    with psycopg.connect(urlunsplit(server._replace(path="/postgres"))) as busy:
+        busy.execute("SELECT count(*) FROM generate_series(1, 4000000)").fetchone()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # until the postmaster has reaped the backend
+        after = procs.postgres_cpu_seconds()
+        if after is not None and after - before >= 0.1:
+            break
+        time.sleep(0.1)
+
+    assert after - before >= 0.1, (before, after)
