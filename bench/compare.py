@@ -62,7 +62,10 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def resolve(revision: str) -> str:
-    """The commit `revision` names; SystemExit with git's message if none."""
+    """The commit `revision` names; SystemExit if none. A name starting with "-" is refused
+    before git sees it, which would take it for an option."""
+    if revision.startswith("-") or not revision.strip():
+        raise SystemExit(f"bench-compare: {revision!r} names no commit of this repository")
     found = subprocess.run(  # noqa: S603 (our own command line)
         ["git", "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"],  # noqa: S607
         cwd=ROOT,

@@ -151,9 +151,16 @@ def test_compare_counts_failed_answers_and_leaves_out_rounds_without_answers():
     assert result["non2xx"] == {"before": 0, "after": 4}
 
 
-def test_compare_refuses_a_revision_that_names_no_commit():
+@pytest.mark.parametrize(
+    "revision", ["no-such-revision-anywhere", "", " ", "--output=/tmp/x", "-h", "HEAD:README.md"]
+)
+def test_compare_refuses_a_revision_that_names_no_commit(revision):
     with pytest.raises(SystemExit, match="names no commit"):
-        compare.resolve("no-such-revision-anywhere")
+        compare.resolve(revision)
+
+
+def test_compare_resolves_a_revision_to_its_commit():
+    assert compare.resolve("HEAD") == _git("rev-parse", "HEAD")
 
 
 def test_a_tiny_compare_run_serves_both_trees_and_removes_the_base_worktree(tmp_path):
