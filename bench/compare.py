@@ -9,14 +9,17 @@ Here the two versions run in the same run instead: the working tree ("after", un
 changes included) and BASE ("before", checked out with `git worktree add` into a temporary
 directory), each served by gunicorn with its own config/gunicorn.conf.py on one database that
 this tree migrates and seeds (bench/run.py's `prepare`). Every round runs each operation
-against both, alternating which goes first, for `--duration` seconds each under wrk; the
-result per operation is the median over rounds of after/before req/s, of each side's worker
-CPU per request and of PostgreSQL's (both from /proc; the database's only when it runs on
-this machine). How much one run tells: comparing a revision with itself in runs of 3 to 5
-rounds, after/before came out from 0.68 to 1.19 for req/s (single rounds from 0.63 to 1.51)
-and from 0.84 to 1.02 for worker CPU per request; a smaller change needs more `--rounds`.
-Both sides use this tree's virtualenv (a change of dependencies is not compared), and BASE
-must run on this tree's schema (if not, its failed requests flag the operation).
+against both, alternating which goes first, for `--duration` seconds each under wrk; the result
+per operation is the median over rounds of after/before req/s, of each side's worker CPU per
+request and of PostgreSQL's (both from /proc; the database's only when it runs on this
+machine). Then, for each side, bench/calls.py runs in that side's tree: Python function calls
+per request (cProfile; the same code makes the same calls on any machine at any hour, the one
+figure the machine's drift cannot move) and in-process CPU per request. How much one run tells
+of the rest: comparing a revision with itself in runs of 3 to 5 rounds, after/before came out
+from 0.68 to 1.19 for req/s (single rounds from 0.63 to 1.51) and from 0.84 to 1.02 for worker
+CPU per request; a smaller change needs more `--rounds`. Both sides use this tree's virtualenv
+(a change of dependencies is not compared), and BASE must run on this tree's schema (if not,
+its failed requests flag the operation).
 
 Prints a table and writes bench/compare.json. Timings are reported, never asserted.
 """
@@ -27,13 +30,15 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 
 from bench import procs
-from bench.ops import OPS
+from bench.ops import OPS, requests_for
 from bench.run import auth_for, database_url, environment, median, prepare, rounded
 
 ROOT = procs.ROOT
@@ -49,6 +54,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tenants", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument(
+        "--calls-requests", type=int, default=200, help="in-process requests per operation"
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     names = [op.name for op in OPS]
@@ -56,8 +64,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.ops) - set(names)
     if unknown:
         parser.error(f"unknown operations {sorted(unknown)}; known: {', '.join(names)}")
-    if args.rounds < 1 or args.duration < 1 or args.tenants < 1:
-        parser.error("--rounds, --duration and --tenants must be at least 1")
+    if min(args.rounds, args.duration, args.tenants) < 1 or args.calls_requests < 2:
+        parser.error("--rounds, --duration and --tenants must be at least 1, --calls-requests 2")
     return args
 
 
@@ -104,7 +112,9 @@ def rounds_order(round_: int) -> tuple[str, ...]:
     return SIDES if round_ % 2 == 0 else SIDES[::-1]
 
 
-def summarise(runs: dict[tuple[str, str], list[dict]], ops: list[str]) -> dict:
+def summarise(
+    runs: dict[tuple[str, str], list[dict]], ops: list[str], measured: dict | None = None
+) -> dict:
     """Per operation: each side's median req/s, worker and database CPU ms per request and p50
     ms, and the medians over rounds of after/before req/s (`speedup`), worker CPU
     (`cpu_ratio`) and database CPU (`db_cpu_ratio`)."""
@@ -128,15 +138,39 @@ def summarise(runs: dict[tuple[str, str], list[dict]], ops: list[str]) -> dict:
             ),
             "cpu_ratio": _paired_ratio(pairs, "server_cpu_ms_per_request"),
             "db_cpu_ratio": _paired_ratio(pairs, "db_cpu_ms_per_request"),
+            **_in_process_figures(name, measured or {}),
             "rounds": [
                 {"before": round(b["rps"], 1), "after": round(a["rps"], 1)} for b, a in pairs
             ],
             "non2xx": {
                 side: sum(run["non2xx"] + sum(run["socket_errors"].values()) for run in side_runs)
+                + _failed_in_process((measured or {}).get((name, side), {}))
                 for side, side_runs in (("before", before), ("after", after))
             },
         }
     return results
+
+
+def _in_process_figures(name: str, measured: dict) -> dict:
+    before, after = (measured.get((name, side), {}) for side in SIDES)
+    return {
+        "before_calls": rounded(before.get("calls"), 1),
+        "after_calls": rounded(after.get("calls"), 1),
+        "calls_ratio": _ratio(after.get("calls"), before.get("calls")),
+        "before_inprocess_cpu_ms": rounded(before.get("cpu_ms"), 3),
+        "after_inprocess_cpu_ms": rounded(after.get("cpu_ms"), 3),
+        "inprocess_cpu_ratio": _ratio(after.get("cpu_ms"), before.get("cpu_ms")),
+    }
+
+
+def _ratio(after: float | None, before: float | None) -> float | None:
+    return round(after / before, 3) if after and before else None
+
+
+def _failed_in_process(values: dict) -> int:
+    return sum(
+        n for status, n in values.get("statuses", {}).items() if not 200 <= int(status) < 300
+    )
 
 
 def _paired_ratio(pairs: list[tuple[dict, dict]], field: str) -> float | None:
@@ -152,22 +186,33 @@ def _median_ratio(pairs: list[tuple[float, float]]) -> float | None:
 
 
 def table(results: dict, base: str) -> str:
+    """Per operation, before → after (after/before): under load, req/s, worker and database
+    CPU ms per request; in process, Python calls and CPU ms per request."""
     lines = [
-        f"| operation | req/s before ({base[:7]}) | req/s after | after/before (per round) "
-        "| worker CPU ms before | after | after/before | database CPU ms before | after "
-        "| after/before | non-2xx |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| operation (before: {base[:7]}) | req/s | worker CPU ms | database CPU ms "
+        "| Python calls | in-process CPU ms | non-2xx |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         bad = r["non2xx"]["before"] + r["non2xx"]["after"]
-        lines.append(
-            f"| {name}{' ⚠ errors' if bad else ''} | {_fmt(r['before_rps'], ',.1f')} "
-            f"| {_fmt(r['after_rps'], ',.1f')} | {_fmt(r['speedup'], '.3f')} "
-            f"| {_fmt(r['before_worker_cpu_ms'], '.3f')} | {_fmt(r['after_worker_cpu_ms'], '.3f')} "
-            f"| {_fmt(r['cpu_ratio'], '.3f')} | {_fmt(r['before_db_cpu_ms'], '.3f')} "
-            f"| {_fmt(r['after_db_cpu_ms'], '.3f')} | {_fmt(r['db_cpu_ratio'], '.3f')} | {bad} |"
-        )
+        cells = [
+            _change(r["before_rps"], r["after_rps"], r["speedup"], ",.1f"),
+            _change(r["before_worker_cpu_ms"], r["after_worker_cpu_ms"], r["cpu_ratio"], ".3f"),
+            _change(r["before_db_cpu_ms"], r["after_db_cpu_ms"], r["db_cpu_ratio"], ".3f"),
+            _change(r["before_calls"], r["after_calls"], r["calls_ratio"], ",.0f"),
+            _change(
+                r["before_inprocess_cpu_ms"],
+                r["after_inprocess_cpu_ms"],
+                r["inprocess_cpu_ratio"],
+                ".3f",
+            ),
+        ]
+        lines.append(f"| {name}{' ⚠ errors' if bad else ''} | {' | '.join(cells)} | {bad} |")
     return "\n".join(lines)
+
+
+def _change(before, after, ratio, spec: str) -> str:
+    return f"{_fmt(before, spec)} → {_fmt(after, spec)} ({_fmt(ratio, '.3f')})"
 
 
 def _fmt(value, spec: str) -> str:
@@ -196,6 +241,51 @@ def drive(servers, ops, args, state, log) -> dict[tuple[str, str], list[dict]]:
                     f"{'  non-2xx ' + str(run['non2xx']) if run['non2xx'] else ''}"
                 )
     return runs
+
+
+# Enough for one-time costs (statements compiled on first use, caches filled) to stay out.
+CALLS_WARM_UP = 20
+
+
+def in_process(trees: dict[str, Path], ops, args, env: dict[str, str], state, log) -> dict:
+    """bench/calls.py in each side's tree (its working directory and PYTHONPATH, so its app is
+    that tree's): Python function calls and in-process CPU per request, by (operation, side)."""
+    measured = {}
+    for side, tree in trees.items():
+        payload = {
+            "warm_up": CALLS_WARM_UP,
+            "ops": {
+                op.name: {
+                    "auth": auth_for(op, state),
+                    "requests": list(
+                        islice(
+                            requests_for(op, tenants=args.tenants, prefix=f"calls{side}", seed=11),
+                            CALLS_WARM_UP + args.calls_requests,
+                        )
+                    ),
+                }
+                for op in ops
+            },
+        }
+        result = subprocess.run(  # noqa: S603 (our own command line)
+            [sys.executable, str(ROOT / "bench" / "calls.py")],
+            cwd=tree,
+            env={**env, "PYTHONPATH": str(tree), "DJANGO_SETTINGS_MODULE": "config.settings"},
+            input=json.dumps(payload),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"bench/calls.py ({side}) failed:\n{result.stderr[-3000:]}")
+        for name, values in json.loads(result.stdout.splitlines()[-1]).items():
+            measured[(name, side)] = values
+            log(
+                f"  in-process {name:<24} {side:<7}{values['calls']:8.0f} calls "
+                f"{values['cpu_ms']:7.3f} ms CPU per request"
+            )
+    return measured
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -228,7 +318,8 @@ def main(argv: list[str] | None = None) -> dict:
         finally:
             for server in servers.values():
                 server.stop()
-    results = summarise(runs, args.ops)
+        measured = in_process({"before": base_tree, "after": ROOT}, ops, args, env, state, log)
+    results = summarise(runs, args.ops, measured)
     output = {
         "base": commit,
         "results": results,

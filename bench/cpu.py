@@ -9,13 +9,12 @@ with time.process_time() (this process's CPU, not the database's); API operation
 app and the Django floor are two settings modules. Environment: as the servers get it.
 """
 
-import io
 import json
 import sys
 import time
 from collections import Counter
-from wsgiref.util import setup_testing_defaults
 
+from bench.calls import call
 from bench.ops import BY_NAME, requests_for
 
 WARM_UP = 5
@@ -31,37 +30,6 @@ def application_of(target: str):
     else:
         raise SystemExit(f"unknown target {target!r}")
     return application
-
-
-def call(application, method: str, path: str, body: str, auth: str) -> int:
-    path, _, query = path.partition("?")
-    content = body.encode()
-    environ = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "SERVER_NAME": "127.0.0.1",
-        "HTTP_HOST": "127.0.0.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "CONTENT_LENGTH": str(len(content)),
-        "wsgi.input": io.BytesIO(content),
-    }
-    if content:
-        environ["CONTENT_TYPE"] = "application/json"
-    if auth.startswith("Bearer "):
-        environ["HTTP_AUTHORIZATION"] = auth
-    elif auth:
-        environ["HTTP_COOKIE"] = auth
-    setup_testing_defaults(environ)
-    status = []
-    result = application(environ, lambda line, headers, exc_info=None: status.append(line))
-    try:
-        for _ in result:
-            pass
-    finally:
-        if hasattr(result, "close"):
-            result.close()
-    return int(status[0].split()[0])
 
 
 def measure(target: str, ops: dict[str, int], tenants: int, token: str, cookie: str) -> dict:

@@ -125,7 +125,12 @@ def test_compare_takes_the_median_of_each_rounds_after_over_before():
         ],
     }
 
-    result = compare.summarise(runs, ["get_one"])["get_one"]
+    measured = {
+        ("get_one", "before"): {"calls": 2000.0, "cpu_ms": 1.2, "statuses": {"200": 10}},
+        ("get_one", "after"): {"calls": 1500.0, "cpu_ms": 0.96, "statuses": {"200": 10}},
+    }
+
+    result = compare.summarise(runs, ["get_one"], measured)["get_one"]
 
     assert result["speedup"] == 1.25  # rounds: 1.25, 1.25, 1.2
     assert result["cpu_ratio"] == 0.75  # rounds: 0.75, 0.75, 0.8
@@ -136,6 +141,12 @@ def test_compare_takes_the_median_of_each_rounds_after_over_before():
     assert result["before_worker_cpu_ms"] == 2.0
     assert result["rounds"][1] == {"before": 800.0, "after": 1000.0}
     assert result["non2xx"] == {"before": 0, "after": 0}
+    assert (result["before_calls"], result["after_calls"], result["calls_ratio"]) == (
+        2000.0,
+        1500.0,
+        0.75,
+    )
+    assert result["inprocess_cpu_ratio"] == 0.8
 
 
 def test_compare_counts_failed_answers_and_leaves_out_rounds_without_answers():
@@ -144,11 +155,20 @@ def test_compare_counts_failed_answers_and_leaves_out_rounds_without_answers():
         ("post_replace", "after"): [_wrk_run(330, 2.7, non2xx=4), _wrk_run(310, 2.9)],
     }
 
-    result = compare.summarise(runs, ["post_replace"])["post_replace"]
+    measured = {
+        ("post_replace", "before"): {
+            "calls": 3000.0,
+            "cpu_ms": 2.0,
+            "statuses": {"200": 9, "503": 2},
+        }
+    }
+
+    result = compare.summarise(runs, ["post_replace"], measured)["post_replace"]
 
     assert result["speedup"] == 1.1  # the second round had no answer before: not a ratio
     assert result["cpu_ratio"] == 0.9
-    assert result["non2xx"] == {"before": 0, "after": 4}
+    assert result["non2xx"] == {"before": 2, "after": 4}  # in process too
+    assert result["after_calls"] is None and result["calls_ratio"] is None  # not measured
 
 
 @pytest.mark.parametrize(
@@ -178,7 +198,7 @@ def test_a_tiny_compare_run_serves_both_trees_and_removes_the_base_worktree(tmp_
 
     command = [sys.executable, "-m", "bench.compare", "--base", "HEAD", "--tenants", "5",
                "--rounds", "2", "--duration", "1", "--ops", "get_one,post_create",
-               "--output", str(output)]  # fmt: skip
+               "--calls-requests", "40", "--output", str(output)]  # fmt: skip
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, timeout=180)
 
     results = json.loads(output.read_text())
@@ -188,6 +208,10 @@ def test_a_tiny_compare_run_serves_both_trees_and_removes_the_base_worktree(tmp_
         assert result["before_rps"] > 0 and result["after_rps"] > 0, result
         assert result["speedup"] > 0 and result["cpu_ratio"] > 0, result
         assert result["db_cpu_ratio"] > 0, result  # PostgreSQL runs on this machine here
+        # The same commit on both sides (a clean tree): the same Python, near enough (a
+        # last-used-at due or not, a rate window's first hit) the same calls.
+        assert 0.9 < result["calls_ratio"] < 1.1, result
+        assert result["before_calls"] > 500 and result["inprocess_cpu_ratio"] > 0, result
         assert result["non2xx"] == {"before": 0, "after": 0}, result
         assert len(result["rounds"]) == 2
     assert _worktrees() == worktrees_before
