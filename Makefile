@@ -112,10 +112,14 @@ bench-quick: install
 # a temporary worktree), both under gunicorn on one seeded database, alternating, 5 rounds of
 # the API operations; after/before req/s and worker CPU per request, medians over rounds.
 # Writes bench/compare.json. `make bench-compare BASE=HEAD~1 BENCH_ARGS="--ops get_one"`.
+# BASE reaches the shell as an environment variable, never as recipe text: a branch name may
+# hold quotes or backticks. (make itself expands a command-line value written in its own
+# syntax, `$(shell ...)`, in any Makefile; git allows no blank in a branch name, so none is.)
 .PHONY: bench-compare
+bench-compare: export BENCH_BASE = $(value BASE)
 bench-compare: install
-	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<git revision>"; exit 2; }
-	$(BIN)/python -m bench.compare --base "$(BASE)" $(BENCH_ARGS)
+	@test -n "$$BENCH_BASE" || { echo "usage: make bench-compare BASE=<git revision>"; exit 2; }
+	$(BIN)/python -m bench.compare --base "$$BENCH_BASE" $(BENCH_ARGS)
 
 # Latency and SQL count per API operation, in-process, on a throw-away SQLite file.
 bench-inprocess: install

@@ -11,15 +11,23 @@ directory), each served by gunicorn with its own config/gunicorn.conf.py on one 
 this tree migrates and seeds (bench/run.py's `prepare`). Every round runs each operation
 against both, alternating which goes first, for `--duration` seconds each under wrk; the result
 per operation is the median over rounds of after/before req/s, of each side's worker CPU per
-request and of PostgreSQL's (both from /proc; the database's only when it runs on this
-machine). Then, for each side, bench/calls.py runs in that side's tree: Python function calls
-per request (cProfile; the same code makes the same calls on any machine at any hour, the one
-figure the machine's drift cannot move) and in-process CPU per request. How much one run tells
-of the rest: comparing a revision with itself in runs of 3 to 5 rounds, after/before came out
-from 0.68 to 1.19 for req/s (single rounds from 0.63 to 1.51) and from 0.84 to 1.02 for worker
-CPU per request; a smaller change needs more `--rounds`. Both sides use this tree's virtualenv
-(a change of dependencies is not compared), and BASE must run on this tree's schema (if not,
-its failed requests flag the operation).
+request and of its database backends' (both from /proc; the database's only when it runs on
+this machine; connections are kept for the whole run, CONN_MAX_AGE, so that no backend takes
+its time away). Then, for each side, bench/calls.py runs in that side's tree: Python function
+calls per request (cProfile; the same code makes the same calls on any machine at any hour, the
+one figure the machine's drift cannot move) and in-process CPU per request. How much one run
+tells of the rest: comparing a revision with itself in runs of 3 to 5 rounds, after/before came
+out from 0.68 to 1.19 for req/s (single rounds from 0.63 to 1.51) and from 0.84 to 1.02 for
+worker CPU per request; a smaller change needs more `--rounds`. Both sides use this tree's
+virtualenv (a change of dependencies is not compared). BASE runs on this tree's schema: when
+their migrations differ, the run is refused (the difference would not be measured) unless
+`--allow-other-migrations`.
+
+A run fails (exit status 1, gunicorn logs kept) when an answer was not 2xx, in the warm-up,
+the rounds or in process, or when a run got no answer at all; otherwise the logs are removed.
+SIGTERM and SIGHUP end it as Ctrl-C does, servers stopped and the worktree removed; a run
+killed outright (SIGKILL) takes its servers with it (procs' PR_SET_PDEATHSIG), and its
+worktree is removed by the next run.
 
 Prints a table and writes bench/compare.json. Timings are reported, never asserted.
 """
@@ -28,6 +36,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -58,6 +67,13 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         "--calls-requests", type=int, default=200, help="in-process requests per operation"
     )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--keep-logs", action="store_true", help="keep the gunicorn logs")
+    parser.add_argument(
+        "--allow-other-migrations",
+        action="store_true",
+        help="measure BASE although its migrations differ from this tree's (BASE then runs on "
+        "this tree's schema: the difference in schema is not measured)",
+    )
     args = parser.parse_args(argv)
     names = [op.name for op in OPS]
     args.ops = args.ops.split(",") if args.ops else API_OPS
@@ -74,37 +90,73 @@ def resolve(revision: str) -> str:
     before git sees it, which would take it for an option."""
     if revision.startswith("-") or not revision.strip():
         raise SystemExit(f"bench-compare: {revision!r} names no commit of this repository")
-    found = subprocess.run(  # noqa: S603 (our own command line)
-        ["git", "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"],  # noqa: S607
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    found = _git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", check=False)
     if found.returncode != 0:
         raise SystemExit(f"bench-compare: {revision!r} names no commit of this repository")
     return found.stdout.strip()
 
 
+WORKTREE_PREFIX = "bench-base-"
+OWNER_FILE = "owner.pid"
+
+
 @contextmanager
 def checked_out(commit: str):
-    """A temporary worktree of `commit`, removed afterwards (also when the run fails)."""
-    parent = Path(tempfile.mkdtemp(prefix="bench-base-"))
+    """A temporary worktree of `commit`, removed afterwards (also when the run fails, is
+    interrupted or is sent SIGTERM or SIGHUP: see main). One left by a run that was killed
+    outright (SIGKILL) is removed by the next run (remove_abandoned_worktrees)."""
+    remove_abandoned_worktrees()
+    parent = Path(tempfile.mkdtemp(prefix=WORKTREE_PREFIX))
     tree = parent / "tree"
-    subprocess.run(  # noqa: S603 (our own command line)
-        ["git", "worktree", "add", "--detach", "--quiet", str(tree), commit],  # noqa: S607
-        cwd=ROOT,
-        check=True,
-    )
     try:
+        (parent / OWNER_FILE).write_text(str(os.getpid()))
+        _git("worktree", "add", "--detach", "--quiet", str(tree), commit)
         yield tree
     finally:
-        subprocess.run(  # noqa: S603 (our own command line)
-            ["git", "worktree", "remove", "--force", str(tree)],  # noqa: S607
-            cwd=ROOT,
-            check=False,
-        )
+        _git("worktree", "remove", "--force", str(tree), check=False)
         shutil.rmtree(parent, ignore_errors=True)
+        _git("worktree", "prune", check=False)
+
+
+def remove_abandoned_worktrees() -> list[Path]:
+    """Remove the base worktrees of earlier runs whose process is gone; returns them."""
+    removed = []
+    listing = _git("worktree", "list", "--porcelain").stdout
+    for line in listing.splitlines():
+        tree = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
+        if tree is None or tree.name != "tree" or not tree.parent.name.startswith(WORKTREE_PREFIX):
+            continue
+        try:
+            owner = int((tree.parent / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            owner = None
+        if owner is not None and Path(f"/proc/{owner}").exists():
+            continue  # a run still going
+        _git("worktree", "remove", "--force", str(tree), check=False)
+        shutil.rmtree(tree.parent, ignore_errors=True)
+        removed.append(tree)
+    _git("worktree", "prune", check=False)
+    return removed
+
+
+def other_migrations(commit: str) -> list[str]:
+    """The migration files in which this tree (uncommitted and untracked files included)
+    differs from `commit`: BASE would run on a schema that is not its own."""
+    changed = _git("diff", "--name-only", commit, "--", "*/migrations/*.py").stdout.split()
+    untracked = _git(
+        "ls-files", "--others", "--exclude-standard", "--", "*/migrations/*.py"
+    ).stdout.split()
+    return sorted(set(changed) | set(untracked))
+
+
+def _git(*arguments: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 (our own command line)
+        ["git", *arguments],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=check,
+    )
 
 
 def rounds_order(round_: int) -> tuple[str, ...]:
@@ -120,8 +172,13 @@ def summarise(
     (`cpu_ratio`) and database CPU (`db_cpu_ratio`)."""
     results = {}
     for name in ops:
-        before, after = runs.get((name, "before"), []), runs.get((name, "after"), [])
-        pairs = list(zip(before, after, strict=False))
+        every = {side: runs.get((name, side), []) for side in SIDES}
+        # Runs in which no answer came back in time (wrk counts no error for them): flagged,
+        # and left out of every median.
+        empty = {side: sum(1 for run in every[side] if not run["requests"]) for side in SIDES}
+        before, after = ([run for run in every[side] if run["requests"]] for side in SIDES)
+        pairs = [(b, a) for b, a in zip(every["before"], every["after"], strict=False)]
+        pairs = [(b, a) for b, a in pairs if b["requests"] and a["requests"]]
         results[name] = {
             **{
                 f"{side}_{key}": rounded(median([run[field] for run in side_runs]), digits)
@@ -133,9 +190,7 @@ def summarise(
                     ("p50_ms", "p50_ms", 2),
                 )
             },
-            "speedup": _median_ratio(
-                [(a["rps"], b["rps"]) for b, a in pairs if a["requests"] and b["requests"]]
-            ),
+            "speedup": _median_ratio([(a["rps"], b["rps"]) for b, a in pairs]),
             "cpu_ratio": _paired_ratio(pairs, "server_cpu_ms_per_request"),
             "db_cpu_ratio": _paired_ratio(pairs, "db_cpu_ms_per_request"),
             **_in_process_figures(name, measured or {}),
@@ -143,10 +198,14 @@ def summarise(
                 {"before": round(b["rps"], 1), "after": round(a["rps"], 1)} for b, a in pairs
             ],
             "non2xx": {
-                side: sum(run["non2xx"] + sum(run["socket_errors"].values()) for run in side_runs)
+                side: sum(
+                    run["non2xx"] + sum(run["socket_errors"].values())
+                    for run in [*every[side], *runs.get((name, f"warm_up_{side}"), [])]
+                )
                 + _failed_in_process((measured or {}).get((name, side), {}))
-                for side, side_runs in (("before", before), ("after", after))
+                for side in SIDES
             },
+            "empty_runs": empty,
         }
     return results
 
@@ -195,6 +254,9 @@ def table(results: dict, base: str) -> str:
     ]
     for name, r in results.items():
         bad = r["non2xx"]["before"] + r["non2xx"]["after"]
+        flags = " ⚠ errors" if bad else ""
+        if any(r["empty_runs"].values()):
+            flags += f" ⚠ runs without an answer {r['empty_runs']}"
         cells = [
             _change(r["before_rps"], r["after_rps"], r["speedup"], ",.1f"),
             _change(r["before_worker_cpu_ms"], r["after_worker_cpu_ms"], r["cpu_ratio"], ".3f"),
@@ -207,7 +269,7 @@ def table(results: dict, base: str) -> str:
                 ".3f",
             ),
         ]
-        lines.append(f"| {name}{' ⚠ errors' if bad else ''} | {' | '.join(cells)} | {bad} |")
+        lines.append(f"| {name}{flags} | {' | '.join(cells)} | {bad} |")
     return "\n".join(lines)
 
 
@@ -220,12 +282,15 @@ def _fmt(value, spec: str) -> str:
 
 
 def drive(servers, ops, args, state, log) -> dict[tuple[str, str], list[dict]]:
+    """The wrk runs, by (operation, side): a warm-up of each (its failures count as the
+    rounds' do, under `warm_up`), then the rounds."""
     runs: dict[tuple[str, str], list[dict]] = {}
     for op in ops:  # warm-up: connections, prepared statements, caches
         for side in SIDES:
-            procs.wrk(servers[side], method=op.method, path=op.path, body=op.body,
-                      tenants=args.tenants, prefix=f"w{side[0]}", auth=auth_for(op, state),
-                      seconds=1)  # fmt: skip
+            run = procs.wrk(servers[side], method=op.method, path=op.path, body=op.body,
+                            tenants=args.tenants, prefix=f"w{side[0]}", auth=auth_for(op, state),
+                            seconds=1)  # fmt: skip
+            runs.setdefault((op.name, f"warm_up_{side}"), []).append(run)
     for round_ in range(args.rounds):
         for op in ops:
             for side in rounds_order(round_):
@@ -267,19 +332,14 @@ def in_process(trees: dict[str, Path], ops, args, env: dict[str, str], state, lo
                 for op in ops
             },
         }
-        result = subprocess.run(  # noqa: S603 (our own command line)
+        found = procs.run_json(
             [sys.executable, str(ROOT / "bench" / "calls.py")],
+            what=f"bench/calls.py ({side})",
             cwd=tree,
             env={**env, "PYTHONPATH": str(tree), "DJANGO_SETTINGS_MODULE": "config.settings"},
-            input=json.dumps(payload),
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
+            stdin=json.dumps(payload),
         )
-        if result.returncode != 0:
-            raise SystemExit(f"bench/calls.py ({side}) failed:\n{result.stderr[-3000:]}")
-        for name, values in json.loads(result.stdout.splitlines()[-1]).items():
+        for name, values in found.items():
             measured[(name, side)] = values
             log(
                 f"  in-process {name:<24} {side:<7}{values['calls']:8.0f} calls "
@@ -293,13 +353,26 @@ def main(argv: list[str] | None = None) -> dict:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
     commit = resolve(args.base)
+    differing = other_migrations(commit)
+    if differing and not args.allow_other_migrations:
+        raise SystemExit(
+            "bench-compare: BASE's migrations differ from this tree's, and BASE would run on "
+            f"this tree's schema (the difference would not be measured): {', '.join(differing)}. "
+            "Pass --allow-other-migrations to measure it so anyway."
+        )
+    # SIGTERM and SIGHUP (a cancelled job, a closed terminal) end the run as Ctrl-C does:
+    # through the `finally`s that stop the servers and remove the base worktree.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
     started = time.monotonic()
 
     def log(message: str) -> None:
         print(f"[{time.monotonic() - started:6.1f} s] {message}" if message else "", flush=True)
 
     url = database_url()
-    env = environment(url)
+    # Connections kept for the whole run (production: 60 s): a backend that closed during a
+    # run would take its CPU time out of the database's figure (procs.ticks_spent).
+    env = {**environment(url), "CONN_MAX_AGE": "86400"}
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ["LOG_LEVEL"] = "WARNING"
@@ -320,8 +393,15 @@ def main(argv: list[str] | None = None) -> dict:
                 server.stop()
         measured = in_process({"before": base_tree, "after": ROOT}, ops, args, env, state, log)
     results = summarise(runs, args.ops, measured)
+    flagged = [
+        name
+        for name, r in results.items()
+        if sum(r["non2xx"].values()) or sum(r["empty_runs"].values())
+    ]
     output = {
         "base": commit,
+        "migrations_differ": differing,
+        "flagged": flagged,
         "results": results,
         "settings": {
             "tenants": args.tenants,
@@ -336,9 +416,18 @@ def main(argv: list[str] | None = None) -> dict:
     log("")
     log(table(results, commit))
     log(f"wrote {args.output}")
-    if any(sum(r["non2xx"].values()) for r in results.values()):
-        raise SystemExit("bench-compare: some answers were not 2xx (see the table)")
+    if flagged:
+        raise SystemExit(
+            f"bench-compare: {', '.join(flagged)}: answers not 2xx, or runs without an answer "
+            f"(see the table); gunicorn logs kept in {logs}"
+        )
+    if not args.keep_logs:
+        shutil.rmtree(logs, ignore_errors=True)
     return output
+
+
+def _exit_on_signal(signum: int, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

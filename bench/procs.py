@@ -1,9 +1,11 @@
 """Server processes of the benchmark (gunicorn with the app's production config), their CPU
 time and memory (from /proc), and one wrk run."""
 
+import ctypes
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -11,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -30,6 +33,8 @@ class Server:
     process: subprocess.Popen
     port: int
     log: Path
+    # The PostgreSQL database it serves from (its backends' CPU is its database CPU), if any.
+    database: str | None = None
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -56,10 +61,12 @@ def _stat_fields(pid: int) -> list[str]:
     return text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
 
 
-def _stat_ticks(pid: int, *, children_too: bool = False) -> int:
+def _stat_ticks(pid: int, *, children_too: bool = False, missing_raises: bool = False) -> int:
     try:
         fields = _stat_fields(pid)
     except (FileNotFoundError, ProcessLookupError):
+        if missing_raises:
+            raise
         return 0
     # fields[0] is state (field 3): utime, stime, cutime, cstime are fields 14-17.
     ticks = int(fields[11]) + int(fields[12])
@@ -80,29 +87,51 @@ def children_of(parent: int) -> list[int]:
     return sorted(found)
 
 
-def postgres_cpu_seconds() -> float | None:
-    """CPU time of this machine's PostgreSQL processes (every backend, the WAL writer and the
-    others, by their command name), or None when none is visible: a database elsewhere. The
-    bench's only clients during a wrk run are the server under test and wrk, so the difference
-    over a run is that server's database work (plus the background writers it causes).
+# A backend's process title (PostgreSQL's update_process_title, on by default) is
+# "postgres: [cluster_name: ]user database host(port) state"; the address marks it.
+_BACKEND_ADDRESS = re.compile(r"\S+\(\d+\)|\[local\]")
 
-    A backend that exits (a connection closed after CONN_MAX_AGE) takes its time out of the
-    live processes' sum; the postmaster, which reaps it, counts it in its children's time,
-    added here, so the total never goes down."""
-    ticks, seen = 0, False
+
+def postgres_backend_ticks(database: str) -> dict[int, int] | None:
+    """CPU ticks (utime + stime) of each PostgreSQL backend on this machine connected to
+    `database`, by pid, found by their process titles; None when no PostgreSQL process here
+    shows a backend's title (a database elsewhere, or titles turned off). Backends of other
+    databases and PostgreSQL's background processes are not counted: a neighbour's work is
+    not the server's. See ticks_spent."""
+    found: dict[int, int] = {}
+    titled = False
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            text = (entry / "stat").read_text()
+            # One string with spaces as PostgreSQL sets it; NULs between words elsewhere.
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            title = title.split()
+            if not title or title[0] != "postgres:":
+                continue
+            at = next((i for i, word in enumerate(title) if _BACKEND_ADDRESS.fullmatch(word)), 0)
+            if at < 2:  # a background process: "postgres: 15/main: walwriter"
+                continue
+            titled = True
+            if title[at - 1] == database:
+                found[int(entry.name)] = _stat_ticks(int(entry.name), missing_raises=True)
         except OSError:  # gone meanwhile, or not ours to read
             continue
-        if text[text.index("(") + 1 : text.rindex(")")].startswith("postgres"):
-            seen = True
-            fields = text[text.rindex(")") + 2 :].split()
-            # utime, stime, and cutime, cstime: reaped children (only the postmaster has any).
-            ticks += sum(int(value) for value in fields[11:15])
-    return ticks / TICKS if seen else None
+    return found if titled else None
+
+
+def ticks_spent(before: dict[int, int] | None, after: dict[int, int] | None) -> int | None:
+    """The ticks the backends spent between two postgres_backend_ticks snapshots: each
+    backend's growth, a new one's whole time. Never negative. A backend that exited in
+    between takes its time with it (bench/compare.py keeps connections open for the whole
+    run, so that none does); None when either snapshot is."""
+    if before is None or after is None:
+        return None
+    spent = 0
+    for pid, ticks in after.items():
+        grown = ticks - before.get(pid, 0)
+        spent += grown if grown >= 0 else ticks  # a pid reused by a new backend
+    return spent
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -141,9 +170,47 @@ def start_gunicorn(
                "--chdir", str(root), module]  # fmt: skip
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 (our own command line)
-            command, cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT
+            command,
+            cwd=root,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            # Run between fork and exec: safe here, where no other thread runs.
+            preexec_fn=_die_with_parent,
         )
-    return Server(name, process, port, log)
+    return Server(name, process, port, log, database=_postgres_database(env))
+
+
+def _postgres_database(env: dict[str, str]) -> str | None:
+    url = urlsplit(env.get("DATABASE_URL", ""))
+    if not url.scheme.startswith("postgres"):
+        return None
+    return url.path.lstrip("/") or None
+
+
+def _die_with_parent() -> None:
+    """In the forked child, before gunicorn starts: the kernel sends it SIGTERM when the bench
+    process dies, however it dies (SIGKILL included), so no server outlives its run."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def run_json(command: list[str], *, what: str, cwd: Path, env: dict[str, str], stdin: str = ""):
+    """Run one of the bench's own measuring scripts and return the JSON of its last line of
+    output; SystemExit with the end of its stderr if it fails."""
+    result = subprocess.run(  # noqa: S603 (our own command line)
+        command,
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.splitlines()[-1])
 
 
 def wait_until_up(server: Server, workers: int, timeout: float = 90) -> None:
@@ -193,12 +260,14 @@ def wrk(
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
                "-s", str(LUA), f"http://127.0.0.1:{server.port}",
                "--", method, path, body, str(tenants), prefix, auth]  # fmt: skip
-    cpu_before, db_cpu_before = server.cpu_seconds(), postgres_cpu_seconds()
+    database = server.database
+    db_before = postgres_backend_ticks(database) if database else None
+    cpu_before = server.cpu_seconds()
     result = subprocess.run(  # noqa: S603 (our own command line)
         command, capture_output=True, text=True, timeout=seconds + 60, check=False
     )
     cpu = server.cpu_seconds() - cpu_before
-    db_cpu_after = postgres_cpu_seconds()
+    db_ticks = ticks_spent(db_before, postgres_backend_ticks(database) if database else None)
     line = next(
         (line for line in result.stdout.splitlines() if line.startswith("BENCH_RESULT ")), None
     )
@@ -207,9 +276,10 @@ def wrk(
     run = json.loads(line.removeprefix("BENCH_RESULT "))
     run["rps"] = run["requests"] / (run["duration_us"] / 1e6)
     run["server_cpu_ms_per_request"] = cpu * 1000 / run["requests"] if run["requests"] else None
+    # The server's database backends' CPU; not measured without a local database.
     run["db_cpu_ms_per_request"] = (
-        (db_cpu_after - db_cpu_before) * 1000 / run["requests"]
-        if run["requests"] and db_cpu_before is not None and db_cpu_after is not None
+        db_ticks / TICKS * 1000 / run["requests"]
+        if run["requests"] and db_ticks is not None
         else None
     )
     return run

@@ -18,7 +18,6 @@ import platform
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -225,18 +224,8 @@ def in_process_cpu(env, ops, args, state, log) -> dict:
         command = [sys.executable, "-m", "bench.cpu", CPU_TARGET[target],
                    ",".join(f"{name}:{count}" for name, count in wanted.items()),
                    str(args.tenants), state["token"], state["cookie"]]  # fmt: skip
-        result = subprocess.run(  # noqa: S603 (our own command line)
-            command,
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise SystemExit(f"bench.cpu {target} failed:\n{result.stderr[-3000:]}")
-        for name, values in json.loads(result.stdout.splitlines()[-1]).items():
+        measured = procs.run_json(command, what=f"bench.cpu {target}", cwd=ROOT, env=env)
+        for name, values in measured.items():
             cpu[(name, target)] = values
             log(f"  cpu {name:<24} {target:<13} {values['cpu_ms']:8.2f} ms/request")
     return cpu

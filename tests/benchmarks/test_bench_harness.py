@@ -3,10 +3,8 @@ and the shape of bench/results.json from a tiny end-to-end run. No timing is ass
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,7 +15,7 @@ from bench import compare, floor_sql, procs, seed
 from bench.ops import OPS, fill, tenant_name
 from integrations.models import Integration
 from integrations.providers import TwilioIntegration, all_providers
-from tests.conftest import IN_CI
+from tests.benchmarks.harness import bench_env, git, need_wrk, worktrees
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.postgres
@@ -52,16 +50,9 @@ def test_the_floor_answers_every_api_operation_with_one_statement():
 
 
 def test_a_tiny_run_writes_results_of_the_documented_shape(tmp_path):
-    if shutil.which("wrk") is None:
-        if IN_CI:
-            pytest.fail("needs wrk (apt-get install wrk); CI=true: fails instead of skipping")
-        pytest.skip("needs wrk (apt-get install wrk)")
-    server = urlsplit(os.environ["DATABASE_URL"])
+    need_wrk()
     output = tmp_path / "results.json"
-    env = {
-        **os.environ,
-        "BENCH_DATABASE_URL": urlunsplit(server._replace(path="/registry_bench_test")),
-    }
+    env = bench_env("registry_bench_test")
 
     command = [sys.executable, "-m", "bench.run", "--quick", "--tenants", "5", "--duration", "1",
                "--page-duration", "1", "--ops", "get_one,staff_tenant_list",
@@ -180,21 +171,14 @@ def test_compare_refuses_a_revision_that_names_no_commit(revision):
 
 
 def test_compare_resolves_a_revision_to_its_commit():
-    assert compare.resolve("HEAD") == _git("rev-parse", "HEAD")
+    assert compare.resolve("HEAD") == git("rev-parse", "HEAD")
 
 
 def test_a_tiny_compare_run_serves_both_trees_and_removes_the_base_worktree(tmp_path):
-    if shutil.which("wrk") is None:
-        if IN_CI:
-            pytest.fail("needs wrk (apt-get install wrk); CI=true: fails instead of skipping")
-        pytest.skip("needs wrk (apt-get install wrk)")
-    server = urlsplit(os.environ["DATABASE_URL"])
+    need_wrk()
     output = tmp_path / "compare.json"
-    env = {
-        **os.environ,
-        "BENCH_DATABASE_URL": urlunsplit(server._replace(path="/registry_bench_test")),
-    }
-    worktrees_before = _worktrees()
+    env = bench_env("registry_bench_test")
+    worktrees_before = worktrees()
 
     command = [sys.executable, "-m", "bench.compare", "--base", "HEAD", "--tenants", "5",
                "--rounds", "2", "--duration", "1", "--ops", "get_one,post_create",
@@ -202,7 +186,7 @@ def test_a_tiny_compare_run_serves_both_trees_and_removes_the_base_worktree(tmp_
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, timeout=180)
 
     results = json.loads(output.read_text())
-    assert results["base"] == _git("rev-parse", "HEAD")
+    assert results["base"] == git("rev-parse", "HEAD")
     for name in ("get_one", "post_create"):
         result = results["results"][name]
         assert result["before_rps"] > 0 and result["after_rps"] > 0, result
@@ -214,37 +198,20 @@ def test_a_tiny_compare_run_serves_both_trees_and_removes_the_base_worktree(tmp_
         assert result["before_calls"] > 500 and result["inprocess_cpu_ratio"] > 0, result
         assert result["non2xx"] == {"before": 0, "after": 0}, result
         assert len(result["rounds"]) == 2
-    assert _worktrees() == worktrees_before
+    assert worktrees() == worktrees_before
 
 
-def _git(*arguments: str) -> str:
-    return subprocess.run(
-        ["git", *arguments],  # noqa: S607 (git from PATH, as the harness runs it)
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
-def _worktrees() -> str:
-    return _git("worktree", "list", "--porcelain")
-
-
-def test_postgres_cpu_time_keeps_the_work_of_a_backend_that_exited():
-    # CONN_MAX_AGE closes connections during a run: their backends' time must stay counted.
+def test_database_cpu_counts_the_named_databases_backends_and_no_other():
+    # A backend of the `postgres` database, busy: counted for it, not for another database.
     import psycopg
 
-    before = procs.postgres_cpu_seconds()
-    assert before is not None, "the tests' PostgreSQL runs on this machine"
     server = urlsplit(os.environ["DATABASE_URL"])
+    mine_before = procs.postgres_backend_ticks("postgres")
+    other_before = procs.postgres_backend_ticks("no_such_database")
     with psycopg.connect(urlunsplit(server._replace(path="/postgres"))) as busy:
         busy.execute("SELECT count(*) FROM generate_series(1, 4000000)").fetchone()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:  # until the postmaster has reaped the backend
-        after = procs.postgres_cpu_seconds()
-        if after is not None and after - before >= 0.1:
-            break
-        time.sleep(0.1)
+        mine_after = procs.postgres_backend_ticks("postgres")
+        other_after = procs.postgres_backend_ticks("no_such_database")
 
-    assert after - before >= 0.1, (before, after)
+    assert procs.ticks_spent(mine_before, mine_after) >= 0.1 * procs.TICKS
+    assert procs.ticks_spent(other_before, other_after) == 0

@@ -1,0 +1,440 @@
+"""Attacks on `make bench-compare` (bench/compare.py, procs' database CPU). Each test failed on
+the code it was written against (6adf1e0), and passes since the fix of its kind; each asserts
+an outcome: an exit code, a file, a JSON value, `git worktree list`, a CPU figure.
+
+The BASE revisions these tests compare against are made with `git commit-tree` from HEAD's
+tree and a temporary index: commit objects that no branch or ref points to (nothing in the
+working tree, the index or any branch changes; `git gc` prunes them)."""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from bench import compare, procs
+from tests.benchmarks.harness import ROOT, bench_env, git, need_wrk, worktrees
+
+pytestmark = pytest.mark.postgres
+
+
+def _base_commit(tmp_path: Path, changes: dict[str, str | None]) -> str:
+    """A commit of HEAD's tree with `changes` (path: new text, or None: removed), parent HEAD,
+    referenced by no branch."""
+    env = {
+        **os.environ,
+        "GIT_INDEX_FILE": str(tmp_path / "attack-index"),
+        "GIT_AUTHOR_NAME": "attack",
+        "GIT_AUTHOR_EMAIL": "attack@example.invalid",
+        "GIT_COMMITTER_NAME": "attack",
+        "GIT_COMMITTER_EMAIL": "attack@example.invalid",
+    }
+    git("read-tree", "HEAD", env=env)
+    for path, text in changes.items():
+        if text is None:
+            git("rm", "--cached", "--quiet", path, env=env)
+        else:
+            blob = git("hash-object", "-w", "--stdin", env=env, input_=text)
+            git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+    tree = git("write-tree", env=env)
+    return git("commit-tree", tree, "-p", "HEAD", "-m", "bench-compare attack base", env=env)
+
+
+def _bench_env(tmp_path: Path) -> dict[str, str]:
+    # TMPDIR: the base worktree and the logs go under the test's own folder.
+    return bench_env("registry_bench_attack", TMPDIR=str(tmp_path))
+
+
+def _compare(tmp_path: Path, base: str, *extra: str, timeout: int = 240):
+    output = tmp_path / "compare.json"
+    command = [sys.executable, "-m", "bench.compare", "--base", base, "--tenants", "20",
+               "--rounds", "1", "--duration", "1", "--ops", "get_one",
+               "--output", str(output), *extra]  # fmt: skip
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=_bench_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return result, output
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+# 1. The Makefile pastes BASE into the recipe's shell text: a branch name git allows runs
+#    commands (and a quote adds options to bench.compare).
+
+
+@pytest.mark.parametrize(
+    "template",
+    ['x";>{marker};"', "x`>{marker}`"],
+    ids=["double-quote", "backtick"],
+)
+def test_make_bench_compare_does_not_run_a_base_as_shell_code(tmp_path, template):
+    marker = tmp_path / "pwned"
+    base = template.format(marker=marker)
+    # Not hypothetical: git accepts this as a branch name (BASE=$(git branch --show-current)).
+    subprocess.run(
+        ["git", "check-ref-format", "--branch", base],  # noqa: S607
+        check=True,
+        capture_output=True,
+    )
+
+    # `-o` the install steps: nothing is (re)installed; the recipe itself runs.
+    result = subprocess.run(
+        [  # noqa: S607
+            "make",
+            "-o",
+            "install",
+            "-o",
+            ".venv/.installed",
+            "-o",
+            ".venv/.locked",
+            "bench-compare",
+            f"BASE={base}",
+        ],
+        cwd=ROOT,
+        env=_bench_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode != 0  # no such revision
+    assert not marker.exists(), f"BASE={base!r} ran a shell command: {result.stderr[-500:]}"
+
+
+# 2. SIGTERM (a CI job cancelled, `kill`, `timeout`): Python's default action ends the process
+#    without `finally`, so the base worktree and both gunicorns stay behind.
+
+
+@contextlib.contextmanager
+def _long_comparison(tmp_path: Path):
+    """A comparison started to last minutes, once it measures: (its process, its base
+    worktrees). Afterwards, whatever the test did, nothing of it is left running or on disk."""
+    need_wrk()
+    known = worktrees()
+    log = tmp_path / "compare.log"
+    command = [sys.executable, "-m", "bench.compare", "--base", "HEAD", "--tenants", "20",
+               "--rounds", "60", "--duration", "1", "--ops", "get_one",
+               "--output", str(tmp_path / "compare.json")]  # fmt: skip
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=_bench_env(tmp_path), stdout=out, stderr=subprocess.STDOUT
+        )
+    new_trees: set[str] = set()
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and "round 1/" not in log.read_text():
+            assert process.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.5)
+        new_trees = worktrees() - known
+        assert new_trees, "the run has its base worktree while it measures"
+        yield process, new_trees
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for tree in new_trees:  # the leftovers of this test's own run, by pid
+            for pid in _processes_mentioning(tree):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        for pid in _processes_mentioning(str(ROOT / "config" / "gunicorn.conf.py")):
+            # the "after" gunicorn of this run: its log is under this test's TMPDIR
+            try:
+                if str(tmp_path) in Path(f"/proc/{pid}/fd/1").resolve().as_posix():
+                    os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for tree in new_trees:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", tree],  # noqa: S607
+                cwd=ROOT,
+                check=False,
+                capture_output=True,
+            )
+
+
+def test_sigterm_removes_the_base_worktree_and_stops_both_servers(tmp_path):
+    with _long_comparison(tmp_path) as (process, new_trees):
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        time.sleep(1)
+
+        left = worktrees() & new_trees
+        servers = [pid for tree in new_trees for pid in _processes_mentioning(tree)]
+        assert not left, f"base worktree left behind after SIGTERM: {left}"
+        assert not servers, f"gunicorn of the base still running after SIGTERM: {servers}"
+
+
+# 3. A side that answered nothing: wrk reports 0 requests, 0 non-2xx and no socket error
+#    (requests still in flight at the end are not errors), so the run says success with
+#    before_rps 0.0 and no flag.
+
+SLOW_API = """
+
+# attack: under gunicorn, every API request of this revision takes longer than a wrk run
+import time as _time
+
+_wrapped = application
+
+
+def application(environ, start_response):
+    under_gunicorn = "gunicorn" in environ.get("SERVER_SOFTWARE", "")
+    if under_gunicorn and environ.get("PATH_INFO", "").startswith("/1.0/"):
+        _time.sleep(4)
+    return _wrapped(environ, start_response)
+"""
+
+
+def test_a_base_that_answers_nothing_in_a_run_fails_the_comparison(tmp_path):
+    need_wrk()
+    wsgi = (ROOT / "config" / "wsgi.py").read_text()
+    base = _base_commit(tmp_path, {"config/wsgi.py": git("show", "HEAD:config/wsgi.py") + SLOW_API})
+    assert "attack" not in wsgi
+
+    result, output = _compare(tmp_path, base)
+
+    get_one = json.loads(output.read_text())["results"]["get_one"] if output.exists() else None
+    assert result.returncode != 0, (
+        "a run in which BASE answered no request exits 0 (success): "
+        f"{get_one}\n{result.stdout[-1500:]}"
+    )
+
+
+# 4. A BASE with other migrations than this tree (here: without the index migration
+#    integrations/0007) is measured on this tree's schema, with the index it does not have;
+#    nothing fails, so nothing says so: the change being measured is invisible.
+
+
+def test_a_base_with_other_migrations_is_not_compared_silently(tmp_path):
+    need_wrk()
+    migration = "integrations/migrations/0007_integration_by_ident_index.py"
+    assert (ROOT / migration).exists()
+    base = _base_commit(tmp_path, {migration: None})
+
+    result, _output = _compare(tmp_path, base)
+
+    said = (result.stdout + result.stderr).lower()
+    assert result.returncode != 0 or "migration" in said, (
+        "BASE lacks a migration of this tree, yet the run measured it on this tree's schema "
+        f"and said nothing (exit {result.returncode}):\n{result.stdout[-1500:]}"
+    )
+
+
+# 5. PostgreSQL's CPU could go down: /proc read in pid order, the postmaster first, a backend
+#    reaped between the two reads was counted neither live nor in the postmaster's children's
+#    time, and a wrk run ending then got a negative database CPU. Now each backend of the
+#    server's database is followed by pid (procs.postgres_backend_ticks) and what they spent
+#    is each one's growth (procs.ticks_spent): never negative, whatever exits or starts.
+
+
+class _FakeProcess:
+    def __init__(self, title: str, ticks: int):
+        self.title, self.ticks = title, ticks
+
+    def __truediv__(self, name):
+        return _FakeFile(self, name)
+
+
+class _FakeFile:
+    def __init__(self, process, name):
+        self.process, self.name = process, name
+
+    def read_bytes(self):
+        return self.process.title.replace(" ", "\0").encode() + b"\0"
+
+
+class _FakeEntry:
+    def __init__(self, pid, process):
+        self.name, self.process = str(pid), process
+
+    def __truediv__(self, name):
+        return self.process / name
+
+
+def _fake_proc(monkeypatch, processes: dict[int, _FakeProcess]):
+    class FakeRoot:
+        def iterdir(self):
+            return [_FakeEntry(pid, process) for pid, process in processes.items()]
+
+    real_path = procs.Path
+    monkeypatch.setattr(procs, "Path", lambda p: FakeRoot() if p == "/proc" else real_path(p))
+
+    def fake_ticks(pid, *, children_too=False, missing_raises=False):
+        if pid not in processes:
+            raise FileNotFoundError(pid)
+        return processes[pid].ticks
+
+    monkeypatch.setattr(procs, "_stat_ticks", fake_ticks)
+
+
+def test_database_cpu_follows_the_servers_backends_and_never_goes_down(monkeypatch):
+    processes = {
+        100: _FakeProcess("/usr/lib/postgresql/15/bin/postgres -D /var/lib/x", 10),
+        101: _FakeProcess("postgres: 15/main: walwriter", 7),
+        200: _FakeProcess("postgres: 15/main: registry registry_bench 127.0.0.1(40001) idle", 150),
+        201: _FakeProcess("postgres: registry registry_bench [local] SELECT", 40),
+        300: _FakeProcess("postgres: 15/main: registry other_db 127.0.0.1(40003) idle", 900),
+    }
+    _fake_proc(monkeypatch, processes)
+
+    before = procs.postgres_backend_ticks("registry_bench")
+    assert before == {200: 150, 201: 40}  # not the postmaster, the WAL writer, other_db
+    del processes[200]  # exits (its time goes with it, as documented)
+    processes[201].ticks = 55
+    processes[202] = _FakeProcess("postgres: registry registry_bench ::1(40009) idle", 5)
+    processes[300].ticks = 5000  # a neighbour's work
+    after = procs.postgres_backend_ticks("registry_bench")
+
+    assert procs.ticks_spent(before, after) == 15 + 5
+    # Backwards: 200 is new, and 201's time went down, so it is a new backend under an old
+    # pid: both counted whole, nothing negative.
+    assert procs.ticks_spent(after, before) == 150 + 40
+    assert procs.ticks_spent(before, None) is None
+
+
+def test_database_cpu_is_not_measured_without_backend_titles(monkeypatch):
+    _fake_proc(monkeypatch, {100: _FakeProcess("postgres: 15/main: checkpointer", 3)})
+
+    assert procs.postgres_backend_ticks("registry_bench") is None
+
+
+# 6. PostgreSQL's CPU counts every postgres process of the machine: another database's
+#    client (another bench run, the test suite, a developer's psql) is billed to the side
+#    under test. Here the server under test never touches PostgreSQL.
+
+
+def test_database_cpu_per_request_is_not_another_clients_work(tmp_path):
+    need_wrk()
+    import psycopg
+
+    assert procs.postgres_backend_ticks("postgres") is not None, "the tests' PostgreSQL runs here"
+    (tmp_path / "index.html").write_text("ok\n")
+    port = procs.free_port()
+    process = subprocess.Popen(  # a static file server: no database at all
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = procs.Server("static", process, port, tmp_path / "static.log")
+    try:
+        deadline = time.monotonic() + 20
+        while not procs.answers(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        url = urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path="/postgres"))
+
+        def burn():  # another client, on another database, during the run
+            with psycopg.connect(url) as other:
+                other.execute("SELECT count(*) FROM generate_series(1, 6000000)").fetchone()
+
+        neighbour = threading.Thread(target=burn)
+        neighbour.start()
+        run = procs.wrk(
+            server,
+            method="GET",
+            path="/index.html",
+            body="",
+            tenants=1,
+            prefix="x",
+            auth="",
+            seconds=2,
+        )
+        neighbour.join()
+    finally:
+        server.stop()
+
+    assert run["requests"] > 0 and run["non2xx"] == 0, run
+    db_ms = run["db_cpu_ms_per_request"]
+    total = None if db_ms is None else db_ms * run["requests"]
+    assert total is None or total < 100, (
+        f"{total:.0f} ms of PostgreSQL CPU billed to a server that never queried it "
+        f"({db_ms:.4f} ms per request)"
+    )
+
+
+# 7. The gunicorn logs of every run stay in the temporary directory (bench/run.py removes its
+#    own unless a run is flagged or --keep-logs): one access line per request, tens of MB per
+#    default run, never cleaned.
+
+
+def test_a_clean_run_leaves_no_log_directory_behind(tmp_path):
+    need_wrk()
+
+    result, output = _compare(tmp_path, "HEAD")
+
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert json.loads(output.read_text())["results"]["get_one"]["non2xx"] == {
+        "before": 0,
+        "after": 0,
+    }
+    left = sorted(path.name for path in tmp_path.glob("bench-compare-logs-*"))
+    assert not left, f"logs of a clean run left behind: {left}"
+
+
+# 2b. SIGKILL cannot be caught: the servers die with the run (PR_SET_PDEATHSIG), and the next
+#     run removes the worktree the killed one left (compare.remove_abandoned_worktrees).
+
+
+def test_sigkill_takes_the_servers_along(tmp_path):
+    with _long_comparison(tmp_path) as (process, new_trees):
+        servers = {pid for tree in new_trees for pid in _processes_mentioning(tree)}
+        assert servers, "the base's gunicorn runs from its worktree"
+
+        process.kill()
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 60  # gunicorn's graceful shutdown
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in servers):
+            time.sleep(0.5)
+
+        alive = [pid for pid in servers if Path(f"/proc/{pid}").exists()]
+        assert not alive, f"the base's gunicorn outlived a killed run: {alive}"
+        assert worktrees() & new_trees, "a killed run cannot remove its worktree itself"
+
+        removed = compare.remove_abandoned_worktrees()
+
+        assert {str(tree) for tree in removed} == new_trees
+        assert not worktrees() & new_trees
+
+
+def test_a_running_comparisons_worktree_is_not_taken_for_abandoned(tmp_path):
+    parent = tmp_path / f"{compare.WORKTREE_PREFIX}live"
+    parent.mkdir()
+    (parent / compare.OWNER_FILE).write_text(str(os.getpid()))  # this process: alive
+    tree = parent / "tree"
+    git("worktree", "add", "--detach", "--quiet", str(tree), "HEAD")
+    try:
+        assert tree not in compare.remove_abandoned_worktrees()
+        assert str(tree) in worktrees()
+    finally:
+        git("worktree", "remove", "--force", str(tree))
