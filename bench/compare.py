@@ -13,15 +13,16 @@ against both, alternating which goes first, for `--duration` seconds each under 
 per operation is the median over rounds of after/before req/s, of each side's worker CPU per
 request and of its database backends' (both from /proc; the database's only when it runs on
 this machine; connections are kept for the whole run, CONN_MAX_AGE, so that no backend takes
-its time away). Then, for each side, bench/calls.py runs in that side's tree: Python function
-calls per request (cProfile; the same code makes the same calls on any machine at any hour, the
-one figure the machine's drift cannot move) and in-process CPU per request. How much one run
-tells of the rest: comparing a revision with itself in runs of 3 to 5 rounds, after/before came
-out from 0.68 to 1.19 for req/s (single rounds from 0.63 to 1.51) and from 0.84 to 1.02 for
-worker CPU per request; a smaller change needs more `--rounds`. Both sides use this tree's
-virtualenv (a change of dependencies is not compared). BASE runs on this tree's schema: when
-their migrations differ, the run is refused (the difference would not be measured) unless
-`--allow-other-migrations`.
+its time away). Then bench/calls.py runs in each side's tree, `--calls-rounds` times (3), the
+sides alternating: Python function calls per request (cProfile; the same code makes the same
+calls on any machine at any hour, the one figure the machine's drift cannot move; the median)
+and in-process CPU per request (the least over the rounds). How much one run tells of the rest:
+comparing a revision with itself in runs of 3 to 5 rounds, after/before came out from 0.68 to
+1.19 for req/s (single rounds from 0.63 to 1.51) and from 0.84 to 1.02 for worker CPU per
+request; a smaller change needs more `--rounds`. Both sides use this tree's virtualenv (a
+change of dependencies is not compared). BASE runs on this tree's schema: when their migrations
+differ, the run is refused (the difference would not be measured) unless `--allow-other-
+migrations`.
 
 A run fails (exit status 1, gunicorn logs kept) when an answer was not 2xx, in the warm-up,
 the rounds or in process, or when a run got no answer at all; otherwise the logs are removed.
@@ -42,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
@@ -66,6 +68,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--calls-requests", type=int, default=200, help="in-process requests per operation"
     )
+    parser.add_argument("--calls-rounds", type=int, default=3, help="in-process runs per side")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--keep-logs", action="store_true", help="keep the gunicorn logs")
     parser.add_argument(
@@ -80,8 +83,10 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.ops) - set(names)
     if unknown:
         parser.error(f"unknown operations {sorted(unknown)}; known: {', '.join(names)}")
-    if min(args.rounds, args.duration, args.tenants) < 1 or args.calls_requests < 2:
-        parser.error("--rounds, --duration and --tenants must be at least 1, --calls-requests 2")
+    if min(args.rounds, args.duration, args.tenants, args.calls_rounds) < 1:
+        parser.error("--rounds, --duration, --tenants and --calls-rounds must be at least 1")
+    if args.calls_requests < 2:
+        parser.error("--calls-requests must be at least 2")
     return args
 
 
@@ -314,38 +319,54 @@ CALLS_WARM_UP = 20
 
 def in_process(trees: dict[str, Path], ops, args, env: dict[str, str], state, log) -> dict:
     """bench/calls.py in each side's tree (its working directory and PYTHONPATH, so its app is
-    that tree's): Python function calls and in-process CPU per request, by (operation, side)."""
-    measured = {}
-    for side, tree in trees.items():
-        payload = {
-            "warm_up": CALLS_WARM_UP,
-            "ops": {
-                op.name: {
-                    "auth": auth_for(op, state),
-                    "requests": list(
-                        islice(
-                            requests_for(op, tenants=args.tenants, prefix=f"calls{side}", seed=11),
-                            CALLS_WARM_UP + args.calls_requests,
-                        )
-                    ),
-                }
-                for op in ops
-            },
-        }
-        found = procs.run_json(
-            [sys.executable, str(ROOT / "bench" / "calls.py")],
-            what=f"bench/calls.py ({side})",
-            cwd=tree,
-            env={**env, "PYTHONPATH": str(tree), "DJANGO_SETTINGS_MODULE": "config.settings"},
-            stdin=json.dumps(payload),
-        )
-        for name, values in found.items():
-            measured[(name, side)] = values
-            log(
-                f"  in-process {name:<24} {side:<7}{values['calls']:8.0f} calls "
-                f"{values['cpu_ms']:7.3f} ms CPU per request"
+    that tree's), `--calls-rounds` times, the sides alternating as in the wrk rounds: per
+    (operation, side), Python function calls per request (the median over rounds, a count that
+    barely moves) and in-process CPU ms per request (the least over rounds: the run least
+    disturbed by the machine's drift), and every round's statuses."""
+    found: dict[tuple[str, str], list[dict]] = {}
+    for round_ in range(args.calls_rounds):
+        for side in rounds_order(round_):
+            payload = {
+                "warm_up": CALLS_WARM_UP,
+                "ops": {
+                    op.name: {
+                        "auth": auth_for(op, state),
+                        "requests": list(
+                            islice(
+                                requests_for(
+                                    op, tenants=args.tenants, prefix=f"calls{round_}{side}", seed=11
+                                ),
+                                CALLS_WARM_UP + args.calls_requests,
+                            )
+                        ),
+                    }
+                    for op in ops
+                },
+            }
+            tree = trees[side]
+            measured = procs.run_json(
+                [sys.executable, str(ROOT / "bench" / "calls.py")],
+                what=f"bench/calls.py ({side})",
+                cwd=tree,
+                env={**env, "PYTHONPATH": str(tree), "DJANGO_SETTINGS_MODULE": "config.settings"},
+                stdin=json.dumps(payload),
             )
-    return measured
+            for name, values in measured.items():
+                found.setdefault((name, side), []).append(values)
+                log(
+                    f"  in-process {round_ + 1}/{args.calls_rounds} {name:<24} {side:<7}"
+                    f"{values['calls']:8.0f} calls {values['cpu_ms']:7.3f} ms CPU per request"
+                )
+    return {
+        key: {
+            "calls": statistics.median(r["calls"] for r in rounds),
+            "cpu_ms": min(r["cpu_ms"] for r in rounds),
+            "statuses": dict(
+                sum((Counter(r["statuses"]) for r in rounds), Counter())  # every round's
+            ),
+        }
+        for key, rounds in found.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:

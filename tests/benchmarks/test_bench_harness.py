@@ -3,6 +3,7 @@ and the shape of bench/results.json from a tiny end-to-end run. No timing is ass
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -182,11 +183,25 @@ def test_a_tiny_compare_run_serves_both_trees_and_removes_the_base_worktree(tmp_
 
     command = [sys.executable, "-m", "bench.compare", "--base", "HEAD", "--tenants", "5",
                "--rounds", "2", "--duration", "1", "--ops", "get_one,post_create",
-               "--calls-requests", "40", "--output", str(output)]  # fmt: skip
-    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, timeout=180)
+               "--calls-requests", "40", "--calls-rounds", "2",
+               "--output", str(output)]  # fmt: skip
+    run = subprocess.run(
+        command, cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=240
+    )
 
     results = json.loads(output.read_text())
     assert results["base"] == git("rev-parse", "HEAD")
+    in_process = [
+        list(found.groups())
+        for line in run.stdout.splitlines()
+        if (found := re.search(r"in-process (\d+/\d+) (\S+) +(\S+)", line))
+    ]
+    assert in_process == [  # two rounds, the sides alternating; operations in bench/ops.py's order
+        [f"{round_}/2", name, side]
+        for round_, sides in ((1, ("before", "after")), (2, ("after", "before")))
+        for side in sides
+        for name in ("post_create", "get_one")
+    ]
     for name in ("get_one", "post_create"):
         result = results["results"][name]
         assert result["before_rps"] > 0 and result["after_rps"] > 0, result
