@@ -63,8 +63,8 @@ def measure(application, ops: dict[str, dict], warm_up: int) -> dict:
     for name, given in ops.items():
         auth, requests = given["auth"], given["requests"]
         statuses: Counter[int] = Counter()
-        for method, path, body in requests[:warm_up]:
-            call(application, method, path, body, auth)
+        for method, path, body in requests[:warm_up]:  # its failures count too
+            statuses[call(application, method, path, body, auth)] += 1
         measured = requests[warm_up:]
         profiled, timed = measured[: len(measured) // 2], measured[len(measured) // 2 :]
         if not profiled or not timed:

@@ -11,29 +11,30 @@ directory), each served by gunicorn with its own config/gunicorn.conf.py on one 
 this tree migrates and seeds (bench/run.py's `prepare`). Every round runs each operation
 against both, alternating which goes first, for `--duration` seconds each under wrk; the result
 per operation is the median over rounds of after/before req/s, of each side's worker CPU per
-request and of its database backends' (both from /proc; the database's only when it runs on
-this machine; connections are kept for the whole run, CONN_MAX_AGE, so that no backend takes
-its time away). Then bench/calls.py runs in each side's tree, `--calls-rounds` times (3), the
-sides alternating: Python function calls per request (cProfile; the same code makes the same
-calls on any machine at any hour, the one figure the machine's drift cannot move; the median)
-and in-process CPU per request (the least over the rounds). How much one run tells of the rest:
-comparing a revision with itself in runs of 3 to 5 rounds, after/before came out from 0.68 to
-1.19 for req/s (single rounds from 0.63 to 1.51) and from 0.84 to 1.02 for worker CPU per
-request; a smaller change needs more `--rounds`. Both sides use this tree's virtualenv (a
-change of dependencies is not compared). BASE runs on this tree's schema: when their migrations
-differ, the run is refused (the difference would not be measured) unless `--allow-other-
-migrations`.
+request and of the PostgreSQL processes serving its database (both from /proc; the database's
+only when it runs on this machine: procs.DatabaseCpu). Then bench/calls.py runs in each side's
+tree, `--calls-rounds` times (3), the sides alternating: Python function calls per request
+(cProfile; the same code makes the same calls on any machine at any hour, the one figure the
+machine's drift cannot move; the median) and in-process CPU per request (the least over the
+rounds). How much one run tells of the rest: comparing a revision with itself in runs of 3 to 5
+rounds, after/before came out from 0.68 to 1.19 for req/s (single rounds from 0.63 to 1.51) and
+from 0.84 to 1.02 for worker CPU per request; a smaller change needs more `--rounds`. Both
+sides use this tree's virtualenv (a change of dependencies is not compared). BASE runs on this
+tree's schema: when their migrations differ, the run is refused (the difference would not be
+measured) unless `--allow-other- migrations`.
 
 A run fails (exit status 1, gunicorn logs kept) when an answer was not 2xx, in the warm-up,
 the rounds or in process, or when a run got no answer at all; otherwise the logs are removed.
 SIGTERM and SIGHUP end it as Ctrl-C does, servers stopped and the worktree removed; a run
 killed outright (SIGKILL) takes its servers with it (procs' PR_SET_PDEATHSIG), and its
-worktree is removed by the next run.
+worktree, which it no longer holds (`owned`), is removed by the next run; no other worktree
+of the repository is touched.
 
 Prints a table and writes bench/compare.json. Timings are reported, never asserted.
 """
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -102,7 +103,28 @@ def resolve(revision: str) -> str:
 
 
 WORKTREE_PREFIX = "bench-base-"
-OWNER_FILE = "owner.pid"
+OWNER_FILE = "owner.lock"
+
+
+@contextmanager
+def owned(parent: Path):
+    """Holds an exclusive lock on `parent`'s OWNER_FILE while the block runs: how another run
+    tells that this one is alive (the kernel drops the lock when the process dies, however it
+    dies; a pid could name another process by then)."""
+    with (parent / OWNER_FILE).open("a") as owner:
+        fcntl.flock(owner, fcntl.LOCK_EX)
+        yield
+
+
+def is_owned(parent: Path) -> bool:
+    try:
+        with (parent / OWNER_FILE).open("a") as owner:
+            fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # no such file: not a run's, or its folder is gone
+        return False
+    return False
 
 
 @contextmanager
@@ -114,34 +136,41 @@ def checked_out(commit: str):
     parent = Path(tempfile.mkdtemp(prefix=WORKTREE_PREFIX))
     tree = parent / "tree"
     try:
-        (parent / OWNER_FILE).write_text(str(os.getpid()))
-        _git("worktree", "add", "--detach", "--quiet", str(tree), commit)
-        yield tree
+        with owned(parent):
+            _git("worktree", "add", "--detach", "--quiet", str(tree), commit)
+            yield tree
     finally:
-        _git("worktree", "remove", "--force", str(tree), check=False)
+        forget_worktree(tree)
         shutil.rmtree(parent, ignore_errors=True)
-        _git("worktree", "prune", check=False)
 
 
 def remove_abandoned_worktrees() -> list[Path]:
-    """Remove the base worktrees of earlier runs whose process is gone; returns them."""
+    """Remove the base worktrees of earlier runs that no live run holds (`owned`); returns
+    them. Nothing else: no other worktree is touched (not even pruned)."""
     removed = []
     listing = _git("worktree", "list", "--porcelain").stdout
     for line in listing.splitlines():
         tree = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
         if tree is None or tree.name != "tree" or not tree.parent.name.startswith(WORKTREE_PREFIX):
             continue
-        try:
-            owner = int((tree.parent / OWNER_FILE).read_text())
-        except (OSError, ValueError):
-            owner = None
-        if owner is not None and Path(f"/proc/{owner}").exists():
+        if is_owned(tree.parent):
             continue  # a run still going
-        _git("worktree", "remove", "--force", str(tree), check=False)
+        forget_worktree(tree)
         shutil.rmtree(tree.parent, ignore_errors=True)
         removed.append(tree)
-    _git("worktree", "prune", check=False)
     return removed
+
+
+def forget_worktree(tree: Path) -> None:
+    """Remove the worktree at `tree` and git's record of it, even when its folder is gone
+    (where `git worktree remove` refuses): that record only, never a global prune, which would
+    also drop the records of a developer's worktrees moved or on an unmounted disk."""
+    _git("worktree", "remove", "--force", str(tree), check=False)
+    common = Path(_git("rev-parse", "--git-common-dir").stdout.strip())
+    records = (ROOT / common / "worktrees").glob("*/gitdir")
+    for gitdir in records:
+        if Path(gitdir.read_text().strip()) == tree / ".git":
+            shutil.rmtree(gitdir.parent, ignore_errors=True)
 
 
 def other_migrations(commit: str) -> list[str]:
@@ -391,8 +420,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"[{time.monotonic() - started:6.1f} s] {message}" if message else "", flush=True)
 
     url = database_url()
-    # Connections kept for the whole run (production: 60 s): a backend that closed during a
-    # run would take its CPU time out of the database's figure (procs.ticks_spent).
+    # Connections kept for the whole run (production: 60 s): fewer backends that exit during
+    # a run, whose last up to 20 ms of work procs.DatabaseCpu cannot see.
     env = {**environment(url), "CONN_MAX_AGE": "86400"}
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"

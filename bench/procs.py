@@ -2,6 +2,7 @@
 time and memory (from /proc), and one wrk run."""
 
 import ctypes
+import getpass
 import http.client
 import json
 import os
@@ -10,10 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -33,10 +36,14 @@ class Server:
     process: subprocess.Popen
     port: int
     log: Path
-    # The PostgreSQL database it serves from (its backends' CPU is its database CPU), if any.
-    database: str | None = None
+    # The PostgreSQL database it serves from, and as which user (its backends' CPU is its
+    # database CPU), if any.
+    database: tuple[str, str] | None = None
 
     def stop(self) -> None:
+        """Stop gunicorn, and any worker that outlives its master (the kernel's parent-death
+        signal is not inherited by the workers the master forks)."""
+        workers = self.workers()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)  # gunicorn: quick shutdown (no keep-alives)
             try:
@@ -44,6 +51,11 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:  # gone with its master, as it should
+                continue
 
     def workers(self) -> list[int]:
         return children_of(self.process.pid)
@@ -87,51 +99,104 @@ def children_of(parent: int) -> list[int]:
     return sorted(found)
 
 
-# A backend's process title (PostgreSQL's update_process_title, on by default) is
-# "postgres: [cluster_name: ]user database host(port) state"; the address marks it.
-_BACKEND_ADDRESS = re.compile(r"\S+\(\d+\)|\[local\]")
+_PARALLEL_WORKER = re.compile(r"parallel worker for PID (\d+)")
 
 
-def postgres_backend_ticks(database: str) -> dict[int, int] | None:
-    """CPU ticks (utime + stime) of each PostgreSQL backend on this machine connected to
-    `database`, by pid, found by their process titles; None when no PostgreSQL process here
-    shows a backend's title (a database elsewhere, or titles turned off). Backends of other
-    databases and PostgreSQL's background processes are not counted: a neighbour's work is
-    not the server's. See ticks_spent."""
-    found: dict[int, int] = {}
-    titled = False
+def database_processes(database: str, user: str) -> dict[int, int] | None:
+    """CPU ticks (utime + stime), by pid, of the PostgreSQL processes on this machine that
+    serve `database` for `user`: its backends, found by their process titles (PostgreSQL's
+    update_process_title, on by default: "postgres: [cluster_name: ]user database host(port)
+    state"), and their parallel workers ("postgres: ...: parallel worker for PID <backend>").
+    Other databases' backends and PostgreSQL's background processes are not counted: a
+    neighbour's work is not the server's. None when no PostgreSQL process here shows a
+    backend's title (a database elsewhere, or titles turned off)."""
+    backend = re.compile(
+        rf"postgres: (?:.*?: )?{re.escape(user)} {re.escape(database)} (?:\S+\(\d+\)|\[local\]) "
+    )
+    any_backend = re.compile(r"postgres: .* (?:\S+\(\d+\)|\[local\]) ")
+    titles: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            # One string with spaces as PostgreSQL sets it; NULs between words elsewhere.
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            title = title.split()
-            if not title or title[0] != "postgres:":
+        if entry.name.isdigit():
+            try:
+                # One string with spaces as PostgreSQL sets it; NULs between words elsewhere.
+                title = (
+                    (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+                )
+            except OSError:  # gone meanwhile, or not ours to read
                 continue
-            at = next((i for i, word in enumerate(title) if _BACKEND_ADDRESS.fullmatch(word)), 0)
-            if at < 2:  # a background process: "postgres: 15/main: walwriter"
-                continue
-            titled = True
-            if title[at - 1] == database:
-                found[int(entry.name)] = _stat_ticks(int(entry.name), missing_raises=True)
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-    return found if titled else None
-
-
-def ticks_spent(before: dict[int, int] | None, after: dict[int, int] | None) -> int | None:
-    """The ticks the backends spent between two postgres_backend_ticks snapshots: each
-    backend's growth, a new one's whole time. Never negative. A backend that exited in
-    between takes its time with it (bench/compare.py keeps connections open for the whole
-    run, so that none does); None when either snapshot is."""
-    if before is None or after is None:
+            if title.startswith("postgres: "):
+                titles[int(entry.name)] = title + " "
+    if not any(any_backend.match(title) for title in titles.values()):
         return None
-    spent = 0
-    for pid, ticks in after.items():
-        grown = ticks - before.get(pid, 0)
-        spent += grown if grown >= 0 else ticks  # a pid reused by a new backend
-    return spent
+    served = {pid for pid, title in titles.items() if backend.match(title)}
+    served |= {
+        pid
+        for pid, title in titles.items()
+        if (leader := _PARALLEL_WORKER.search(title)) and int(leader.group(1)) in served
+    }
+    found = {}
+    for pid in served:
+        try:
+            found[pid] = _stat_ticks(pid, missing_raises=True)
+        except OSError:
+            continue
+    return found
+
+
+class DatabaseCpu:
+    """The CPU ticks the PostgreSQL processes serving one database (database_processes) spend
+    while the block runs. A thread reads /proc every `interval` seconds, so that a process
+    which exits meanwhile (a connection closed, a recycled gunicorn worker's, a parallel
+    query's worker) keeps the time it had when last seen: at most `interval` of its work is
+    missed. A pid whose time goes down is a new process under an old pid: counted whole.
+    `ticks`: None when not measured (no backend titles here). `interval` None: no thread,
+    only the readings at the start, at the end, and of `sample()`."""
+
+    def __init__(self, database: str, user: str, *, interval: float | None = 0.02) -> None:
+        self.database, self.user, self.interval = database, user, interval
+        self._start: dict[int, int] = {}
+        self._last: dict[int, int] = {}
+        self._done = 0  # ticks of processes whose pid was taken over
+        self._measured = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sample(self) -> None:
+        found = database_processes(self.database, self.user)
+        if found is None:
+            return
+        self._measured = True
+        for pid, ticks in found.items():
+            last = self._last.get(pid)
+            if last is not None and ticks < last:
+                self._done += last - self._start.get(pid, 0)
+                self._start[pid] = 0
+            self._start.setdefault(pid, 0)
+            self._last[pid] = ticks
+
+    def __enter__(self) -> "DatabaseCpu":
+        self.sample()
+        self._start = dict(self._last)  # time before the block is not the block's
+        if self.interval is not None:
+            self._thread = threading.Thread(target=self._follow, daemon=True)
+            self._thread.start()
+        return self
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.sample()
+
+    @property
+    def ticks(self) -> int | None:
+        if not self._measured:
+            return None
+        return self._done + sum(last - self._start.get(pid, 0) for pid, last in self._last.items())
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -181,11 +246,11 @@ def start_gunicorn(
     return Server(name, process, port, log, database=_postgres_database(env))
 
 
-def _postgres_database(env: dict[str, str]) -> str | None:
+def _postgres_database(env: dict[str, str]) -> tuple[str, str] | None:
     url = urlsplit(env.get("DATABASE_URL", ""))
-    if not url.scheme.startswith("postgres"):
+    if not url.scheme.startswith("postgres") or not url.path.lstrip("/"):
         return None
-    return url.path.lstrip("/") or None
+    return unquote(url.path.lstrip("/")), unquote(url.username or getpass.getuser())
 
 
 def _die_with_parent() -> None:
@@ -260,14 +325,14 @@ def wrk(
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
                "-s", str(LUA), f"http://127.0.0.1:{server.port}",
                "--", method, path, body, str(tenants), prefix, auth]  # fmt: skip
-    database = server.database
-    db_before = postgres_backend_ticks(database) if database else None
-    cpu_before = server.cpu_seconds()
-    result = subprocess.run(  # noqa: S603 (our own command line)
-        command, capture_output=True, text=True, timeout=seconds + 60, check=False
-    )
-    cpu = server.cpu_seconds() - cpu_before
-    db_ticks = ticks_spent(db_before, postgres_backend_ticks(database) if database else None)
+    database_cpu = DatabaseCpu(*server.database) if server.database else nullcontext(None)
+    with database_cpu as followed:
+        cpu_before = server.cpu_seconds()
+        result = subprocess.run(  # noqa: S603 (our own command line)
+            command, capture_output=True, text=True, timeout=seconds + 60, check=False
+        )
+        cpu = server.cpu_seconds() - cpu_before
+    db_ticks = followed.ticks if followed is not None else None
     line = next(
         (line for line in result.stdout.splitlines() if line.startswith("BENCH_RESULT ")), None
     )

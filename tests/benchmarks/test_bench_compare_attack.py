@@ -245,9 +245,9 @@ def test_a_base_with_other_migrations_is_not_compared_silently(tmp_path):
 
 # 5. PostgreSQL's CPU could go down: /proc read in pid order, the postmaster first, a backend
 #    reaped between the two reads was counted neither live nor in the postmaster's children's
-#    time, and a wrk run ending then got a negative database CPU. Now each backend of the
-#    server's database is followed by pid (procs.postgres_backend_ticks) and what they spent
-#    is each one's growth (procs.ticks_spent): never negative, whatever exits or starts.
+#    time, and a wrk run ending then got a negative database CPU. Now the processes serving
+#    the server's database are followed by pid (procs.DatabaseCpu): what they spent is each
+#    one's growth, never negative, whatever exits or starts.
 
 
 class _FakeProcess:
@@ -255,15 +255,15 @@ class _FakeProcess:
         self.title, self.ticks = title, ticks
 
     def __truediv__(self, name):
-        return _FakeFile(self, name)
+        return _FakeFile(self)
 
 
 class _FakeFile:
-    def __init__(self, process, name):
-        self.process, self.name = process, name
+    def __init__(self, process):
+        self.process = process
 
     def read_bytes(self):
-        return self.process.title.replace(" ", "\0").encode() + b"\0"
+        return self.process.title.encode() + b"\0"
 
 
 class _FakeEntry:
@@ -290,7 +290,7 @@ def _fake_proc(monkeypatch, processes: dict[int, _FakeProcess]):
     monkeypatch.setattr(procs, "_stat_ticks", fake_ticks)
 
 
-def test_database_cpu_follows_the_servers_backends_and_never_goes_down(monkeypatch):
+def test_database_cpu_follows_the_servers_processes_and_never_goes_down(monkeypatch):
     processes = {
         100: _FakeProcess("/usr/lib/postgresql/15/bin/postgres -D /var/lib/x", 10),
         101: _FakeProcess("postgres: 15/main: walwriter", 7),
@@ -300,25 +300,29 @@ def test_database_cpu_follows_the_servers_backends_and_never_goes_down(monkeypat
     }
     _fake_proc(monkeypatch, processes)
 
-    before = procs.postgres_backend_ticks("registry_bench")
-    assert before == {200: 150, 201: 40}  # not the postmaster, the WAL writer, other_db
-    del processes[200]  # exits (its time goes with it, as documented)
-    processes[201].ticks = 55
-    processes[202] = _FakeProcess("postgres: registry registry_bench ::1(40009) idle", 5)
-    processes[300].ticks = 5000  # a neighbour's work
-    after = procs.postgres_backend_ticks("registry_bench")
+    assert procs.database_processes("registry_bench", "registry") == {200: 150, 201: 40}
+    with procs.DatabaseCpu("registry_bench", "registry", interval=None) as followed:
+        processes[200].ticks = 170
+        followed.sample()
+        del processes[200]  # exits: its 20 ticks seen stay counted
+        processes[201].ticks = 55
+        processes[202] = _FakeProcess("postgres: registry registry_bench ::1(40009) idle", 5)
+        processes[203] = _FakeProcess("postgres: 15/main: parallel worker for PID 201", 9)
+        processes[300].ticks = 5000  # a neighbour's work
+        followed.sample()
+        processes[202] = _FakeProcess("postgres: registry registry_bench ::1(40010) idle", 2)
 
-    assert procs.ticks_spent(before, after) == 15 + 5
-    # Backwards: 200 is new, and 201's time went down, so it is a new backend under an old
-    # pid: both counted whole, nothing negative.
-    assert procs.ticks_spent(after, before) == 150 + 40
-    assert procs.ticks_spent(before, None) is None
+    # 200: 20; 201: 15; 202: 5, then a new process under its pid: 2; 203 (201's worker): 9.
+    assert followed.ticks == 20 + 15 + 5 + 2 + 9
 
 
 def test_database_cpu_is_not_measured_without_backend_titles(monkeypatch):
     _fake_proc(monkeypatch, {100: _FakeProcess("postgres: 15/main: checkpointer", 3)})
 
-    assert procs.postgres_backend_ticks("registry_bench") is None
+    assert procs.database_processes("registry_bench", "registry") is None
+    with procs.DatabaseCpu("registry_bench", "registry", interval=None) as followed:
+        pass
+    assert followed.ticks is None
 
 
 # 6. PostgreSQL's CPU counts every postgres process of the machine: another database's
@@ -330,7 +334,6 @@ def test_database_cpu_per_request_is_not_another_clients_work(tmp_path):
     need_wrk()
     import psycopg
 
-    assert procs.postgres_backend_ticks("postgres") is not None, "the tests' PostgreSQL runs here"
     (tmp_path / "index.html").write_text("ok\n")
     port = procs.free_port()
     process = subprocess.Popen(  # a static file server: no database at all
@@ -430,11 +433,11 @@ def test_sigkill_takes_the_servers_along(tmp_path):
 def test_a_running_comparisons_worktree_is_not_taken_for_abandoned(tmp_path):
     parent = tmp_path / f"{compare.WORKTREE_PREFIX}live"
     parent.mkdir()
-    (parent / compare.OWNER_FILE).write_text(str(os.getpid()))  # this process: alive
     tree = parent / "tree"
     git("worktree", "add", "--detach", "--quiet", str(tree), "HEAD")
     try:
-        assert tree not in compare.remove_abandoned_worktrees()
-        assert str(tree) in worktrees()
+        with compare.owned(parent):  # as a running comparison holds it
+            assert tree not in compare.remove_abandoned_worktrees()
+            assert str(tree) in worktrees()
     finally:
         git("worktree", "remove", "--force", str(tree))

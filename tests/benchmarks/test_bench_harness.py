@@ -221,12 +221,12 @@ def test_database_cpu_counts_the_named_databases_backends_and_no_other():
     import psycopg
 
     server = urlsplit(os.environ["DATABASE_URL"])
-    mine_before = procs.postgres_backend_ticks("postgres")
-    other_before = procs.postgres_backend_ticks("no_such_database")
-    with psycopg.connect(urlunsplit(server._replace(path="/postgres"))) as busy:
+    with (
+        procs.DatabaseCpu("postgres", server.username) as mine,
+        procs.DatabaseCpu("no_such_database", server.username) as other,
+        psycopg.connect(urlunsplit(server._replace(path="/postgres"))) as busy,
+    ):
         busy.execute("SELECT count(*) FROM generate_series(1, 4000000)").fetchone()
-        mine_after = procs.postgres_backend_ticks("postgres")
-        other_after = procs.postgres_backend_ticks("no_such_database")
 
-    assert procs.ticks_spent(mine_before, mine_after) >= 0.1 * procs.TICKS
-    assert procs.ticks_spent(other_before, other_after) == 0
+    assert mine.ticks >= 0.1 * procs.TICKS
+    assert other.ticks == 0
