@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     url = database_url()
     # Connections kept for the whole run (production: 60 s): fewer backends that exit during
-    # a run, whose last up to 20 ms of work procs.DatabaseCpu cannot see.
+    # a run, whose last up to 50 ms of work procs.DatabaseCpu cannot see.
     env = {**environment(url), "CONN_MAX_AGE": "86400"}
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"

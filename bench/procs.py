@@ -102,30 +102,24 @@ def children_of(parent: int) -> list[int]:
 _PARALLEL_WORKER = re.compile(r"parallel worker for PID (\d+)")
 
 
-def database_processes(database: str, user: str) -> dict[int, int] | None:
+def database_processes(
+    database: str, user: str, *, titles: dict[int, str] | None = None
+) -> dict[int, int] | None:
     """CPU ticks (utime + stime), by pid, of the PostgreSQL processes on this machine that
     serve `database` for `user`: its backends, found by their process titles (PostgreSQL's
     update_process_title, on by default: "postgres: [cluster_name: ]user database host(port)
     state"), and their parallel workers ("postgres: ...: parallel worker for PID <backend>").
     Other databases' backends and PostgreSQL's background processes are not counted: a
     neighbour's work is not the server's. None when no PostgreSQL process here shows a
-    backend's title (a database elsewhere, or titles turned off)."""
+    backend's title (a database elsewhere, or titles turned off).
+
+    `titles`: the titles read before, by pid, kept up to date here, so that a process's
+    title is read once (its user and database never change; DatabaseCpu reads every 50 ms)."""
     backend = re.compile(
         rf"postgres: (?:.*?: )?{re.escape(user)} {re.escape(database)} (?:\S+\(\d+\)|\[local\]) "
     )
     any_backend = re.compile(r"postgres: .* (?:\S+\(\d+\)|\[local\]) ")
-    titles: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                # One string with spaces as PostgreSQL sets it; NULs between words elsewhere.
-                title = (
-                    (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-                )
-            except OSError:  # gone meanwhile, or not ours to read
-                continue
-            if title.startswith("postgres: "):
-                titles[int(entry.name)] = title + " "
+    titles = _postgres_titles({} if titles is None else titles)
     if not any(any_backend.match(title) for title in titles.values()):
         return None
     served = {pid for pid, title in titles.items() if backend.match(title)}
@@ -143,16 +137,34 @@ def database_processes(database: str, user: str) -> dict[int, int] | None:
     return found
 
 
+def _postgres_titles(known: dict[int, str]) -> dict[int, str]:
+    """The PostgreSQL processes' titles by pid: `known` updated in place (the titles of pids
+    gone dropped, new pids' read; "" for a process that is not PostgreSQL's)."""
+    entries = {int(entry.name): entry for entry in Path("/proc").iterdir() if entry.name.isdigit()}
+    for pid in set(known) - set(entries):
+        del known[pid]
+    for pid in set(entries) - set(known):
+        try:
+            # One string with spaces as PostgreSQL sets it; NULs between words elsewhere.
+            raw = (entries[pid] / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        title = raw.replace(b"\0", b" ").decode("utf-8", "replace")
+        known[pid] = title + " " if title.startswith("postgres: ") else ""
+    return {pid: title for pid, title in known.items() if title}
+
+
 class DatabaseCpu:
     """The CPU ticks the PostgreSQL processes serving one database (database_processes) spend
-    while the block runs. A thread reads /proc every `interval` seconds, so that a process
-    which exits meanwhile (a connection closed, a recycled gunicorn worker's, a parallel
-    query's worker) keeps the time it had when last seen: at most `interval` of its work is
-    missed. A pid whose time goes down is a new process under an old pid: counted whole.
-    `ticks`: None when not measured (no backend titles here). `interval` None: no thread,
-    only the readings at the start, at the end, and of `sample()`."""
+    while the block runs. A thread reads /proc every `interval` seconds (50 ms: about 1 % of a
+    core for the reading), so that a process which exits meanwhile (a connection closed, a
+    recycled gunicorn worker's, a parallel query's worker) keeps the time it had when last
+    seen: at most `interval` of its work is missed. A pid whose time goes down is a new process
+    under an old pid: counted whole. `ticks`: None when not measured (no backend titles here).
+    `interval` None: no thread, only the readings at the start, at the end, and of
+    `sample()`."""
 
-    def __init__(self, database: str, user: str, *, interval: float | None = 0.02) -> None:
+    def __init__(self, database: str, user: str, *, interval: float | None = 0.05) -> None:
         self.database, self.user, self.interval = database, user, interval
         self._start: dict[int, int] = {}
         self._last: dict[int, int] = {}
@@ -160,9 +172,10 @@ class DatabaseCpu:
         self._measured = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._titles: dict[int, str] = {}
 
     def sample(self) -> None:
-        found = database_processes(self.database, self.user)
+        found = database_processes(self.database, self.user, titles=self._titles)
         if found is None:
             return
         self._measured = True
