@@ -53,3 +53,26 @@ def bench_env(database: str, **extra: str) -> dict[str, str]:
         "BENCH_DATABASE_URL": urlunsplit(server._replace(path=f"/{database}")),
         **extra,
     }
+
+
+def base_commit(tmp_path: Path, changes: dict[str, str | None]) -> str:
+    """A commit of HEAD's tree with `changes` (path: new text, or None: removed), parent HEAD,
+    referenced by no branch: written with `git commit-tree` and a temporary index in
+    `tmp_path`, so the working tree, the index and every branch stay as they are."""
+    env = {
+        **os.environ,
+        "GIT_INDEX_FILE": str(tmp_path / "base-index"),
+        "GIT_AUTHOR_NAME": "bench-test",
+        "GIT_AUTHOR_EMAIL": "bench-test@example.invalid",
+        "GIT_COMMITTER_NAME": "bench-test",
+        "GIT_COMMITTER_EMAIL": "bench-test@example.invalid",
+    }
+    git("read-tree", "HEAD", env=env)
+    for path, text in changes.items():
+        if text is None:
+            git("rm", "--cached", "--quiet", path, env=env)
+        else:
+            blob = git("hash-object", "-w", "--stdin", env=env, input_=text)
+            git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+    tree = git("write-tree", env=env)
+    return git("commit-tree", tree, "-p", "HEAD", "-m", "bench-compare test base", env=env)

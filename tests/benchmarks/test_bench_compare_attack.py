@@ -20,31 +20,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from bench import compare, procs
-from tests.benchmarks.harness import ROOT, bench_env, git, need_wrk, worktrees
+from tests.benchmarks.harness import ROOT, base_commit, bench_env, git, need_wrk, worktrees
 
 pytestmark = pytest.mark.postgres
-
-
-def _base_commit(tmp_path: Path, changes: dict[str, str | None]) -> str:
-    """A commit of HEAD's tree with `changes` (path: new text, or None: removed), parent HEAD,
-    referenced by no branch."""
-    env = {
-        **os.environ,
-        "GIT_INDEX_FILE": str(tmp_path / "attack-index"),
-        "GIT_AUTHOR_NAME": "attack",
-        "GIT_AUTHOR_EMAIL": "attack@example.invalid",
-        "GIT_COMMITTER_NAME": "attack",
-        "GIT_COMMITTER_EMAIL": "attack@example.invalid",
-    }
-    git("read-tree", "HEAD", env=env)
-    for path, text in changes.items():
-        if text is None:
-            git("rm", "--cached", "--quiet", path, env=env)
-        else:
-            blob = git("hash-object", "-w", "--stdin", env=env, input_=text)
-            git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
-    tree = git("write-tree", env=env)
-    return git("commit-tree", tree, "-p", "HEAD", "-m", "bench-compare attack base", env=env)
 
 
 def _bench_env(tmp_path: Path) -> dict[str, str]:
@@ -211,7 +189,7 @@ def application(environ, start_response):
 def test_a_base_that_answers_nothing_in_a_run_fails_the_comparison(tmp_path):
     need_wrk()
     wsgi = (ROOT / "config" / "wsgi.py").read_text()
-    base = _base_commit(tmp_path, {"config/wsgi.py": git("show", "HEAD:config/wsgi.py") + SLOW_API})
+    base = base_commit(tmp_path, {"config/wsgi.py": git("show", "HEAD:config/wsgi.py") + SLOW_API})
     assert "attack" not in wsgi
 
     result, output = _compare(tmp_path, base)
@@ -232,7 +210,7 @@ def test_a_base_with_other_migrations_is_not_compared_silently(tmp_path):
     need_wrk()
     migration = "integrations/migrations/0007_integration_by_ident_index.py"
     assert (ROOT / migration).exists()
-    base = _base_commit(tmp_path, {migration: None})
+    base = base_commit(tmp_path, {migration: None})
 
     result, _output = _compare(tmp_path, base)
 

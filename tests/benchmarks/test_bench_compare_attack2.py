@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from bench import compare, floor_sql, procs
-from tests.benchmarks.harness import ROOT, bench_env, git, need_wrk, worktrees
+from tests.benchmarks.harness import ROOT, base_commit, bench_env, git, need_wrk, worktrees
 
 pytestmark = pytest.mark.postgres
 USER = urlsplit(os.environ.get("DATABASE_URL", "")).username or ""
@@ -275,28 +275,10 @@ def application(environ, start_response):
 """
 
 
-def _base_commit(tmp_path: Path, changes: dict[str, str]) -> str:
-    """A commit of HEAD's tree with `changes` (path: new text), parent HEAD, on no branch."""
-    env = {
-        **os.environ,
-        "GIT_INDEX_FILE": str(tmp_path / "attack-index"),
-        "GIT_AUTHOR_NAME": "attack",
-        "GIT_AUTHOR_EMAIL": "attack@example.invalid",
-        "GIT_COMMITTER_NAME": "attack",
-        "GIT_COMMITTER_EMAIL": "attack@example.invalid",
-    }
-    git("read-tree", "HEAD", env=env)
-    for path, text in changes.items():
-        blob = git("hash-object", "-w", "--stdin", env=env, input_=text)
-        git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
-    tree = git("write-tree", env=env)
-    return git("commit-tree", tree, "-p", "HEAD", "-m", "bench-compare attack2 base", env=env)
-
-
 def test_failures_in_the_in_process_warm_up_fail_the_run(tmp_path):
     need_wrk()
     wsgi = git("show", "HEAD:config/wsgi.py")
-    base = _base_commit(tmp_path, {"config/wsgi.py": wsgi + COLD_START_FAILS})
+    base = base_commit(tmp_path, {"config/wsgi.py": wsgi + COLD_START_FAILS})
     output = tmp_path / "compare.json"
     known = worktrees()
 
