@@ -102,11 +102,13 @@ MIDDLEWARE = [
     # before anything reads them; then a NUL character in the path, query or form is one too.
     "config.request_guards.RefuseUndecodableCharsetMiddleware",
     "config.request_guards.RejectNulCharactersMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, authentication and messages middleware, skipped under the API (whose
+    # requests carry a token, not a session): config/browser_middleware.py.
+    "config.browser_middleware.BrowserSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.browser_middleware.BrowserAuthenticationMiddleware",
+    "config.browser_middleware.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A database error in a view is a 503 page (or JSON under the API), not a 500.
     "config.middleware.DatabaseUnavailableMiddleware",
@@ -247,6 +249,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["integrations.api.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's negotiation, answering the usual Accept headers (none, */*, JSON) without parsing.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "integrations.api.negotiation.JsonFirstContentNegotiation",
     "EXCEPTION_HANDLER": "integrations.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

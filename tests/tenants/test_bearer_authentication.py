@@ -84,3 +84,26 @@ def test_an_unusable_token_fails_and_is_not_marked_used(rf, tenant, state):
         authenticate(rf, f"Bearer {plaintext}")
 
     assert last_used(api_token) is None
+
+
+def test_the_header_is_read_as_given_as_bytes_too(rf, tenant):
+    """A test client (or a server outside PEP 3333) may give the header as bytes: read as
+    latin-1, as DRF's get_authorization_header read it."""
+    api_token, plaintext = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
+    request = Request(rf.get("/", HTTP_AUTHORIZATION=f"Bearer {plaintext}".encode("latin-1")))
+
+    user, auth = BearerTokenAuthentication().authenticate(request)
+
+    assert auth.pk == api_token.pk
+    assert str(user) == "token:ops"
+
+
+@pytest.mark.parametrize("header", ["Bearer tök€n", "Bearer \udcff", "Bearer a\x00b"])
+def test_a_header_of_characters_no_token_has_is_refused_not_a_crash(rf, header):
+    with pytest.raises(AuthenticationFailed):
+        authenticate(rf, header)
+
+
+def test_no_header_and_an_empty_one_leave_it_to_other_authenticators(rf):
+    assert BearerTokenAuthentication().authenticate(Request(rf.get("/"))) is None
+    assert authenticate(rf, "") is None
