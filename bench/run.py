@@ -264,6 +264,7 @@ def summarise(ops, runs, cpu, checks) -> dict:
                 "p50_ms": median([r["p50_us"] / 1000 for r in target_runs if r["requests"]]),
                 "p99_ms": median([r["p99_us"] / 1000 for r in target_runs if r["requests"]]),
                 "worker_cpu_ms": median([r["server_cpu_ms_per_request"] for r in target_runs]),
+                "db_cpu_ms": median([r.get("db_cpu_ms_per_request") for r in target_runs]),
                 "requests": sum(r["requests"] for r in target_runs),
                 "non2xx": sum(r["non2xx"] for r in target_runs)
                 + cpu.get((op.name, target), {}).get("non2xx", 0),
@@ -303,6 +304,11 @@ def summarise(ops, runs, cpu, checks) -> dict:
             "app_worker_cpu_ms": rounded(app["worker_cpu_ms"]),
             "floor_worker_cpu_ms": rounded(floor["worker_cpu_ms"]),
             "django_floor_worker_cpu_ms": rounded(django_floor["worker_cpu_ms"]),
+            # The CPU of the PostgreSQL backends serving each server's requests, per request
+            # (procs.DatabaseCpu; None when the database is not on this machine).
+            "app_db_cpu_ms": rounded(app["db_cpu_ms"], 3),
+            "floor_db_cpu_ms": rounded(floor["db_cpu_ms"], 3),
+            "django_floor_db_cpu_ms": rounded(django_floor["db_cpu_ms"], 3),
             "requests": {t: row[t]["requests"] for t in TARGETS},
             "non2xx": {t: row[t]["non2xx"] for t in TARGETS},
             "socket_errors": {t: row[t]["socket_errors"] for t in TARGETS},
@@ -329,9 +335,9 @@ def fmt(value, spec: str) -> str:
 def table(results: dict, ops) -> str:
     lines = [
         "| operation | app req/s | WSGI floor | app/floor | per round | Django floor "
-        "| app/Django | app p50 ms | app p99 ms | CPU ms app / Django | worker CPU ms | non-2xx "
-        "| size |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| app/Django | app p50 ms | app p99 ms | CPU ms app / Django | worker CPU ms "
+        "| DB CPU ms app / floor | non-2xx | size |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for op in ops:
         r = results[op.name]
@@ -349,7 +355,9 @@ def table(results: dict, ops) -> str:
             f"| {fmt(r['ratio_django'], '.3f')} | {fmt(r['app_p50_ms'], '.1f')} "
             f"| {fmt(r['app_p99_ms'], '.1f')} "
             f"| {fmt(r['cpu_ms'], '.2f')} / {fmt(r['django_floor_cpu_ms'], '.2f')} "
-            f"| {fmt(r['app_worker_cpu_ms'], '.1f')} | {bad} | {size} |"
+            f"| {fmt(r['app_worker_cpu_ms'], '.1f')} "
+            f"| {fmt(r['app_db_cpu_ms'], '.2f')} / {fmt(r['floor_db_cpu_ms'], '.2f')} "
+            f"| {bad} | {size} |"
         )
     return "\n".join(lines)
 

@@ -86,6 +86,10 @@ def test_a_tiny_run_writes_results_of_the_documented_shape(tmp_path):
     assert results["get_one"]["ratio_paired"] > 0
     assert results["staff_tenant_list"]["ratio_paired"] is None
     assert results["staff_tenant_list"]["floor_rps"] is None  # the app's pages have no floor
+    # The database runs on this machine (bench_env): its backends' CPU is measured per server.
+    assert results["get_one"]["app_db_cpu_ms"] > 0
+    assert results["get_one"]["floor_db_cpu_ms"] > 0
+    assert results["get_one"]["django_floor_db_cpu_ms"] > 0
     assert set(results["machine"]) >= {"cpu_model", "cores", "load_average_before"}
     assert results["settings"]["tenants"] == 5
     assert results["worker_memory"]["app"]
