@@ -265,7 +265,8 @@ REST_FRAMEWORK = {
 # (`make run`, tests). `manage.py check --deploy` warns when it is not shared.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 if CACHES["default"]["LOCATION"].startswith(("redis://", "rediss://")):
-    CACHES["default"]["BACKEND"] = "django.core.cache.backends.redis.RedisCache"
+    # Django's RedisCache, one redis-py client per pool instead of one per call (see there).
+    CACHES["default"]["BACKEND"] = "config.redis_cache.RedisCache"
     # A Redis that hangs must not hold requests: the limits are then skipped (logged).
     CACHES["default"].setdefault("OPTIONS", {}).setdefault("socket_connect_timeout", 1)
     CACHES["default"]["OPTIONS"].setdefault("socket_timeout", 1)

@@ -8,6 +8,9 @@ an atomic increment (Redis INCR) of a per-window counter, and the limit is a sli
 estimated from the current and the previous window (the previous one weighted by how much of
 it still overlaps the last `duration` seconds).
 
+With Redis (config/redis_cache.py) each of those steps is one round trip (_RedisCounters);
+through Django's cache API a counter's increment alone takes two (its incr asks EXISTS first).
+
 When the cache cannot be reached the limits are not enforced (logged as an error): the API
 stays up without Redis, as it would without any rate limit.
 """
@@ -20,8 +23,77 @@ from django.core.cache import caches
 from rest_framework import exceptions, throttling
 
 from config.client_address import client_address
+from config.redis_cache import RedisCache
 
 logger = logging.getLogger("tenants.ratelimits")
+
+
+class _CacheCounters:
+    """The limits' per-window counters through Django's cache API, on any backend (the
+    per-process memory cache of `make run` and the tests)."""
+
+    def __init__(self, cache):
+        self.cache = cache
+
+    def read(self, keys: list[str]) -> list[int]:
+        """The counts of `keys`, 0 for a counter not there."""
+        counts = self.cache.get_many(keys)
+        return [counts.get(key, 0) for key in keys]
+
+    def add_one(self, key: str, ttl: int, *, and_read: str | None = None) -> tuple[int, int]:
+        """Adds 1 to the counter `key` (created with `ttl` seconds to live); returns its new
+        count and the count of the counter `and_read` (0 when None or not there)."""
+        try:
+            count = self.cache.incr(key)
+        except ValueError:  # the window's first hit
+            self.cache.add(key, 0, timeout=ttl)
+            count = self.cache.incr(key)
+        return count, (self.cache.get(and_read, 0) if and_read else 0)
+
+    def take_one_back(self, key: str) -> None:
+        self.cache.decr(key)
+
+
+# _RedisCounters.add_one, run by Redis as one command (EVALSHA): the counter KEYS[1] created
+# with ARGV[1] seconds to live if it is not there, then incremented (so it is never left
+# without a time to live), and the counter KEYS[2] read (nil when KEYS[2] is "").
+_ADD_ONE = """
+redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
+local count = redis.call('INCR', KEYS[1])
+local other = false
+if KEYS[2] ~= '' then other = redis.call('GET', KEYS[2]) end
+return {count, other}
+"""
+
+
+class _RedisCounters:
+    """_CacheCounters' operations on the cache's Redis in one round trip each (a Lua script,
+    run atomically: redis.io, "Scripting with Lua"), where Django's cache API takes two to
+    four. Keys and values as Django's RedisCache writes them (its key function; integers
+    stored as themselves), so either may read what the other wrote."""
+
+    def __init__(self, cache: RedisCache):
+        self.cache = cache
+        self.client = cache.client()
+        self.add_one_script = cache.script(_ADD_ONE)
+
+    def read(self, keys: list[str]) -> list[int]:
+        return [_count(value) for value in self.client.mget([self._key(key) for key in keys])]
+
+    def add_one(self, key: str, ttl: int, *, and_read: str | None = None) -> tuple[int, int]:
+        other = self._key(and_read) if and_read else ""
+        count, value = self.add_one_script(keys=[self._key(key), other], args=[ttl])
+        return int(count), _count(value)
+
+    def take_one_back(self, key: str) -> None:
+        self.client.decr(self._key(key))
+
+    def _key(self, key: str) -> str:
+        return self.cache.make_and_validate_key(key)
+
+
+def _count(value: bytes | str | None) -> int:
+    return 0 if value is None else int(value)
 
 
 class RateLimited(exceptions.Throttled):
@@ -45,7 +117,10 @@ class SharedRateThrottle(throttling.SimpleRateThrottle):
     duration: int
 
     def __init__(self):
-        self.cache = caches["default"]
+        cache = caches["default"]
+        self.counters = (
+            _RedisCounters(cache) if isinstance(cache, RedisCache) else _CacheCounters(cache)
+        )
         self._wait = 1
         super().__init__()
 
@@ -65,13 +140,9 @@ class SharedRateThrottle(throttling.SimpleRateThrottle):
         prefix = f"{self.cache_prefix}:{key}"
         return f"{prefix}:{index}", f"{prefix}:{index - 1}", elapsed
 
-    def _increment(self, counter: str, delta: int = 1) -> int:
-        try:
-            return self.cache.incr(counter, delta)
-        except ValueError:  # the window's first hit
-            # Two windows: the counter is read as "the previous window" in the next one.
-            self.cache.add(counter, 0, timeout=2 * self.duration + 1)
-            return self.cache.incr(counter, delta)
+    def _time_to_live(self) -> int:
+        # Two windows: a counter is read as "the previous window" in the next one.
+        return 2 * self.duration + 1
 
     def _fits_one_more(self, previous: int, current: int, elapsed: float) -> bool:
         """Whether one more request keeps the estimated count of the last `duration` seconds
@@ -125,11 +196,13 @@ class TokenRateThrottle(SharedRateThrottle):
             return True
         current_key, previous_key, elapsed = self._windows(key, self.timer())
         try:
-            current = self._increment(current_key) - 1  # the others', before this one
-            previous = self.cache.get(previous_key, 0)
+            count, previous = self.counters.add_one(
+                current_key, self._time_to_live(), and_read=previous_key
+            )
+            current = count - 1  # the others', before this one
             if self._fits_one_more(previous, current, elapsed):
                 return True
-            self.cache.decr(current_key)
+            self.counters.take_one_back(current_key)
         except Exception as error:  # Redis down or unreachable: fail open
             return self._store_unavailable(error)
         self._wait = self._seconds_until_allowed(previous, current, elapsed)
@@ -169,10 +242,9 @@ class AuthFailureThrottle(SharedRateThrottle):
             self.get_cache_key(request), self.timer()
         )
         try:
-            counts = self.cache.get_many([current_key, previous_key])
+            current, previous = self.counters.read([current_key, previous_key])
         except Exception as error:
             return self._store_unavailable(error)
-        current, previous = counts.get(current_key, 0), counts.get(previous_key, 0)
         if self._fits_one_more(previous, current, elapsed):
             return True
         self._wait = self._seconds_until_allowed(previous, current, elapsed)
@@ -192,7 +264,7 @@ class AuthFailureThrottle(SharedRateThrottle):
             return
         current_key, _, _ = self._windows(self.get_cache_key(request), self.timer())
         try:
-            self._increment(current_key)
+            self.counters.add_one(current_key, self._time_to_live())
         except Exception as error:
             self._store_unavailable(error)
 

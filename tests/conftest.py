@@ -8,8 +8,10 @@ CI never passes by skipping them.
 import os
 import re
 import shutil
+from urllib.parse import urlsplit
 
 import pytest
+import redis
 from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -70,6 +72,28 @@ def _requirements_of_markers(request):
         _missing(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
     if request.node.get_closest_marker("redis") and redis_missing():
         _missing(f"needs {REDIS_SERVER} (apt-get install redis-server) or TEST_REDIS_URL")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A Redis server's URL without its database number (redis://host:port): CI's
+    (TEST_REDIS_URL, started by .ci/run), else a private redis-server on a free port, started
+    once. (The marker check runs per test, after this: the policy is applied here too.)"""
+    from tests.servers import support
+
+    if redis_missing():
+        _missing(f"needs {REDIS_SERVER} (apt-get install redis-server) or TEST_REDIS_URL")
+    served = None
+    if TEST_REDIS_URL:
+        parts = urlsplit(TEST_REDIS_URL)
+        url = f"{parts.scheme}://{parts.netloc}"
+    else:
+        served = support.start_redis(tmp_path_factory.mktemp("redis"), REDIS_SERVER)
+        url = f"redis://127.0.0.1:{served.port}"
+    redis.Redis.from_url(url).ping()  # an unreachable TEST_REDIS_URL fails here, never skips
+    yield url
+    if served is not None:
+        served.stop()
 
 
 # --- named actors ----------------------------------------------------------------------------

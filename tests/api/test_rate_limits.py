@@ -8,6 +8,7 @@ shows the sliding window.
 import logging
 
 import pytest
+from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from integrations.models import Integration
@@ -38,8 +39,22 @@ def clock(monkeypatch):
     return clock
 
 
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def store(request, settings):
+    """Each test runs on both stores of the counters: the per-process memory cache (through
+    Django's cache API) and Redis (config.redis_cache, its counters in one round trip each:
+    tenants.throttling._RedisCounters), database 2 of the test Redis, emptied first."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        settings.CACHES = {
+            "default": {"BACKEND": "config.redis_cache.RedisCache", "LOCATION": f"{url}/2"}
+        }
+        caches["default"].clear()
+    return request.param
+
+
 @pytest.fixture
-def limits(settings, clock):
+def limits(settings, clock, store):
     settings.API_AUTH_FAILURE_RATE = "3/min"
     settings.API_TOKEN_RATE = "5/min"
     settings.TRUSTED_PROXY_COUNT = 0
@@ -222,13 +237,16 @@ def test_429s_are_logged_with_the_token_prefix_never_the_token(limits, tenant, g
 # --- the shared store is down ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "backend", ["django.core.cache.backends.redis.RedisCache", "config.redis_cache.RedisCache"]
+)
 def test_an_unreachable_cache_leaves_the_api_up_and_says_so_in_the_log(
-    limits, tenant, good_token, caplog
+    limits, tenant, good_token, caplog, backend
 ):
     # A closed port: the connection is refused at once.
     limits.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": backend,
             "LOCATION": "redis://127.0.0.1:9/0",
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }

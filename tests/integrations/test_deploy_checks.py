@@ -116,6 +116,7 @@ def test_an_unreachable_database_is_a_warning_not_a_crash(stored, monkeypatch):
         ("django.core.cache.backends.locmem.LocMemCache", ["tenants.W001"]),
         ("django.core.cache.backends.dummy.DummyCache", ["tenants.W001"]),
         ("django.core.cache.backends.redis.RedisCache", []),
+        ("config.redis_cache.RedisCache", []),
     ],
 )
 def test_a_cache_that_processes_do_not_share_is_a_warning(settings, backend, expected):

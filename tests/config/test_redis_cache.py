@@ -1,0 +1,121 @@
+"""config/redis_cache.py and the rate limits' counters on Redis (tenants/throttling.py),
+against a real redis-server."""
+
+import pytest
+import redis
+from django.core.cache import caches
+from rest_framework.test import APIClient
+
+from tenants.services import api_token_create
+from tenants.throttling import _RedisCounters
+from tests.factories import actor_named
+
+pytestmark = [pytest.mark.redis, pytest.mark.django_db]
+
+LIST = "/1.0/tenants/acme/integrations"
+
+
+@pytest.fixture
+def redis_cache(settings, redis_url):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "config.redis_cache.RedisCache",
+            "LOCATION": f"{redis_url}/3",
+            "KEY_PREFIX": "registry-test",
+        }
+    }
+    settings.API_TOKEN_RATE = "1000/min"
+    settings.API_AUTH_FAILURE_RATE = "1000/min"
+    cache = caches["default"]
+    cache.clear()
+    return cache
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """How many times a command (or a pipeline) was sent to Redis."""
+    sent: list[bytes] = []
+    real = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(command if isinstance(command, bytes) else b"".join(command))
+        return real(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+def test_one_client_serves_every_operation_and_the_cache_api_still_works(redis_cache):
+    assert redis_cache.client() is redis_cache.client()
+    assert redis_cache._cache.get_client(write=True) is redis_cache.client()
+
+    redis_cache.set("plain", {"a": 1})
+    redis_cache.set("number", 41)
+    assert redis_cache.incr("number") == 42
+    assert redis_cache.get_many(["plain", "number", "absent"]) == {"plain": {"a": 1}, "number": 42}
+    with pytest.raises(ValueError):
+        redis_cache.incr("absent")
+
+
+def test_an_api_request_costs_two_round_trips_to_redis(redis_cache, tenant, round_trips):
+    _, token = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get(LIST).status_code == 200  # the script is loaded by the first
+    round_trips.clear()
+
+    response = client.get(LIST)
+
+    assert response.status_code == 200
+    assert len(round_trips) == 2, round_trips
+    assert b"MGET" in round_trips[0]  # the address's failures, before the token is looked at
+    assert b"EVALSHA" in round_trips[1]  # the token's count, added and read
+
+
+def test_counters_are_written_as_djangos_cache_writes_them(redis_cache):
+    counters = _RedisCounters(redis_cache)
+
+    assert counters.add_one("window:1", 121) == (1, 0)
+    assert counters.add_one("window:1", 121, and_read="window:0") == (2, 0)
+    redis_cache.set("window:0", 7)
+    assert counters.add_one("window:1", 121, and_read="window:0") == (3, 7)
+    counters.take_one_back("window:1")
+
+    assert redis_cache.get("window:1") == 2
+    assert counters.read(["window:1", "window:0", "absent"]) == [2, 7, 0]
+    assert redis_cache.incr("window:1") == 3
+    stored = redis_cache.make_and_validate_key("window:1")
+    assert stored.startswith("registry-test:")
+    assert 0 < redis_cache.client().ttl(stored) <= 121
+
+
+def test_a_counter_always_has_its_time_to_live(redis_cache):
+    counters = _RedisCounters(redis_cache)
+    for _ in range(3):
+        counters.add_one("window:9", 50)
+    assert 0 < redis_cache.client().ttl(redis_cache.make_and_validate_key("window:9")) <= 50
+
+
+def test_a_redis_that_lost_the_script_gets_it_again(redis_cache, tenant):
+    _, token = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get(LIST).status_code == 200
+
+    redis_cache.client().script_flush()  # as a restarted Redis would have it
+    assert client.get(LIST).status_code == 200
+
+    raw = redis_cache.client()
+    assert [int(raw.get(key)) for key in raw.keys("registry-test:*:ratelimit:token:*")] == [2]
+
+
+def test_a_counter_that_is_not_a_number_fails_open_and_is_logged(redis_cache, tenant, caplog):
+    _, token = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
+    client = APIClient(REMOTE_ADDR="198.51.100.7")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get(LIST).status_code == 200
+    for key in redis_cache.client().keys("*ratelimit:*"):
+        redis_cache.client().set(key, b"not a number")
+
+    assert client.get(LIST).status_code == 200
+    assert "Rate limit store unavailable" in caplog.text
