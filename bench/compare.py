@@ -51,7 +51,16 @@ from pathlib import Path
 
 from bench import procs
 from bench.ops import OPS, requests_for
-from bench.run import auth_for, database_url, environment, median, prepare, rounded
+from bench.run import (
+    CACHES,
+    auth_for,
+    cache_for,
+    database_url,
+    environment,
+    median,
+    prepare,
+    rounded,
+)
 
 ROOT = procs.ROOT
 DEFAULT_OUTPUT = ROOT / "bench" / "compare.json"
@@ -72,6 +81,12 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calls-rounds", type=int, default=3, help="in-process runs per side")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--keep-logs", action="store_true", help="keep the gunicorn logs")
+    parser.add_argument(
+        "--cache",
+        choices=CACHES,
+        default="redis",
+        help="the rate-limit store of both sides: a private redis-server (default) or memory",
+    )
     parser.add_argument(
         "--allow-other-migrations",
         action="store_true",
@@ -430,7 +445,8 @@ def main(argv: list[str] | None = None) -> dict:
     state = prepare(args, url, log)
     logs = Path(tempfile.mkdtemp(prefix="bench-compare-logs-"))
     servers: dict[str, procs.Server] = {}
-    with checked_out(commit) as base_tree:
+    with checked_out(commit) as base_tree, cache_for(args.cache, logs) as cache_env:
+        env = {**env, **cache_env}
         try:
             for side, root in (("before", base_tree), ("after", ROOT)):
                 servers[side] = procs.start_gunicorn(side, "config.wsgi", env, logs, root=root)
@@ -458,6 +474,7 @@ def main(argv: list[str] | None = None) -> dict:
             "rounds": args.rounds,
             "seconds_per_run": args.duration,
             "wrk": "wrk -t2 -c8 --timeout 30s, bench/wrk/ops.lua",
+            "cache": CACHES[args.cache],
         },
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "total_seconds": round(time.monotonic() - started, 1),

@@ -7,13 +7,15 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -257,6 +259,51 @@ def start_gunicorn(
             preexec_fn=_die_with_parent,
         )
     return Server(name, process, port, log, database=_postgres_database(env))
+
+
+@contextmanager
+def redis_cache(logs: Path, *, timeout: float = 20) -> Iterator[str]:
+    """A private redis-server on loopback for the app's rate-limit counters, as production
+    has one (CACHE_URL): yields its URL, stops it afterwards. No persistence; it dies with the
+    bench however the bench dies (PR_SET_PDEATHSIG). SystemExit when redis-server is missing
+    or does not start."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit(
+            "redis-server is missing (apt-get install redis-server); or measure with the "
+            "per-process cache: --cache memory"
+        )
+    port = free_port()
+    log = logs / "redis.log"
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", str(logs), "--logfile", str(log)]  # fmt: skip
+    process = subprocess.Popen(  # noqa: S603 (our own command line)
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not _redis_answers(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                text = log.read_text()[-2000:] if log.exists() else ""
+                raise SystemExit(f"redis-server did not start:\n{text}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def _postgres_database(env: dict[str, str]) -> tuple[str, str] | None:

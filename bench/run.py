@@ -21,6 +21,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -72,6 +74,13 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ops", help="comma-separated operation names (default: all)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--keep-logs", action="store_true", help="keep the gunicorn logs")
+    parser.add_argument(
+        "--cache",
+        choices=CACHES,
+        default="redis",
+        help="the app's rate-limit store: a private redis-server, as in production (default), "
+        "or the per-process memory cache",
+    )
     args = parser.parse_args(argv)
     for key, value in PROFILES["quick" if args.quick else "full"].items():
         if getattr(args, key) is None:
@@ -82,6 +91,24 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown operations {sorted(unknown)}; known: {', '.join(names)}")
     return args
+
+
+# The app's cache, where its rate limits count (tenants/throttling.py): --cache.
+CACHES = {
+    "redis": "Redis (a private redis-server on loopback, CACHE_URL, as in production)",
+    "memory": "locmem (per process; production uses Redis)",
+}
+
+
+@contextmanager
+def cache_for(kind: str, logs: Path) -> Iterator[dict[str, str]]:
+    """The servers' environment for the cache `kind` (CACHES), its redis-server running for
+    the block; the micro-benchmarks run in the bench's own process, on the memory cache."""
+    if kind == "memory":
+        yield {}
+        return
+    with procs.redis_cache(logs) as url:
+        yield {"CACHE_URL": url}
 
 
 def machine() -> dict:
@@ -406,19 +433,21 @@ def main(argv: list[str] | None = None) -> dict:
 
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     servers = {}
-    try:
-        for target in TARGETS:
-            servers[target] = procs.start_gunicorn(target, MODULES[target], env, logs)
-        for server in servers.values():
-            procs.wait_until_up(server, int(env.get("GUNICORN_WORKERS", "2")))
-        log(f"gunicorn x3 up (logs in {logs}); smoke requests")
-        checks = smoke(servers, ops, args, state, log)
-        runs = drive(servers, ops, args, state, log)
-        memory = worker_memory(servers)
-    finally:
-        for server in servers.values():
-            server.stop()
-    cpu = in_process_cpu(env, ops, args, state, log)
+    with cache_for(args.cache, logs) as cache_env:
+        env = {**env, **cache_env}
+        try:
+            for target in TARGETS:
+                servers[target] = procs.start_gunicorn(target, MODULES[target], env, logs)
+            for server in servers.values():
+                procs.wait_until_up(server, int(env.get("GUNICORN_WORKERS", "2")))
+            log(f"gunicorn x3 up (logs in {logs}); smoke requests")
+            checks = smoke(servers, ops, args, state, log)
+            runs = drive(servers, ops, args, state, log)
+            memory = worker_memory(servers)
+        finally:
+            for server in servers.values():
+                server.stop()
+        cpu = in_process_cpu(env, ops, args, state, log)
     results = summarise(ops, runs, cpu, checks)
     flagged = [name for name, r in results.items() if r["errors"]]
     info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -437,7 +466,7 @@ def main(argv: list[str] | None = None) -> dict:
         "database": f"PostgreSQL, database {urlsplit(url).path.lstrip('/')} (fresh)",
         "token": "one all-tenants token, every scope (secrets revealed and audited)",
         "api_token_rate": TOKEN_RATE,
-        "cache": "locmem (per process; production uses Redis)",
+        "cache": CACHES[args.cache],
         "cpu_requests_per_operation": args.cpu_requests,
         "page_cpu_requests_per_page": args.page_cpu_requests,
         "seed_seconds": state["seed_seconds"],

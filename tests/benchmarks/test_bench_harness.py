@@ -92,6 +92,7 @@ def test_a_tiny_run_writes_results_of_the_documented_shape(tmp_path):
     assert results["get_one"]["django_floor_db_cpu_ms"] > 0
     assert set(results["machine"]) >= {"cpu_model", "cores", "load_average_before"}
     assert results["settings"]["tenants"] == 5
+    assert results["settings"]["cache"].startswith("Redis")  # as in production
     assert results["worker_memory"]["app"]
     assert results["flagged"] == []
 
@@ -218,6 +219,26 @@ def test_a_tiny_compare_run_serves_both_trees_and_removes_the_base_worktree(tmp_
         assert result["non2xx"] == {"before": 0, "after": 0}, result
         assert len(result["rounds"]) == 2
     assert worktrees() == worktrees_before
+    assert results["settings"]["cache"].startswith("Redis")
+
+
+def test_the_bench_redis_answers_for_the_block_and_is_gone_after(tmp_path):
+    import redis
+
+    with procs.redis_cache(tmp_path) as url:
+        client = redis.Redis.from_url(url)
+        assert client.ping()
+        port = client.connection_pool.connection_kwargs["port"]
+    assert not procs._redis_answers(port)
+
+
+def test_without_redis_server_the_bench_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(procs.shutil, "which", lambda name: None)
+    with (
+        pytest.raises(SystemExit, match="apt-get install redis-server"),
+        procs.redis_cache(tmp_path),
+    ):
+        pass
 
 
 def test_database_cpu_counts_the_named_databases_backends_and_no_other():
