@@ -15,6 +15,8 @@ import ipaddress
 
 from django.conf import settings
 
+from config.request_headers import request_header
+
 
 # Every API request asks (rate limits, audit): the parse of a peer's address is remembered.
 @functools.lru_cache(maxsize=4096)
@@ -32,7 +34,8 @@ def client_address(request) -> str | None:
     proxies = settings.TRUSTED_PROXY_COUNT
     if proxies <= 0:
         return remote
-    forwarded = [part for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    given = request_header(request, "HTTP_X_FORWARDED_FOR") or ""
+    forwarded = [part for part in given.split(",") if part.strip()]
     if not forwarded:
         # Reached without passing the proxies (e.g. a health probe): the peer it is.
         return remote

@@ -45,6 +45,9 @@ class RedisCache(django_redis.RedisCache):
         super().__init__(server, params)
         self._class = PooledClientRedisCacheClient
         self._scripts: dict[str, Script] = {}
+        # Set by a caller of script() that found Redis refusing scripts (an ACL without
+        # @scripting, EVALSHA renamed), so that it stops trying: see tenants/throttling.py.
+        self.scripts_refused = False
 
     def client(self, *, write: bool = True) -> redis.Redis:
         """The redis-py client of the primary server (`write`), or of a replica if any."""

@@ -8,6 +8,8 @@ import logging
 import re
 import uuid
 
+from config.request_headers import request_header
+
 HEADER = "X-Request-ID"
 # Letters, digits and a few separators, up to 64 characters: enough for UUIDs and the ids of
 # common proxies; anything else (spaces, quotes, newlines: log injection) is replaced.
@@ -21,7 +23,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        given = request.META.get("HTTP_X_REQUEST_ID", "")
+        given = request_header(request, "HTTP_X_REQUEST_ID") or ""
         request.request_id = given if _WELL_FORMED.fullmatch(given) else uuid.uuid4().hex
         token = _current.set(request.request_id)
         try:

@@ -4,6 +4,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from config.compiled_query import CompiledQuery
+from config.request_headers import request_header
 from tenants import tokens
 from tenants.models import ApiToken
 from tenants.throttling import AuthFailureThrottle
@@ -25,7 +26,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
-        header = _authorization(request).split()
+        header = (request_header(request, "HTTP_AUTHORIZATION") or "").split()
         if not header or header[0].lower() != self.keyword.lower():
             return None
         # An address over its limit of failures is refused before its token is looked at,
@@ -64,15 +65,6 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
-
-
-def _authorization(request) -> str:
-    """The Authorization header as a str, "" without one. DRF's get_authorization_header reads
-    it from request.headers, whose map of every header Django builds on first use (about 60
-    Python calls per request, bench/calls.py); META holds the same value (PEP 3333: a str of
-    the header's bytes as latin-1; a test client may give bytes)."""
-    value = request.META.get("HTTP_AUTHORIZATION", "")
-    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 class TokenUser:

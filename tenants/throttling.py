@@ -17,7 +17,9 @@ stays up without Redis, as it would without any rate limit.
 
 import logging
 import math
+from collections.abc import Callable
 
+import redis
 from django.conf import settings
 from django.core.cache import caches
 from rest_framework import exceptions, throttling
@@ -51,11 +53,12 @@ class _CacheCounters:
         return count, (self.cache.get(and_read, 0) if and_read else 0)
 
     def take_one_back(self, key: str) -> None:
-        self.cache.decr(key)
+        """Takes back an add_one (a request refused), if the counter is still there."""
+        self.cache.decr(key)  # ValueError if it is gone: then there is nothing to take back
 
 
 # _RedisCounters.add_one, run by Redis as one command (EVALSHA): the counter KEYS[1] created
-# with ARGV[1] seconds to live if it is not there, then incremented (so it is never left
+# with ARGV[1] seconds to live if it is not there, then incremented (so that it is never left
 # without a time to live), and the counter KEYS[2] read (nil when KEYS[2] is "").
 _ADD_ONE = """
 redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
@@ -64,32 +67,84 @@ local other = false
 if KEYS[2] ~= '' then other = redis.call('GET', KEYS[2]) end
 return {count, other}
 """
+# _RedisCounters.take_one_back: a DECR of a counter that is gone would make one at -1 that
+# never expires.
+_TAKE_BACK = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end
+return 0
+"""
 
 
 class _RedisCounters:
-    """_CacheCounters' operations on the cache's Redis in one round trip each (a Lua script,
-    run atomically: redis.io, "Scripting with Lua"), where Django's cache API takes two to
-    four. Keys and values as Django's RedisCache writes them (its key function; integers
-    stored as themselves), so either may read what the other wrote."""
+    """_CacheCounters' operations on the cache's Redis in one round trip each, where Django's
+    cache API takes two to four: Lua scripts (each run atomically: redis.io, "Scripting with
+    Lua"), or, on a Redis that refuses scripts (an ACL without @scripting, EVALSHA renamed),
+    the same commands in MULTI/EXEC transactions (a few more Python calls; a take-back WATCHes
+    its counter). No counter is ever left without its time to live. Keys and values as
+    Django's RedisCache writes them (its key function; integers stored as themselves), so
+    either may read what the other wrote."""
 
     def __init__(self, cache: RedisCache):
         self.cache = cache
         self.client = cache.client()
-        self.add_one_script = cache.script(_ADD_ONE)
 
     def read(self, keys: list[str]) -> list[int]:
         return [_count(value) for value in self.client.mget([self._key(key) for key in keys])]
 
     def add_one(self, key: str, ttl: int, *, and_read: str | None = None) -> tuple[int, int]:
-        other = self._key(and_read) if and_read else ""
-        count, value = self.add_one_script(keys=[self._key(key), other], args=[ttl])
+        counter, other = self._key(key), self._key(and_read) if and_read else ""
+
+        def in_a_transaction() -> list:
+            transaction = self.client.pipeline(transaction=True)
+            transaction.set(counter, 0, ex=ttl, nx=True)
+            transaction.incr(counter)
+            if other:
+                transaction.get(other)
+            results = transaction.execute()
+            return [results[1], results[2] if other else None]
+
+        count, value = self._scripted(_ADD_ONE, [counter, other], [ttl], in_a_transaction)
         return int(count), _count(value)
 
     def take_one_back(self, key: str) -> None:
-        self.client.decr(self._key(key))
+        counter = self._key(key)
+
+        def if_still_there(watching) -> None:
+            if watching.exists(counter):
+                watching.multi()
+                watching.decr(counter)
+
+        self._scripted(
+            _TAKE_BACK, [counter], [], lambda: self.client.transaction(if_still_there, counter)
+        )
+
+    def _scripted(self, source: str, keys: list[str], args: list, unscripted: Callable):
+        """Runs the Lua `source` with `keys` and `args`; on a Redis that refuses scripts,
+        `unscripted()` instead, from then on without trying (logged once per cache)."""
+        if not self.cache.scripts_refused:
+            try:
+                return self.cache.script(source)(keys=keys, args=args)
+            except redis.ResponseError as error:
+                if not _refuses_scripts(error):
+                    raise
+                self.cache.scripts_refused = True
+                logger.warning(
+                    "Redis refuses Lua scripts (%s); the rate limits count in MULTI/EXEC "
+                    "transactions instead",
+                    (str(error).splitlines() or [""])[0],
+                )
+        return unscripted()
 
     def _key(self, key: str) -> str:
         return self.cache.make_and_validate_key(key)
+
+
+def _refuses_scripts(error: redis.ResponseError) -> bool:
+    """Whether Redis refused to run (or load) a script at all: an ACL (NOPERM), or EVALSHA,
+    EVAL or SCRIPT renamed or disabled ("unknown command")."""
+    return isinstance(error, redis.exceptions.NoPermissionError) or (
+        "unknown command" in str(error).lower()
+    )
 
 
 def _count(value: bytes | str | None) -> int:

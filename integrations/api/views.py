@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from config.request_headers import request_header
 from integrations import reveal_reads, selectors, services
 from integrations.api import openapi
 from integrations.api.permissions import TokenActsOnTenant
@@ -218,10 +219,8 @@ class TenantAPIView(APIView):
             raise ValidationError(str(error)) from None
 
     def header(self, meta_key: str) -> str | None:
-        """A request header by its WSGI name (`HTTP_IF_MATCH`), None when absent. Read from
-        META: request.headers builds a map of every header on first use, about 60 Python
-        calls that the hot path otherwise never needs (bench/calls.py)."""
-        return self.request.META.get(meta_key)
+        """A request header by its WSGI name (`HTTP_IF_MATCH`): config.request_headers."""
+        return request_header(self.request, meta_key)
 
     @staticmethod
     def tagged(integration: Integration) -> dict[str, str]:

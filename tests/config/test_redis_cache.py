@@ -119,3 +119,51 @@ def test_a_counter_that_is_not_a_number_fails_open_and_is_logged(redis_cache, te
 
     assert client.get(LIST).status_code == 200
     assert "Rate limit store unavailable" in caplog.text
+
+
+def test_without_scripts_a_take_back_of_a_vanished_counter_makes_none(redis_cache):
+    redis_cache.scripts_refused = True  # as after a Redis refused them: MULTI/EXEC instead
+    counters = _RedisCounters(redis_cache)
+    assert counters.add_one("window:5", 60) == (1, 0)
+    assert counters.add_one("window:5", 60) == (2, 0)
+    counters.take_one_back("window:5")
+    assert counters.read(["window:5"]) == [1]
+
+    redis_cache.delete("window:5")  # evicted, flushed or expired in between
+    counters.take_one_back("window:5")
+
+    assert redis_cache.client().exists(redis_cache.make_and_validate_key("window:5")) == 0
+
+
+def test_a_redis_with_the_script_commands_renamed_away_still_counts(
+    settings, tmp_path, tenant, caplog
+):
+    from tests.servers import support
+
+    port = support.free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", str(tmp_path),
+               "--rename-command", "EVALSHA", "", "--rename-command", "EVAL", ""]  # fmt: skip
+    server = support.start(
+        command, port=port, env={}, log=tmp_path / "redis.log", ready=support.accepts_connections
+    )
+    try:
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "config.redis_cache.RedisCache",
+                "LOCATION": f"redis://127.0.0.1:{port}/0",
+            }
+        }
+        settings.API_TOKEN_RATE = "3/hour"
+        _, token = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+        statuses = [client.get(LIST).status_code for _ in range(5)]
+    finally:
+        server.stop()
+
+    assert statuses == [200, 200, 200, 429, 429]
+    refusals = [r for r in caplog.records if "refuses Lua scripts" in r.getMessage()]
+    assert len(refusals) == 1  # said once, then counted without trying again
+    assert "Rate limit store unavailable" not in caplog.text

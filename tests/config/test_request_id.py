@@ -4,6 +4,7 @@ import json
 import logging
 
 import pytest
+from django.test import Client
 
 from config.request_id import KeyValueFormatter, RequestIdLogFilter
 from tenants.models import AuditEvent
@@ -64,3 +65,24 @@ def test_every_log_line_of_a_request_names_it_on_one_line(tenant_client, tenant,
     assert any("request_id=req-7" in line for line in lines)
     assert all("\n" not in line for line in lines)
     assert "request_id=- message='forged\\nline=x'" in lines[-1]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("HTTP_X_REQUEST_ID", b"abc-123"),
+        ("HTTP_X_FORWARDED_FOR", b"203.0.113.5"),
+        ("HTTP_AUTHORIZATION", b"Bearer nope"),
+        ("HTTP_IF_NONE_MATCH", b'"1-1"'),
+    ],
+)
+def test_a_header_given_as_bytes_is_read_as_latin_1_never_a_500(header, value, settings):
+    """PEP 3333 gives headers as str; a test client (or a server outside the PEP) may give
+    bytes. Every header the app reads goes through config.request_headers."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    response = Client().get("/1.0/tenants/acme/integrations/twilio", **{header: value})
+    assert response.status_code == 401
+    assert set(response.json()) == {"error"}
+    if header == "HTTP_X_REQUEST_ID":
+        assert response["X-Request-ID"] == "abc-123"
