@@ -282,7 +282,9 @@ def redis_cache(logs: Path, *, timeout: float = 20) -> Iterator[str]:
     )
     try:
         deadline = time.monotonic() + timeout
-        while not _redis_answers(port):
+        # Ours, not another server that took the port first (ours then exits, "Address
+        # already in use"): the one answering must be our process.
+        while _redis_pid(port) != process.pid:
             if process.poll() is not None or time.monotonic() > deadline:
                 text = log.read_text()[-2000:] if log.exists() else ""
                 raise SystemExit(f"redis-server did not start:\n{text}")
@@ -297,13 +299,14 @@ def redis_cache(logs: Path, *, timeout: float = 20) -> Iterator[str]:
             process.wait(timeout=5)
 
 
-def _redis_answers(port: int) -> bool:
+def _redis_pid(port: int) -> int | None:
+    """The process id of the Redis answering on `port` (INFO server), None if none answers."""
+    import redis  # the app's own dependency (its rate limits), in the bench's virtualenv
+
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
-            connection.sendall(b"PING\r\n")
-            return connection.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
+        return int(redis.Redis(port=port, socket_timeout=1).info("server")["process_id"])
+    except (redis.RedisError, OSError, KeyError, ValueError):
+        return None
 
 
 def _postgres_database(env: dict[str, str]) -> tuple[str, str] | None:

@@ -254,12 +254,21 @@ class TokenRateThrottle(SharedRateThrottle):
             count, previous = self.counters.add_one(
                 current_key, self._time_to_live(), and_read=previous_key
             )
-            current = count - 1  # the others', before this one
-            if self._fits_one_more(previous, current, elapsed):
-                return True
-            self.counters.take_one_back(current_key)
         except Exception as error:  # Redis down or unreachable: fail open
             return self._store_unavailable(error)
+        current = count - 1  # the others', before this one
+        if self._fits_one_more(previous, current, elapsed):
+            return True
+        try:
+            self.counters.take_one_back(current_key)
+        except Exception as error:
+            # The store counted this request: it is over the limit, and refused whatever
+            # happens to the take-back (left counted, the limit is only stricter for a while).
+            logger.error(
+                "Rate limit take-back failed (%s: %s); a refused request stays counted",
+                type(error).__name__,
+                (str(error).splitlines() or [""])[0],
+            )
         self._wait = self._seconds_until_allowed(previous, current, elapsed)
         logger.warning(
             "API rate limit exceeded: limit=token token_prefix=%s rate=%s client=%s "

@@ -229,7 +229,7 @@ def test_the_bench_redis_answers_for_the_block_and_is_gone_after(tmp_path):
         client = redis.Redis.from_url(url)
         assert client.ping()
         port = client.connection_pool.connection_kwargs["port"]
-    assert not procs._redis_answers(port)
+    assert procs._redis_pid(port) is None
 
 
 def test_without_redis_server_the_bench_says_what_to_install(tmp_path, monkeypatch):
