@@ -15,30 +15,26 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import redis
 from rest_framework.test import APIClient
 
 from bench import procs
-from tenants.services import api_token_create
-from tenants.throttling import AuthFailureThrottle, SharedRateThrottle, TokenRateThrottle
+from tests.api import test_hot_path_attack_3 as attack_3
 from tests.api.support import TWILIO, post_json, url
 from tests.api.test_hot_path_attack_3 import (
     LIST,
-    START,
     WRONG,
     assert_json_error,
     bearer,
     counters_in,
     own_redis,
+    race_on_the_counters,
     use_redis,
 )
-from tests.factories import actor_named
 from tests.servers import support
 
 pytestmark = pytest.mark.django_db
@@ -47,18 +43,9 @@ ROOT = Path(__file__).resolve().parents[2]
 REFUSES = "Redis refuses Lua scripts"
 UNAVAILABLE = "Rate limit store unavailable"
 
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The rate limits' clock, fixed one second into a window."""
-    now = [START + 1]
-    monkeypatch.setattr(SharedRateThrottle, "timer", staticmethod(lambda: now[0]))
-    return now
-
-
-@pytest.fixture
-def token(tenant):
-    return api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)[1]
+# The fixtures of the first attack: the rate limits' clock fixed in a window; acme's token.
+clock = attack_3.clock
+token = attack_3.token
 
 
 @pytest.fixture
@@ -181,34 +168,7 @@ def test_threads_racing_on_the_transaction_path_count_exactly_with_a_time_to_liv
     use_redis(settings, app_user(admin, port, "-@scripting"))
     settings.API_TOKEN_RATE = "50/min"
     settings.API_AUTH_FAILURE_RATE = "100000/min"
-    request = SimpleNamespace(
-        auth=SimpleNamespace(prefix="ir_abcdefghi"),
-        META={"REMOTE_ADDR": "198.51.100.9"},
-        method="GET",
-        path=LIST,
-    )
-    allowed: list[bool] = []
-    errors: list[Exception] = []
-
-    def work():
-        try:
-            for _ in range(40):
-                allowed.append(TokenRateThrottle().allow_request(request, None))
-                AuthFailureThrottle().record_failure(request)
-        except Exception as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert not errors
-    assert sum(allowed) == 50
-    counters = counters_in(admin)
-    assert sorted(count for count, _ in counters.values()) == [50, 320]
-    assert all(0 < ttl <= 121 for _, ttl in counters.values())
+    race_on_the_counters(admin)
 
 
 @pytest.mark.redis
