@@ -442,8 +442,9 @@ def test_bench_redis_cache_dies_with_a_bench_that_is_signalled(tmp_path, signum)
     try:
         pid = int(bench.stdout.readline())
         bench.send_signal(signum)
-        bench.wait(timeout=20)
-        assert _gone(pid), f"redis-server {pid} outlived the bench ({signum!r})"
+        # Generous: on a loaded CI machine a SIGKILLed bench once took over 20 s to be reaped.
+        bench.wait(timeout=90)
+        assert _gone(pid, within=30), f"redis-server {pid} outlived the bench ({signum!r})"
     finally:
         if bench.poll() is None:
             bench.kill()
