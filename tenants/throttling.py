@@ -54,7 +54,10 @@ class _CacheCounters:
 
     def take_one_back(self, key: str) -> None:
         """Takes back an add_one (a request refused), if the counter is still there."""
-        self.cache.decr(key)  # ValueError if it is gone: then there is nothing to take back
+        try:
+            self.cache.decr(key)
+        except ValueError:  # gone (expired, evicted): there is nothing to take back
+            return
 
 
 # _RedisCounters.add_one, run by Redis as one command (EVALSHA): the counter KEYS[1] created
@@ -131,7 +134,7 @@ class _RedisCounters:
                 logger.warning(
                     "Redis refuses Lua scripts (%s); the rate limits count in MULTI/EXEC "
                     "transactions instead",
-                    (str(error).splitlines() or [""])[0],
+                    _first_line(error),
                 )
         return unscripted()
 
@@ -145,6 +148,11 @@ def _refuses_scripts(error: redis.ResponseError) -> bool:
     return isinstance(error, redis.exceptions.NoPermissionError) or (
         "unknown command" in str(error).lower()
     )
+
+
+def _first_line(error: Exception) -> str:
+    # A store's error message, on one log line.
+    return (str(error).splitlines() or [""])[0]
 
 
 def _count(value: bytes | str | None) -> int:
@@ -225,7 +233,7 @@ class SharedRateThrottle(throttling.SimpleRateThrottle):
         logger.error(
             "Rate limit store unavailable (%s: %s); limit %s not enforced",
             type(error).__name__,
-            (str(error).splitlines() or [""])[0],
+            _first_line(error),
             self.scope,
         )
         return True
@@ -267,7 +275,7 @@ class TokenRateThrottle(SharedRateThrottle):
             logger.error(
                 "Rate limit take-back failed (%s: %s); a refused request stays counted",
                 type(error).__name__,
-                (str(error).splitlines() or [""])[0],
+                _first_line(error),
             )
         self._wait = self._seconds_until_allowed(previous, current, elapsed)
         logger.warning(

@@ -8,6 +8,8 @@ one's 2,250 Python function calls (bench/calls.py), for an answer that never cha
 
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from config.request_headers import request_header
+
 
 class JsonFirstContentNegotiation(DefaultContentNegotiation):
     """DefaultContentNegotiation, answering at once when the request gives no `format` and
@@ -20,7 +22,7 @@ class JsonFirstContentNegotiation(DefaultContentNegotiation):
         """`renderers`: the view's renderer instances, in order. Returns (renderer, accepted
         media type as a str); raises NotAcceptable (406) or Http404 as DRF does."""
         if renderers and not format_suffix:
-            accept = request.META.get("HTTP_ACCEPT")
+            accept = request_header(request, "HTTP_ACCEPT")
             first = renderers[0]
             answered = accept is None or accept == "*/*" or accept == first.media_type
             if answered and self.settings.URL_FORMAT_OVERRIDE not in request.query_params:

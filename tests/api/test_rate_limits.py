@@ -258,3 +258,26 @@ def test_an_unreachable_cache_leaves_the_api_up_and_says_so_in_the_log(
     assert ok.status_code == 200
     assert wrong.status_code == 401
     assert "Rate limit store unavailable" in caplog.text
+
+
+def test_a_refused_request_whose_counter_vanished_is_refused_without_an_error(
+    limits, tenant, good_token, monkeypatch, caplog
+):
+    """The counter expired or was evicted between the count and its take-back: nothing to
+    take back, no error logged, the request refused all the same."""
+    from tenants import throttling
+
+    limits.API_TOKEN_RATE = "1/min"
+    for counters in (throttling._CacheCounters, throttling._RedisCounters):
+        real = counters.take_one_back
+
+        def vanished_first(self, key, real=real):
+            caches["default"].delete(key)
+            return real(self, key)
+
+        monkeypatch.setattr(counters, "take_one_back", vanished_first)
+    client = bearer(good_token)
+    with caplog.at_level(logging.ERROR, logger="tenants.ratelimits"):
+        assert client.get(LIST).status_code == 200
+        assert client.get(LIST).status_code == 429
+    assert "take-back failed" not in caplog.text
