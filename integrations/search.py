@@ -6,10 +6,11 @@ Generic over providers: what is searchable in a provider is derived from its mod
 credential fields minus the SecretField ones); nothing here names a provider or a field.
 Secrets are never searched (they are ciphertext in the database anyway) nor selected.
 
-Cost: `tenant_search` is one statement, a UNION of one branch per table (tenants, the base
-integration table, each provider's table), so that on PostgreSQL each branch can use its own
-trigram index (migration integrations 0005); `search_hits` and `tenant_overviews` are one
-statement each for a page of tenants. None depends on the number of tenants or integrations.
+Cost: each table is searched on its own (a UNION ALL of one branch per integration table, an
+`InSubquery`), so that on PostgreSQL each can use its own trigram index (migration
+integrations 0005) and the planner can stop at a page's end when a term is common;
+`search_hits` and `tenant_overviews` are one statement each for a page of tenants. None
+depends on the number of tenants or integrations.
 """
 
 import re
@@ -18,8 +19,9 @@ from datetime import datetime
 from typing import cast
 
 from django.db import models
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 
+from config.lookups import InSubquery
 from integrations.fields import SecretField
 from integrations.models import Integration
 from integrations.providers import all_providers, ctype_of, provider_for_ctype_id
@@ -73,60 +75,79 @@ def _any_contains(paths: list[str], query: str) -> Q:
     return condition
 
 
-def integration_matches(query: str) -> Q:
-    """A filter on Integration: its id, its provider or one of its non-secret values contains
-    `query`. (The provider columns are reached through LEFT JOINs: fine for a page of rows;
-    `tenant_search` searches each provider's table on its own instead.)"""
-    condition = Q(ident__icontains=query) | _any_contains(integration_search_paths(), query)
+def _on_base(query: str) -> Q:
+    """A filter on the base Integration table alone: its id or its provider contains `query`."""
+    condition = Q(ident__icontains=query)
     named = providers_named(query)
     if named:
         condition |= Q(polymorphic_ctype__in=[ctype_of(provider) for provider in named])
     return condition
 
 
-def _tenant_ids_matching(query: str) -> QuerySet:
-    """The ids of live tenants that match `query` anywhere, as one UNION subquery."""
-    branches: list[QuerySet] = [
-        Tenant.objects.filter(Q(name__icontains=query) | Q(display_name__icontains=query)).values(
-            "pk"
-        )
-    ]
-    on_base = Q(ident__icontains=query)
-    named = providers_named(query)
-    if named:
-        on_base |= Q(polymorphic_ctype__in=[ctype_of(provider) for provider in named])
-    branches.append(Integration.objects.non_polymorphic().filter(on_base).values("tenant_id"))
+def _value_branches(query: str, *, live: bool) -> list[QuerySet]:
+    """One QuerySet per provider table: its rows (live ones only, or every row) with a
+    non-secret value containing `query`. Each can use its own table's trigram indexes
+    (migration integrations 0005), which a LEFT JOIN of every provider table cannot."""
+    branches: list[QuerySet] = []
     for provider in all_providers():
         names = [f.name for f in searchable_fields(provider)]
         if names:
-            rows = provider.objects.non_polymorphic().filter(_any_contains(names, query))
-            branches.append(rows.values("tenant_id"))
-    first, *rest = (branch.order_by() for branch in branches)
-    return first.union(*rest)
+            rows = provider.objects if live else provider.all_objects
+            branches.append(rows.non_polymorphic().filter(_any_contains(names, query)))
+    return branches
+
+
+def _union(branches: list[QuerySet], column: str, *, keep_duplicates: bool = False) -> QuerySet:
+    """`column` of every branch, as one UNION subquery (UNION ALL with `keep_duplicates`:
+    nothing to sort or hash when the caller only tests membership)."""
+    first, *rest = (branch.order_by().values(column) for branch in branches)
+    return first.union(*rest, all=keep_duplicates)
+
+
+def integration_matches(query: str) -> Q:
+    """A filter on live Integrations: its id, its provider or one of its non-secret values
+    contains `query`. The values are matched in each provider's table first (an
+    `InSubquery` of ids), so the base table's rows are filtered before any provider table is
+    joined: the LEFT JOINs that read the values then join a few rows, not every row of the
+    page's tenants (0.4 ms instead of 4.7 at 10,000 tenants, a page of 25)."""
+    values_match = _union(_value_branches(query, live=True), "pk", keep_duplicates=True)
+    return _on_base(query) | Q(InSubquery(F("pk"), values_match))
+
+
+def _tenant_matches(query: str) -> Q:
+    """A filter on Tenant: its name or display name contains `query`, or it holds a live
+    integration whose id, provider or non-secret value does.
+
+    The integrations' tenant ids are an `InSubquery` beside the tenant's own columns, so that
+    PostgreSQL chooses per search: for a rare term, a BitmapOr of the trigram indexes and the
+    array; for a common one, the name index walked in order, each row tested, stopping at the
+    page's end. (An `IN (…UNION…)` of every table, tenants included, computed and deduplicated
+    every match before the first row could be read: at 10,000 tenants and a term in half
+    their names, 13 ms for the page and its count, against 4 ms and 0.2 ms here.)"""
+    of_integrations = [
+        Integration.objects.non_polymorphic().filter(_on_base(query)),
+        *_value_branches(query, live=True),
+    ]
+    return (
+        Q(name__icontains=query)
+        | Q(display_name__icontains=query)
+        | Q(InSubquery(F("pk"), _union(of_integrations, "tenant_id", keep_duplicates=True)))
+    )
 
 
 def integration_ids_matching(query: str) -> QuerySet:
     """The ids of integrations, deleted ones included (the admin lists them too), whose id,
     provider, tenant or non-secret values contain `query`: one UNION subquery, one branch per
-    table, like `tenant_search` (what lets PostgreSQL use each table's trigram index)."""
+    table (what lets PostgreSQL use each table's trigram index)."""
     tenants = Tenant.all_objects.filter(Q(name__icontains=query) | Q(display_name__icontains=query))
-    on_base = Q(ident__icontains=query)
-    named = providers_named(query)
-    if named:
-        on_base |= Q(polymorphic_ctype__in=[ctype_of(provider) for provider in named])
     every = Integration.all_objects.non_polymorphic()
     branches = [
-        every.filter(on_base).values("pk"),
+        every.filter(_on_base(query)),
         # Its own branch: an OR with the id's condition would make the base table a scan.
-        every.filter(tenant_id__in=tenants.values("pk")).values("pk"),
+        every.filter(tenant_id__in=tenants.values("pk")),
+        *_value_branches(query, live=False),
     ]
-    for provider in all_providers():
-        names = [f.name for f in searchable_fields(provider)]
-        if names:
-            rows = provider.all_objects.non_polymorphic().filter(_any_contains(names, query))
-            branches.append(rows.values("pk"))
-    first, *rest = (branch.order_by() for branch in branches)
-    return first.union(*rest)
+    return _union(branches, "pk")
 
 
 def tenant_search(
@@ -137,7 +158,7 @@ def tenant_search(
     tenants = Tenant.objects.order_by("name")
     query = query.strip()[:MAX_QUERY_LENGTH]
     if query:
-        tenants = tenants.filter(pk__in=_tenant_ids_matching(query))
+        tenants = tenants.filter(_tenant_matches(query))
     if provider is not None:
         of_provider = Integration.objects.non_polymorphic().filter(
             polymorphic_ctype=ctype_of(provider)

@@ -4,13 +4,11 @@ that creates one, and a tenant's page with its integrations as cards."""
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.shortcuts import redirect
 from django.utils.functional import cached_property
 from django.views.generic import FormView, ListView
 
-from config.pagination import CountingPaginator
 from integrations import search, selectors
 from integrations.models import Integration
 from integrations.web.forms import TenantFilterForm
@@ -36,14 +34,6 @@ class TenantListView(PermissionRequiredMixin, ListView):
     permission_required = "tenants.view_tenant"
     template_name = "tenants/tenant_list.html"
     paginate_by = 25
-
-    def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
-        # Filtered, the page and the total in one statement: a search's UNION is computed once,
-        # not twice. Unfiltered, Django's COUNT and a page read by the name index are cheaper
-        # than counting in the page's statement, which reads every tenant (at 10,000 tenants
-        # 1.5 ms of PostgreSQL instead of 4.3).
-        paginator = CountingPaginator if self.filtering else Paginator
-        return paginator(queryset, per_page, orphans, allow_empty_first_page, **kwargs)
 
     @cached_property
     def filters(self) -> TenantFilterForm:

@@ -85,9 +85,10 @@ def test_the_tenant_list_is_paginated_by_25_and_keeps_the_search(support):
 
 
 @pytest.mark.django_db
-def test_the_whole_list_counts_apart_and_a_search_counts_in_its_page(support, count_sql):
-    """Unfiltered, COUNT and a page read by the name index (counting in the page's statement
-    would read every tenant); searched, one statement for both (the UNION computed once)."""
+def test_the_list_searched_or_not_is_a_count_and_a_page(support, count_sql):
+    """Django's COUNT, then the page: with a search's integrations matched apart (an array on
+    PostgreSQL, see config.lookups), the page can stop at its end by the name index, which a
+    COUNT(*) OVER () in the page's statement would defeat by counting every match first."""
     for n in range(30):
         TenantFactory(name=f"shop-{n:02}")
 
@@ -96,16 +97,13 @@ def test_the_whole_list_counts_apart_and_a_search_counts_in_its_page(support, co
     with count_sql() as searched:
         found = support.get("/", {"q": "shop", "page": 2})
 
-    for response in (every, found):
+    for response, statements in ((every, whole.statements), (found, searched.statements)):
         assert response.status_code == 200
         assert response.context["paginator"].count == 30
         assert [t.name for t in response.context["tenants"]] == [f"shop-{n}" for n in range(25, 30)]
-    tenant_reads = [s for s in whole.statements if '"tenants_tenant"' in s.split(" FROM ")[1]]
-    assert [s.startswith("SELECT COUNT(*)") for s in tenant_reads] == [True, False]
-    assert not any(" OVER " in s for s in whole.statements)
-    searched_reads = [s for s in searched.statements if s.startswith('SELECT "tenants_tenant"')]
-    assert len(searched_reads) == 1 and " OVER " in searched_reads[0]
-    assert not any(s.startswith("SELECT COUNT(*)") for s in searched.statements)
+        tenant_reads = [s for s in statements if '"tenants_tenant"' in s.split(" FROM ")[1]]
+        assert [s.startswith("SELECT COUNT(*)") for s in tenant_reads] == [True, False]
+        assert not any(" OVER " in s for s in statements)
 
 
 @pytest.mark.django_db
