@@ -148,6 +148,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 20,
         }
     )
+    # Django's backend with a LIKE that folds case beyond ASCII, as PostgreSQL's search does
+    # (config/sqlite).
+    DATABASES["default"]["ENGINE"] = "config.sqlite"
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend with a health check that costs no round trip (config/postgresql).
     DATABASES["default"]["ENGINE"] = "config.postgresql"

@@ -6,6 +6,7 @@ from django.template.response import TemplateResponse
 
 from tenants import admin_users  # noqa: F401 (users and groups: only superusers grant)
 from tenants.admin_helpers import (
+    BoundedSearch,
     DateHierarchyBoundsChecked,
     DeletedListFilter,
     HideSecretsFromErrorReports,
@@ -25,7 +26,9 @@ from tenants.services import (
 
 
 @admin.register(Tenant)
-class TenantAdmin(QuickActionCheckbox, HideSecretsFromErrorReports, admin.ModelAdmin):
+class TenantAdmin(
+    BoundedSearch, QuickActionCheckbox, HideSecretsFromErrorReports, admin.ModelAdmin
+):
     """Tenants; integrations' admin extends this page with the tenant's integrations."""
 
     # integrations.admin adds the live integrations column (this app knows no integrations).
@@ -125,7 +128,7 @@ class ApiTokenCreationForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(QuickActionCheckbox, admin.ModelAdmin):
+class ApiTokenAdmin(BoundedSearch, QuickActionCheckbox, admin.ModelAdmin):
     list_display = [
         "label",
         "prefix",
@@ -234,7 +237,7 @@ class ApiTokenAdmin(QuickActionCheckbox, admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(DateHierarchyBoundsChecked, admin.ModelAdmin):
+class AuditEventAdmin(BoundedSearch, DateHierarchyBoundsChecked, admin.ModelAdmin):
     """The audit trail, read-only: nobody adds, changes or deletes events in the application
     (in production the database role should not be able to either: see README)."""
 

@@ -11,7 +11,7 @@ from axes import admin as axes_admin
 from axes.models import AccessAttempt, AccessLog
 from django.contrib import admin
 
-from tenants.admin_helpers import DateHierarchyBoundsChecked
+from tenants.admin_helpers import BoundedSearch, DateHierarchyBoundsChecked
 
 
 class ReadOrDeleteOnly:
@@ -24,7 +24,7 @@ class ReadOrDeleteOnly:
 
 @admin.register(AccessAttempt)
 class AccessAttemptAdmin(
-    DateHierarchyBoundsChecked, ReadOrDeleteOnly, axes_admin.AccessAttemptAdmin
+    BoundedSearch, DateHierarchyBoundsChecked, ReadOrDeleteOnly, axes_admin.AccessAttemptAdmin
 ):
     """Failed logins per user name and address; a row at the limit is a lock-out, and deleting
     it unlocks that user name from that address (as `manage.py axes_reset_ip_username` does)."""
@@ -33,5 +33,7 @@ class AccessAttemptAdmin(
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(DateHierarchyBoundsChecked, ReadOrDeleteOnly, axes_admin.AccessLogAdmin):
+class AccessLogAdmin(
+    BoundedSearch, DateHierarchyBoundsChecked, ReadOrDeleteOnly, axes_admin.AccessLogAdmin
+):
     """Successful staff logins and logouts (user name, address, time)."""

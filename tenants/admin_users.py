@@ -19,6 +19,8 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.db.models import Q
 
+from tenants.admin_helpers import BoundedSearch
+
 User = get_user_model()
 
 PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "groups", "user_permissions")
@@ -46,7 +48,7 @@ def may_manage(editor: AbstractUser, user: AbstractUser) -> bool:
     return permissions_held(user) <= editor.get_all_permissions()
 
 
-class RegistryUserAdmin(UserAdmin):
+class RegistryUserAdmin(BoundedSearch, UserAdmin):
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
@@ -62,7 +64,7 @@ class RegistryUserAdmin(UserAdmin):
         return allowed and (obj is None or may_manage(request.user, obj))
 
 
-class RegistryGroupAdmin(GroupAdmin):
+class RegistryGroupAdmin(BoundedSearch, GroupAdmin):
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser and "permissions" not in readonly:
