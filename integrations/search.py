@@ -75,6 +75,11 @@ def _any_contains(paths: list[str], query: str) -> Q:
     return condition
 
 
+def _tenant_named(query: str) -> Q:
+    """A filter on Tenant: its name or display name contains `query`."""
+    return Q(name__icontains=query) | Q(display_name__icontains=query)
+
+
 def _on_base(query: str) -> Q:
     """A filter on the base Integration table alone: its id or its provider contains `query`."""
     condition = Q(ident__icontains=query)
@@ -128,18 +133,15 @@ def _tenant_matches(query: str) -> Q:
         Integration.objects.non_polymorphic().filter(_on_base(query)),
         *_value_branches(query, live=True),
     ]
-    return (
-        Q(name__icontains=query)
-        | Q(display_name__icontains=query)
-        | Q(InSubquery(F("pk"), _union(of_integrations, "tenant_id", keep_duplicates=True)))
-    )
+    their_tenant_ids = _union(of_integrations, "tenant_id", keep_duplicates=True)
+    return _tenant_named(query) | Q(InSubquery(F("pk"), their_tenant_ids))
 
 
 def integration_ids_matching(query: str) -> QuerySet:
     """The ids of integrations, deleted ones included (the admin lists them too), whose id,
     provider, tenant or non-secret values contain `query`: one UNION subquery, one branch per
     table (what lets PostgreSQL use each table's trigram index)."""
-    tenants = Tenant.all_objects.filter(Q(name__icontains=query) | Q(display_name__icontains=query))
+    tenants = Tenant.all_objects.filter(_tenant_named(query))
     every = Integration.all_objects.non_polymorphic()
     branches = [
         every.filter(_on_base(query)),
