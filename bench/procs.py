@@ -117,11 +117,20 @@ def database_processes(
 
     `titles`: the titles read before, by pid, kept up to date here, so that a process's
     title is read once (its user and database never change; DatabaseCpu reads every 50 ms)."""
+    titles = _postgres_titles({} if titles is None else titles)
+    served = _serving(database, user, titles)
+    if served is None:
+        return None
+    return _ticks_of(served)
+
+
+def _serving(database: str, user: str, titles: dict[int, str]) -> set[int] | None:
+    """The pids among `titles` (pid -> PostgreSQL process title) that serve `database` for
+    `user` (database_processes); None when none of the titles is a backend's."""
     backend = re.compile(
         rf"postgres: (?:.*?: )?{re.escape(user)} {re.escape(database)} (?:\S+\(\d+\)|\[local\]) "
     )
     any_backend = re.compile(r"postgres: .* (?:\S+\(\d+\)|\[local\]) ")
-    titles = _postgres_titles({} if titles is None else titles)
     if not any(any_backend.match(title) for title in titles.values()):
         return None
     served = {pid for pid, title in titles.items() if backend.match(title)}
@@ -130,13 +139,29 @@ def database_processes(
         for pid, title in titles.items()
         if (leader := _PARALLEL_WORKER.search(title)) and int(leader.group(1)) in served
     }
+    return served
+
+
+def _ticks_of(pids) -> dict[int, int]:
+    """utime + stime by pid, of those of `pids` still here (a zombie's are its final ones)."""
     found = {}
-    for pid in served:
+    for pid in pids:
         try:
             found[pid] = _stat_ticks(pid, missing_raises=True)
         except OSError:
             continue
     return found
+
+
+def _reaped_ticks(pid: int) -> int:
+    """The CPU ticks of `pid`'s children that have exited and been waited for (cutime +
+    cstime, proc(5)): the kernel adds a child's whole time to its parent's as it is reaped."""
+    fields = _stat_fields(pid)
+    return int(fields[13]) + int(fields[14])
+
+
+def _parent_pid(pid: int) -> int:
+    return int(_stat_fields(pid)[1])
 
 
 def _postgres_titles(known: dict[int, str]) -> dict[int, str]:
@@ -156,38 +181,120 @@ def _postgres_titles(known: dict[int, str]) -> dict[int, str]:
     return {pid: title for pid, title in known.items() if title}
 
 
+@dataclass
+class _Snapshot:
+    """One reading of a PostgreSQL cluster: the ticks of the processes serving the database
+    (`served`) and of every child of its postmaster (`children`), and the ticks of the
+    postmaster's children already reaped (`reaped`; None when its postmaster is not known)."""
+
+    served: dict[int, int]
+    children: dict[int, int]
+    reaped: int | None
+
+
 class DatabaseCpu:
     """The CPU ticks the PostgreSQL processes serving one database (database_processes) spend
     while the block runs. A thread reads /proc every `interval` seconds (50 ms: about 1 % of a
-    core for the reading), so that a process which exits meanwhile (a connection closed, a
-    recycled gunicorn worker's, a parallel query's worker) keeps the time it had when last
-    seen: at most `interval` of its work is missed. A pid whose time goes down is a new process
-    under an old pid: counted whole. `ticks`: None when not measured (no backend titles here).
-    `interval` None: no thread, only the readings at the start, at the end, and of
-    `sample()`."""
+    core for the reading), and each process is counted by its growth since the start (a pid
+    whose time goes down is a new process under an old pid: counted whole).
+
+    A process that exits meanwhile (a connection closed, a recycled gunicorn worker's, a
+    parallel query's worker) did work after it was last seen. Its whole time reaches its
+    parent's, the postmaster's, reaped time (cutime + cstime) as it is reaped; so what the
+    postmaster reaped between two readings, less what was last seen of the children that
+    exited between them, is the time no reading saw. It is credited to the database in the
+    share of those exited children that served it: all of it when only its own exited, none
+    when only a neighbour's did or none exited (a process born and gone between two readings,
+    whose database is unknown). Each reading is taken while the postmaster reaps nothing
+    (its reaped time the same before and after), so that an exit cannot fall between a
+    reading's parts. Without the postmaster's times (not ours to read), at most `interval` of
+    an exited process's work is missed.
+
+    `ticks`: None when not measured (no backend titles here). `interval` None: no thread,
+    only the readings at the start, at the end, and of `sample()`."""
 
     def __init__(self, database: str, user: str, *, interval: float | None = 0.05) -> None:
         self.database, self.user, self.interval = database, user, interval
         self._start: dict[int, int] = {}
         self._last: dict[int, int] = {}
         self._done = 0  # ticks of processes whose pid was taken over
+        self._unseen = 0.0  # ticks of exited processes that no reading saw (credited share)
+        self._previous: _Snapshot | None = None
+        self._postmaster: int | None = None
+        self._parents: dict[int, int] = {}  # pid -> parent pid, read once per process
         self._measured = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._titles: dict[int, str] = {}
 
     def sample(self) -> None:
-        found = database_processes(self.database, self.user, titles=self._titles)
-        if found is None:
+        snapshot = self._snapshot()
+        if snapshot is None:
             return
         self._measured = True
-        for pid, ticks in found.items():
+        if self._previous is not None:
+            self._credit_unseen(self._previous, snapshot)
+        self._previous = snapshot
+        for pid, ticks in snapshot.served.items():
             last = self._last.get(pid)
             if last is not None and ticks < last:
                 self._done += last - self._start.get(pid, 0)
                 self._start[pid] = 0
             self._start.setdefault(pid, 0)
             self._last[pid] = ticks
+
+    def _snapshot(self) -> _Snapshot | None:
+        for _attempt in range(10):  # reaps are rare: a second try is all it ever takes
+            reaped_before = self._reaped()
+            snapshot = self._read()
+            if snapshot is None or snapshot.reaped == reaped_before:
+                break
+        return snapshot
+
+    def _read(self) -> _Snapshot | None:
+        titles = _postgres_titles(self._titles)
+        served = _serving(self.database, self.user, titles)
+        if served is None:
+            if self._previous is None:
+                return None  # not measured here (database_processes)
+            served = set()  # measured, and its last backend gone meanwhile
+        children = _ticks_of(pid for pid in titles if self._child(pid, served))
+        served_ticks = {pid: children[pid] for pid in served if pid in children}
+        return _Snapshot(served_ticks, children, self._reaped())
+
+    def _child(self, pid: int, served: set[int]) -> bool:
+        """Whether `pid` is a child of the served database's postmaster (found here: the
+        parent of its first backend seen)."""
+        if pid not in self._parents:
+            try:
+                self._parents[pid] = _parent_pid(pid)
+            except (OSError, ValueError, IndexError):
+                return False
+        if self._postmaster is None and pid in served:
+            self._postmaster = self._parents[pid]
+        return self._postmaster is None or self._parents[pid] == self._postmaster
+
+    def _reaped(self) -> int | None:
+        if self._postmaster is None:
+            return None
+        try:
+            return _reaped_ticks(self._postmaster)
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _credit_unseen(self, before: _Snapshot, now: _Snapshot) -> None:
+        if before.reaped is None or now.reaped is None:
+            return
+        exited = {
+            pid: last
+            for pid, last in before.children.items()
+            if pid not in now.children or now.children[pid] < last
+        }
+        if not exited:
+            return
+        unseen = now.reaped - before.reaped - sum(exited.values())
+        served = sum(1 for pid in exited if pid in before.served)
+        self._unseen += max(unseen, 0) * served / len(exited)
 
     def __enter__(self) -> "DatabaseCpu":
         self.sample()
@@ -211,7 +318,8 @@ class DatabaseCpu:
     def ticks(self) -> int | None:
         if not self._measured:
             return None
-        return self._done + sum(last - self._start.get(pid, 0) for pid, last in self._last.items())
+        seen = self._done + sum(last - self._start.get(pid, 0) for pid, last in self._last.items())
+        return seen + round(self._unseen)
 
 
 def memory_kib(pid: int) -> dict[str, int]:
