@@ -1,9 +1,12 @@
 """Admin pieces that both apps' admins use. They live in the lower app so that the dependency
 runs one way: integrations' admin imports tenants' admin, never the reverse."""
 
-from django.contrib import admin
+from dataclasses import dataclass
+
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
@@ -51,19 +54,46 @@ MAX_SEARCH_LENGTH = 200
 MAX_SEARCH_WORDS = 10
 
 
-def search_words(search_term: str) -> list[str]:
+@dataclass(frozen=True)
+class BoundedTerm:
+    """What an admin search looks for: `words`, and whether some of what was typed was left out
+    of them (`cut`). Cut to no word at all (one word longer than the limit), it lists nothing:
+    searching no word would list every row."""
+
+    words: list[str]
+    cut: bool
+
+    @property
+    def lists_nothing(self) -> bool:
+        return self.cut and not self.words
+
+
+def bounded_search(search_term: str) -> BoundedTerm:
     """The words an admin search looks for, as Django's admin splits `search_term`
-    (django.utils.text.smart_split; a quoted phrase is one word without its quotes), cut to
-    MAX_SEARCH_WORDS words of its first MAX_SEARCH_LENGTH characters. Empty words are dropped.
-    A lone quote is a word as typed (Django reads `'` as an empty phrase, which matches
-    every row)."""
+    (django.utils.text.smart_split; a quoted phrase is one word without its quotes, its blanks
+    kept): at most MAX_SEARCH_WORDS whole words of the first MAX_SEARCH_LENGTH characters,
+    the blanks around the term not counted. A word cut in two by the length limit is left out
+    (its first letters are not what was typed), and empty phrases are dropped. A lone quote is
+    a word as typed (Django reads `'` as an empty phrase, which matches every row)."""
+    term = search_term.strip()
     words = []
-    for word in smart_split(search_term[:MAX_SEARCH_LENGTH]):
-        if len(word) > 1 and word[0] in "\"'" and word[-1] == word[0]:
-            word = unescape_string_literal(word)
-        if word.strip():
-            words.append(word.strip())
-    return words[:MAX_SEARCH_WORDS]
+    for bit in smart_split(term[:MAX_SEARCH_LENGTH]):
+        if len(bit) > 1 and bit[0] in "\"'" and bit[-1] == bit[0]:
+            bit = unescape_string_literal(bit)
+        if bit:
+            words.append(bit)
+    cut = len(term) > MAX_SEARCH_LENGTH
+    either_side_of_the_cut = term[MAX_SEARCH_LENGTH - 1 : MAX_SEARCH_LENGTH + 1]
+    if cut and words and not any(c.isspace() for c in either_side_of_the_cut):
+        words.pop()  # a word cut in two
+    if len(words) > MAX_SEARCH_WORDS:
+        words, cut = words[:MAX_SEARCH_WORDS], True
+    return BoundedTerm(words, cut)
+
+
+def search_words(search_term: str) -> list[str]:
+    """bounded_search(search_term)'s words."""
+    return bounded_search(search_term).words
 
 
 def _as_search_term(words: list[str]) -> str:
@@ -74,13 +104,34 @@ def _as_search_term(words: list[str]) -> str:
 
 
 class BoundedSearch:
-    """For a ModelAdmin with search_fields: Django's search over `search_words(term)` only
-    (see MAX_SEARCH_WORDS). Every admin of the site that searches has it
-    (tests/web/test_admin_search_limits.py). Put it before ModelAdmin."""
+    """For a ModelAdmin with search_fields: Django's search over bounded_search(term)'s words
+    only (see MAX_SEARCH_WORDS), nothing listed when that leaves no word, and a warning on the
+    list when some of the term was left out, saying which words were searched (the rows
+    listed may be more than the whole term would have found). Every admin of the site that
+    searches has it (tests/web/test_admin_search_limits.py). Put it before ModelAdmin."""
 
     def get_search_results(self, request, queryset, search_term):
-        term = _as_search_term(search_words(search_term))
+        bounded = bounded_search(search_term)
+        if bounded.lists_nothing:
+            return queryset.none(), False
+        term = _as_search_term(bounded.words)
         return super().get_search_results(request, queryset, term)  # type: ignore[misc]
+
+    def changelist_view(self, request, extra_context=None):
+        bounded = bounded_search(request.GET.get(SEARCH_VAR, ""))
+        if bounded.cut:
+            searched = " ".join(f"“{word}”" for word in bounded.words)
+            messages.warning(
+                request,
+                f"A search takes at most {MAX_SEARCH_WORDS} words of {MAX_SEARCH_LENGTH} "
+                "characters. "
+                + (
+                    f"Listed are the rows that match {searched} only."
+                    if searched
+                    else "Its first word is longer: nothing is listed."
+                ),
+            )
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
 
 
 def admin_actor(request) -> Actor:

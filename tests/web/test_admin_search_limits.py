@@ -18,6 +18,7 @@ from tenants.admin_helpers import (
     MAX_SEARCH_WORDS,
     BoundedSearch,
     _as_search_term,
+    bounded_search,
     search_words,
 )
 from tests.factories import TenantFactory, TwilioFactory
@@ -117,11 +118,65 @@ def test_the_integration_admin_finds_a_lone_quote_too(admin):
         ('""', []),  # an empty phrase: nothing to look for
         ('"abc', ['"abc']),  # unclosed: the word as typed
         (" ".join(str(n) for n in range(30)), [str(n) for n in range(MAX_SEARCH_WORDS)]),
-        ("x" * 500, ["x" * MAX_SEARCH_LENGTH]),
+        ('" a b "', [" a b "]),  # a phrase keeps its blanks, as in Django's admin
+        ("' '", [" "]),
+        ("\u3000" * 300 + "a b", ["a", "b"]),  # the blanks around the term use up no limit
+        # A word cut in two by the limit is left out; one that ends at it is kept.
+        ("x" * 500, []),
+        ("a " + "x" * 300, ["a"]),
+        ("x" * (MAX_SEARCH_LENGTH - 2) + " yz", ["x" * (MAX_SEARCH_LENGTH - 2)]),
+        ("x" * (MAX_SEARCH_LENGTH - 3) + " yz b", ["x" * (MAX_SEARCH_LENGTH - 3), "yz"]),
+        ("x" * (MAX_SEARCH_LENGTH - 1) + " yz", ["x" * (MAX_SEARCH_LENGTH - 1)]),
     ],
 )
 def test_search_words(term, words):
     assert search_words(term) == words
+
+
+@pytest.mark.parametrize(
+    "term,cut,lists_nothing",
+    [
+        ("a b", False, False),
+        ("  " + "x" * MAX_SEARCH_LENGTH + "  ", False, False),
+        (" ".join("w" * MAX_SEARCH_WORDS), False, False),
+        (" ".join("w" * (MAX_SEARCH_WORDS + 1)), True, False),
+        ("a " + "x" * 300, True, False),
+        ("x" * (MAX_SEARCH_LENGTH + 1), True, True),
+    ],
+)
+def test_bounded_search_says_when_it_left_words_out(term, cut, lists_nothing):
+    bounded = bounded_search(term)
+    assert (bounded.cut, bounded.lists_nothing) == (cut, lists_nothing)
+
+
+@pytest.mark.django_db
+def test_a_word_longer_than_the_limit_lists_nothing_and_says_why(admin):
+    TenantFactory(name="x" * 50)
+
+    response = admin.get("/admin/tenants/tenant/", {"q": "x" * (MAX_SEARCH_LENGTH + 1)})
+
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == []
+    [message] = [str(m) for m in response.context["messages"]]
+    assert message == (
+        f"A search takes at most {MAX_SEARCH_WORDS} words of {MAX_SEARCH_LENGTH} characters. "
+        "Its first word is longer: nothing is listed."
+    )
+
+
+@pytest.mark.django_db
+def test_a_search_of_too_many_words_says_which_were_searched(admin):
+    TenantFactory(name="acme-corp")
+    words = ["acme"] * MAX_SEARCH_WORDS + ["zzz"]
+
+    response = admin.get("/admin/tenants/tenant/", {"q": " ".join(words)})
+
+    assert [t.name for t in response.context["cl"].result_list] == ["acme-corp"]
+    [message] = [str(m) for m in response.context["messages"]]
+    searched = " ".join(["“acme”"] * MAX_SEARCH_WORDS)
+    assert message.endswith(f"Listed are the rows that match {searched} only.")
+    assert "zzz" not in message
+    assert "Listed are the rows" in response.content.decode()  # shown on that very page
 
 
 @pytest.mark.parametrize(
