@@ -10,10 +10,15 @@ from config.sqlite.base import DatabaseWrapper, unicode_like
 from tests.config.test_settings import PRODUCTION, manage
 
 
+def new_connection() -> sqlite3.Connection:
+    """A connection of config.sqlite to a new in-memory database (its like() replaced)."""
+    wrapper = DatabaseWrapper({**_settings(), "NAME": ":memory:"})
+    return wrapper.get_new_connection(wrapper.get_connection_params())
+
+
 @pytest.fixture
 def sqlite():
-    wrapper = DatabaseWrapper({**_settings(), "NAME": ":memory:"})
-    connection = wrapper.get_new_connection(wrapper.get_connection_params())
+    connection = new_connection()
     yield connection
     connection.close()
 

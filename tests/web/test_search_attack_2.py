@@ -14,26 +14,16 @@ import re
 import sqlite3
 
 import pytest
-from django.contrib import admin as django_admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 
-from config.sqlite.base import DatabaseWrapper
 from tenants.admin_helpers import MAX_SEARCH_LENGTH, MAX_SEARCH_WORDS
+from tests.config.test_sqlite_like import new_connection
 from tests.factories import TenantFactory, TwilioFactory
+from tests.web.test_admin_search_limits import SEARCHING_ADMINS, _changelist
 
 TENANT_LIST = "/admin/tenants/tenant/"
 INTEGRATION_LIST = "/admin/integrations/integration/"
-SEARCHING_ADMINS = sorted(
-    (model._meta.label for model, model_admin in django_admin.site._registry.items()
-     if model_admin.search_fields),
-)  # fmt: skip
-
-
-def _changelist(label: str) -> str:
-    app_label, model_name = label.lower().split(".")
-    return reverse(f"admin:{app_label}_{model_name}_changelist")
 
 
 def admin_rows(response) -> list[str]:
@@ -153,19 +143,7 @@ def test_a_quoted_phrase_keeps_its_spaces(admin, which, typed):
 @pytest.fixture
 def sqlite_like():
     """A connection of config.sqlite (the replaced like()), and one of plain SQLite."""
-    settings = {
-        "ENGINE": "config.sqlite",
-        "NAME": ":memory:",
-        "OPTIONS": {},
-        "TIME_ZONE": None,
-        "CONN_MAX_AGE": 0,
-        "CONN_HEALTH_CHECKS": False,
-        "AUTOCOMMIT": True,
-        "ATOMIC_REQUESTS": False,
-        "TEST": {},
-    }
-    wrapper = DatabaseWrapper(settings)
-    replaced = wrapper.get_new_connection(wrapper.get_connection_params())
+    replaced = new_connection()
     plain = sqlite3.connect(":memory:")
     yield replaced, plain
     replaced.close()
