@@ -70,7 +70,8 @@ def _as_text(value) -> str:
     with _text_of_lock:
         if _text_of_connection is None:
             _text_of_connection = sqlite3.connect(":memory:", check_same_thread=False)
-        return _text_of_connection.execute("SELECT CAST(? AS TEXT)", (value,)).fetchone()[0]
+        text: str = _text_of_connection.execute("SELECT CAST(? AS TEXT)", (value,)).fetchone()[0]
+        return text
 
 
 def unicode_like(pattern, value) -> bool | None:
