@@ -188,3 +188,14 @@ def test_a_word_survives_the_way_back_through_djangos_split(word):
     admin does (smart_split, then unescape_string_literal of a quoted phrase)."""
     bits = list(smart_split(_as_search_term([word, "next"])))
     assert [unescape_string_literal(bit) for bit in bits] == [word, "next"]
+
+
+@pytest.mark.django_db
+def test_the_warning_shows_the_searched_words_escaped(admin):
+    words = ["<b>x</b>"] * MAX_SEARCH_WORDS + ["more"]
+
+    response = admin.get("/admin/tenants/tenant/", {"q": " ".join(words)})
+
+    page = response.content.decode()
+    assert "“&lt;b&gt;x&lt;/b&gt;”" in page
+    assert "<b>x</b>" not in page
