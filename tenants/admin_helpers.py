@@ -91,11 +91,6 @@ def bounded_search(search_term: str) -> BoundedTerm:
     return BoundedTerm(words, cut)
 
 
-def search_words(search_term: str) -> list[str]:
-    """bounded_search(search_term)'s words."""
-    return bounded_search(search_term).words
-
-
 def _as_search_term(words: list[str]) -> str:
     """`words` as a search term Django's admin splits back into exactly those words: each one
     a double-quoted phrase, its backslashes and double quotes escaped (what
@@ -108,13 +103,19 @@ class BoundedSearch:
     only (see MAX_SEARCH_WORDS), nothing listed when that leaves no word, and a warning on the
     list when some of the term was left out, saying which words were searched (the rows
     listed may be more than the whole term would have found). Every admin of the site that
-    searches has it (tests/web/test_admin_search_limits.py). Put it before ModelAdmin."""
+    searches has it (tests/web/test_admin_search_limits.py). Put it before ModelAdmin; an
+    admin that searches its own way overrides search_words_results."""
 
     def get_search_results(self, request, queryset, search_term):
         bounded = bounded_search(search_term)
         if bounded.lists_nothing:
             return queryset.none(), False
-        term = _as_search_term(bounded.words)
+        return self.search_words_results(request, queryset, bounded.words)
+
+    def search_words_results(self, request, queryset, words: list[str]):
+        """Django's get_search_results answer for the search of `words` (every one to match):
+        by default Django's own search, handed exactly these words."""
+        term = _as_search_term(words)
         return super().get_search_results(request, queryset, term)  # type: ignore[misc]
 
     def changelist_view(self, request, extra_context=None):

@@ -43,7 +43,6 @@ from tenants.admin_helpers import (
     HideSecretsFromErrorReports,
     QuickActionCheckbox,
     admin_actor,
-    bounded_search,
 )
 from tenants.models import Tenant
 
@@ -236,8 +235,8 @@ class IntegrationParentAdmin(
         ("tenant", TenantListFilter),
     ]
     # What the staff pages' search finds (integrations.search), secrets never: the id, the
-    # tenant, every provider's non-secret values, and the provider (get_search_results runs
-    # the search).
+    # tenant, every provider's non-secret values, and the provider (search_words_results
+    # runs the search).
     search_fields = ["ident", "tenant__name", "tenant__display_name", *integration_search_paths()]
     list_select_related = ["tenant"]
     actions = ["soft_delete", "restore", verify_selected]  # type: ignore[list-item]
@@ -255,20 +254,16 @@ class IntegrationParentAdmin(
         actions.pop("delete_selected", None)  # deletes are soft: see soft_delete
         return actions
 
-    def get_search_results(self, request, queryset, search_term):
-        """Each word of the search (tenants.admin_helpers.bounded_search: as Django's admin
-        splits it, at most MAX_SEARCH_WORDS; nothing listed when it leaves no word) must match
-        the id, the tenant, the provider or a non-secret value: search_fields' values, and the
-        provider's key or label. Run as
-        integrations.search's UNION of one indexed branch per table instead of Django's OR
-        across joined tables, which no index serves (seconds at 10,000 tenants on PostgreSQL,
-        against milliseconds: tests/benchmarks/bench_search.py). Each word's UNION is an
-        InSubquery, computed once before the list's query: as `IN (subquery)`, PostgreSQL
-        planned 20 words as 20 semi-joins, which took seconds to plan with one row to find."""
-        bounded = bounded_search(search_term)
-        if bounded.lists_nothing:
-            return queryset.none(), False
-        for word in bounded.words:
+    def search_words_results(self, request, queryset, words):
+        """Each word of the search (BoundedSearch: as Django's admin splits it, at most
+        MAX_SEARCH_WORDS) must match the id, the tenant, the provider or a non-secret value:
+        search_fields' values, and the provider's key or label. Run as integrations.search's
+        UNION of one indexed branch per table instead of Django's OR across joined tables,
+        which no index serves (seconds at 10,000 tenants on PostgreSQL, against milliseconds:
+        tests/benchmarks/bench_search.py). Each word's UNION is an InSubquery, computed once
+        before the list's query: as `IN (subquery)`, PostgreSQL planned 20 words as 20
+        semi-joins, which took seconds to plan with one row to find."""
+        for word in words:
             queryset = queryset.filter(InSubquery(F("pk"), integration_ids_matching(word)))
         return queryset, False
 

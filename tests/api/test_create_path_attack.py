@@ -689,7 +689,7 @@ def assert_tenant_list(staff, landscape: dict, status: str | None, q: str) -> No
         "deleted": deleted,
         "all": set(landscape),
     }[status]
-    term = q.lower()  # a lone quote is a word as typed (tenants.admin_helpers.search_words)
+    term = q.lower()  # a lone quote is a word as typed (tenants.admin_helpers.bounded_search)
     expected = {n for n in expected if not term or term in n}
     assert names == expected, (status, q, names)
 

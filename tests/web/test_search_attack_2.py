@@ -54,8 +54,9 @@ def told_what_was_searched(response, typed: str) -> bool:
 
 
 # The two lists the attack targets: the tenant list (Django's search through BoundedSearch) and
-# the integration list (its own get_search_results over search_words). The integration list
-# searches the tenant's name and display name too, so the same tenants serve both.
+# the integration list (its own search_words_results over bounded_search's words). The
+# integration list searches the tenant's name and display name too, so the same tenants serve
+# both.
 LISTS = {
     "tenants": (TENANT_LIST, lambda name: name),
     "integrations": (INTEGRATION_LIST, lambda name: f"{name}/twilio"),
@@ -110,7 +111,7 @@ def test_a_word_cut_by_the_length_limit_is_not_searched_as_its_prefix(admin, whi
 @pytest.mark.parametrize("blank", [" ", "\u3000"])
 def test_leading_whitespace_does_not_use_up_the_length_limit(admin, which, blank):
     """Django's admin does not strip the search (its form field has strip=False) and
-    search_words cuts before it splits: 201 blanks then a word searched nothing, and every row
+    bounded_search cut before it split: 201 blanks then a word searched nothing, and every row
     was listed. The staff search strips first (test_the_search_cuts_at_the_limit_after_
     stripping in tests/web/test_search_attack.py)."""
     path, row = LISTS[which]
@@ -128,7 +129,7 @@ def test_leading_whitespace_does_not_use_up_the_length_limit(admin, which, blank
 @pytest.mark.parametrize("typed", ['" acme"', "' '"])
 def test_a_quoted_phrase_keeps_its_spaces(admin, which, typed):
     """Django's admin searches a quoted phrase as typed, spaces included: `" acme"` is the word
-    acme after a space (in "Big acme", not in "Bigacme"). search_words strips each word, so the
+    acme after a space (in "Big acme", not in "Bigacme"). bounded_search stripped each word, so the
     phrase's spaces were lost (and `' '` searched nothing: every row listed)."""
     path, row = LISTS[which]
     TwilioFactory(tenant=TenantFactory(name="spaced", display_name="Big acme"))
