@@ -1,11 +1,12 @@
 from datetime import timedelta
+from typing import NoReturn
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from config.compiled_query import CompiledQuery
 from config.request_headers import request_header
-from tenants import tokens
+from tenants import throttling, tokens
 from tenants.models import ApiToken
 from tenants.throttling import AuthFailureThrottle
 
@@ -29,39 +30,45 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         header = (request_header(request, "HTTP_AUTHORIZATION") or "").split()
         if not header or header[0].lower() != self.keyword.lower():
             return None
-        # An address over its limit of failures is refused before its token is looked at,
-        # whether or not the token is right: guessing learns nothing (429, Retry-After).
-        failures = AuthFailureThrottle()
-        if not failures.allow_request(request):
-            raise failures.refusal()
-        try:
-            if len(header) != 2:
-                raise exceptions.AuthenticationFailed(
-                    "The Authorization header must be 'Bearer <token>'."
-                )
-            return self._authenticate_token(header[1])
-        except exceptions.AuthenticationFailed:
-            failures.record_failure(request)
-            raise
+        if len(header) != 2:
+            self._refuse(request, "The Authorization header must be 'Bearer <token>'.")
+        api_token = self._usable_token(header[1])
+        if api_token is None:
+            # One message for unknown, wrong, revoked and expired: nothing to probe.
+            self._refuse(request, "The token is invalid, expired or revoked.")
+        # A right token from an address over its limit of failures is refused (429) as a wrong
+        # one is: guessing learns nothing. The same round trip counts the token's rate.
+        throttling.admit(request, api_token)
+        now = timezone.now()
+        if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_PRECISION:
+            ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+            api_token.last_used_at = now
+        return (TokenUser(api_token), api_token)
 
-    def _authenticate_token(self, presented: str):
+    def _usable_token(self, presented: str) -> ApiToken | None:
+        """The token `presented` is, if it is right and usable now; None otherwise."""
         api_token = (
             _TOKEN_BY_PREFIX.first(tokens.prefix_of(presented))
             if tokens.well_formed(presented)
             else None
         )
-        now = timezone.now()
         if (
             api_token is None
             or not tokens.matches(presented, api_token.digest)
-            or not api_token.is_usable(now)
+            or not api_token.is_usable(timezone.now())
         ):
-            # One message for unknown, wrong, revoked and expired: nothing to probe.
-            raise exceptions.AuthenticationFailed("The token is invalid, expired or revoked.")
-        if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_PRECISION:
-            ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
-            api_token.last_used_at = now
-        return (TokenUser(api_token), api_token)
+            return None
+        return api_token
+
+    @staticmethod
+    def _refuse(request, message: str) -> NoReturn:
+        """A failed authentication: counted against the client's address, and a 401 with
+        `message`; a 429 instead, not counted, when the address is over its limit already."""
+        failures = AuthFailureThrottle()
+        if not failures.allow_request(request):
+            raise failures.refusal()
+        failures.record_failure(request)
+        raise exceptions.AuthenticationFailed(message)
 
     def authenticate_header(self, request):
         return self.keyword

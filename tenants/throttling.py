@@ -10,6 +10,9 @@ it still overlaps the last `duration` seconds).
 
 With Redis (config/redis_cache.py) each of those steps is one round trip (_RedisCounters);
 through Django's cache API a counter's increment alone takes two (its incr asks EXISTS first).
+A request with a right token makes one round trip for both limits (`admit`): under load each
+round trip costs the worker far more than its own CPU (its thread gives up the GIL and waits to
+get it back), and the two that each limit made alone cost GET one a fifth of its req/s.
 
 When the cache cannot be reached the limits are not enforced (logged as an error): the API
 stays up without Redis, as it would without any rate limit.
@@ -18,6 +21,7 @@ stays up without Redis, as it would without any rate limit.
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import redis
 from django.conf import settings
@@ -42,15 +46,17 @@ class _CacheCounters:
         counts = self.cache.get_many(keys)
         return [counts.get(key, 0) for key in keys]
 
-    def add_one(self, key: str, ttl: int, *, and_read: str | None = None) -> tuple[int, int]:
+    def add_one(
+        self, key: str, ttl: int, *, and_read: list[str] | None = None
+    ) -> tuple[int, list[int]]:
         """Adds 1 to the counter `key` (created with `ttl` seconds to live); returns its new
-        count and the count of the counter `and_read` (0 when None or not there)."""
+        count and the counts of the counters `and_read` (0 for one not there)."""
         try:
             count = self.cache.incr(key)
         except ValueError:  # the window's first hit
             self.cache.add(key, 0, timeout=ttl)
             count = self.cache.incr(key)
-        return count, (self.cache.get(and_read, 0) if and_read else 0)
+        return count, (self.read(and_read) if and_read else [])
 
     def take_one_back(self, key: str) -> None:
         """Takes back an add_one (a request refused), if the counter is still there."""
@@ -62,13 +68,14 @@ class _CacheCounters:
 
 # _RedisCounters.add_one, run by Redis as one command (EVALSHA): the counter KEYS[1] created
 # with ARGV[1] seconds to live if it is not there, then incremented (so that it is never left
-# without a time to live), and the counter KEYS[2] read (nil when KEYS[2] is "").
+# without a time to live), and the counters KEYS[2], KEYS[3]... read (nil for one not there:
+# GET's false, which Redis answers as nil).
 _ADD_ONE = """
 redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
 local count = redis.call('INCR', KEYS[1])
-local other = false
-if KEYS[2] ~= '' then other = redis.call('GET', KEYS[2]) end
-return {count, other}
+local others = {}
+for i = 2, #KEYS do others[i - 1] = redis.call('GET', KEYS[i]) end
+return {count, others}
 """
 # _RedisCounters.take_one_back: a DECR of a counter that is gone would make one at -1 that
 # never expires.
@@ -94,20 +101,24 @@ class _RedisCounters:
     def read(self, keys: list[str]) -> list[int]:
         return [_count(value) for value in self.client.mget([self._key(key) for key in keys])]
 
-    def add_one(self, key: str, ttl: int, *, and_read: str | None = None) -> tuple[int, int]:
-        counter, other = self._key(key), self._key(and_read) if and_read else ""
+    def add_one(
+        self, key: str, ttl: int, *, and_read: list[str] | None = None
+    ) -> tuple[int, list[int]]:
+        counter, others = self._key(key), [self._key(other) for other in and_read or []]
 
         def in_a_transaction() -> list:
             transaction = self.client.pipeline(transaction=True)
             transaction.set(counter, 0, ex=ttl, nx=True)
             transaction.incr(counter)
-            if other:
+            for other in others:
                 transaction.get(other)
             results = transaction.execute()
-            return [results[1], results[2] if other else None]
+            return [results[1], results[2:]]
 
-        count, value = self._scripted(_ADD_ONE, [counter, other], [ttl], in_a_transaction)
-        return int(count), _count(value)
+        count, values = self._scripted(_ADD_ONE, [counter, *others], [ttl], in_a_transaction)
+        if len(values) != len(others):
+            raise ValueError(f"Redis answered {len(values)} counts for {len(others)} counters")
+        return int(count), [_count(value) for value in values]
 
     def take_one_back(self, key: str) -> None:
         counter = self._key(key)
@@ -229,19 +240,41 @@ class SharedRateThrottle(throttling.SimpleRateThrottle):
     def wait(self):
         return self._wait
 
-    def _store_unavailable(self, error: Exception) -> bool:
+    def store_unavailable(self, error: Exception, *, limits: str = "") -> bool:
+        """Logs that the store failed with `error` and that `limits` (this one's scope by
+        default) are not enforced for this request; True: the request is allowed."""
         logger.error(
             "Rate limit store unavailable (%s: %s); limit %s not enforced",
             type(error).__name__,
             _first_line(error),
-            self.scope,
+            limits or self.scope,
         )
         return True
 
 
+@dataclass(frozen=True)
+class _Counted:
+    """A request counted against its token's rate: its window's counter, that counter's count
+    with the request, the previous window's count, and how many seconds into its window."""
+
+    key: str
+    count: int
+    previous: int
+    elapsed: float
+
+
+# On the DRF request: the _Counted that `admit` made, or _NOT_COUNTED when the store could not
+# be reached (logged there; the limit is not enforced, and not tried again).
+_COUNTED = "_token_rate_counted"
+_NOT_COUNTED = object()
+
+
 class TokenRateThrottle(SharedRateThrottle):
     """Requests per API token (settings.API_TOKEN_RATE). Refused requests do not count, so a
-    client that slows down to the rate gets through."""
+    client that slows down to the rate gets through.
+
+    The request was counted by `admit`, in the round trip that checked its address's failures;
+    a request that `admit` did not count (no token, another authentication) is counted here."""
 
     scope = "token"
     rate_setting = "API_TOKEN_RATE"
@@ -254,21 +287,37 @@ class TokenRateThrottle(SharedRateThrottle):
     def allow_request(self, request, view):
         if self.rate is None:
             return True
-        key = self.get_cache_key(request, view)
-        if key is None:
+        counted = getattr(request, _COUNTED, None)
+        if counted is _NOT_COUNTED:
             return True
-        current_key, previous_key, elapsed = self._windows(key, self.timer())
-        try:
-            count, previous = self.counters.add_one(
-                current_key, self._time_to_live(), and_read=previous_key
-            )
-        except Exception as error:  # Redis down or unreachable: fail open
-            return self._store_unavailable(error)
-        current = count - 1  # the others', before this one
-        if self._fits_one_more(previous, current, elapsed):
+        if counted is None:
+            key = self.get_cache_key(request, view)
+            if key is None:
+                return True
+            try:
+                counted, _ = self.count(key, self.timer())
+            except Exception as error:  # Redis down or unreachable: fail open
+                return self.store_unavailable(error)
+        return self._admits(request, counted)
+
+    def count(
+        self, key: str, now: float, *, and_read: list[str] | None = None
+    ) -> tuple[_Counted, list[int]]:
+        """Adds one request to `key`'s window at `now` (seconds since the epoch); returns it
+        as a _Counted, and the counts of the counters `and_read` read in the same round trip.
+        Raises what the store raises."""
+        current_key, previous_key, elapsed = self._windows(key, now)
+        count, (previous, *others) = self.counters.add_one(
+            current_key, self._time_to_live(), and_read=[previous_key, *(and_read or [])]
+        )
+        return _Counted(current_key, count, previous, elapsed), others
+
+    def _admits(self, request, counted: _Counted) -> bool:
+        current = counted.count - 1  # the others', before this one
+        if self._fits_one_more(counted.previous, current, counted.elapsed):
             return True
         try:
-            self.counters.take_one_back(current_key)
+            self.counters.take_one_back(counted.key)
         except Exception as error:
             # The store counted this request: it is over the limit, and refused whatever
             # happens to the take-back (left counted, the limit is only stricter for a while).
@@ -277,7 +326,7 @@ class TokenRateThrottle(SharedRateThrottle):
                 type(error).__name__,
                 _first_line(error),
             )
-        self._wait = self._seconds_until_allowed(previous, current, elapsed)
+        self._wait = self._seconds_until_allowed(counted.previous, current, counted.elapsed)
         logger.warning(
             "API rate limit exceeded: limit=token token_prefix=%s rate=%s client=%s "
             "method=%s path=%s retry_after=%s",
@@ -294,8 +343,8 @@ class TokenRateThrottle(SharedRateThrottle):
 class AuthFailureThrottle(SharedRateThrottle):
     """Failed authentications per client address (settings.API_AUTH_FAILURE_RATE).
 
-    `allow_request` only reads: whether this address may try a token at all. Over the limit,
-    every token it presents is refused (429) before it is checked, the right one too, so
+    `allow_request` only reads: whether this address may be told anything of its token. Over
+    the limit, every token it presents is refused (429), the right one too (`admit`), so
     guessing learns nothing. `record_failure` counts a failure. Concurrent guesses may pass
     the check together before their failures are counted: the overshoot is bounded by how many
     requests one address has in flight, once.
@@ -307,16 +356,25 @@ class AuthFailureThrottle(SharedRateThrottle):
     def get_cache_key(self, request, view=None):
         return f"auth-failures:{self.get_ident(request)}"
 
+    def windows(self, request, now: float) -> tuple[str, str, float]:
+        """The address's current and previous counters at `now`, and the seconds into the
+        current window."""
+        return self._windows(self.get_cache_key(request), now)
+
     def allow_request(self, request, view=None):
         if self.rate is None:
             return True
-        current_key, previous_key, elapsed = self._windows(
-            self.get_cache_key(request), self.timer()
-        )
+        current_key, previous_key, elapsed = self.windows(request, self.timer())
         try:
             current, previous = self.counters.read([current_key, previous_key])
         except Exception as error:
-            return self._store_unavailable(error)
+            return self.store_unavailable(error)
+        return self.admits(request, previous, current, elapsed)
+
+    def admits(self, request, previous: int, current: int, elapsed: float) -> bool:
+        """Whether the address, with `current` and `previous` failures counted `elapsed`
+        seconds into the window, may present a token; when not, logs the refusal and sets
+        the Retry-After of `refusal()`."""
         if self._fits_one_more(previous, current, elapsed):
             return True
         self._wait = self._seconds_until_allowed(previous, current, elapsed)
@@ -334,14 +392,45 @@ class AuthFailureThrottle(SharedRateThrottle):
     def record_failure(self, request) -> None:
         if self.rate is None:
             return
-        current_key, _, _ = self._windows(self.get_cache_key(request), self.timer())
+        current_key, _, _ = self.windows(request, self.timer())
         try:
             self.counters.add_one(current_key, self._time_to_live())
         except Exception as error:
-            self._store_unavailable(error)
+            self.store_unavailable(error)
 
     def refusal(self) -> RateLimited:
         return RateLimited(
             wait=self._wait,
             detail="Too many failed authentications from this address.",
         )
+
+
+def admit(request, api_token) -> None:
+    """Both limits for a request whose token is right (`api_token`, an ApiToken), in one round
+    trip to the store: reads its address's failed authentications (API_AUTH_FAILURE_RATE) and
+    counts it against its token's rate (API_TOKEN_RATE), which TokenRateThrottle then decides
+    after the permission checks, with no round trip of its own.
+
+    Raises RateLimited (429) when the address is over its limit of failures: the right token
+    is refused as a wrong one would be, so guessing learns nothing. That request stays counted
+    against its token: taking it back would take one more round trip than refusing a wrong
+    token does, and the difference in time would tell the right token. When the store cannot
+    be reached, neither limit is enforced (logged), as each would alone."""
+    failures, requests = AuthFailureThrottle(), TokenRateThrottle()
+    now = failures.timer()
+    failure_keys = failures.windows(request, now) if failures.rate else None
+    failure_counters = list(failure_keys[:2]) if failure_keys else []
+    try:
+        if requests.rate:
+            counted, failed = requests.count(
+                f"token:{api_token.prefix}", now, and_read=failure_counters
+            )
+            setattr(request, _COUNTED, counted)
+        else:
+            failed = failures.counters.read(failure_counters) if failure_keys else []
+    except Exception as error:  # Redis down or unreachable: fail open
+        setattr(request, _COUNTED, _NOT_COUNTED)
+        failures.store_unavailable(error, limits="auth-failures and token")
+        return
+    if failure_keys and not failures.admits(request, failed[1], failed[0], failure_keys[2]):
+        raise failures.refusal()

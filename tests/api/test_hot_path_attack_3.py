@@ -395,11 +395,11 @@ def test_counters_agree_with_djangos_cache_api_under_a_prefix_and_version(
         settings, location, backend="django.core.cache.backends.redis.RedisCache", **extra
     )
 
-    assert counters.add_one("w:2", 121, and_read="w:1") == (1, 0)
+    assert counters.add_one("w:2", 121, and_read=["w:1"]) == (1, [0])
     assert django_cache.incr("w:2") == 2
     django_cache.add("w:1", 0, timeout=121)
     django_cache.incr("w:1", 4)
-    assert counters.add_one("w:2", 121, and_read="w:1") == (3, 4)
+    assert counters.add_one("w:2", 121, and_read=["w:1"]) == (3, [4])
     assert counters.read(["w:2", "w:1", "w:0"]) == [3, 4, 0]
     assert django_cache.get_many(["w:2", "w:1"]) == {"w:2": 3, "w:1": 4}
     keys = sorted(cache.client().keys("*"))

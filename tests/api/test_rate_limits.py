@@ -191,6 +191,33 @@ def test_refused_requests_do_not_count_so_a_client_that_slows_down_gets_through(
     assert client.get(LIST).status_code == 429
 
 
+def test_a_right_token_refused_for_its_address_failures_counts_against_its_rate(
+    limits, tenant, good_token
+):
+    """Refused because its address is over its limit of failures, a request with the right
+    token still counts against the token's rate: taking it back would tell the right token
+    (tests/config/test_redis_cache.py). Every token an address presents counts somewhere."""
+    for _ in range(3):
+        bearer(WRONG).get(LIST)
+    for _ in range(5):
+        assert_too_many(bearer(good_token).get(LIST), "Too many failed authentications")
+
+    # From an address in good standing, the token has used up its 5 a minute.
+    assert_too_many(
+        bearer(good_token, address="203.0.113.5").get(LIST), "Too many requests with this token"
+    )
+
+
+def test_requests_refused_by_a_permission_check_count_against_the_rate(limits, tenant, good_token):
+    """Every request a token authenticates counts, answered 403 too: it is counted in the round
+    trip that checks its address's failures, before the permission checks."""
+    client = bearer(good_token)
+    for _ in range(5):
+        assert client.get("/1.0/tenants/other/integrations").status_code == 403
+
+    assert_too_many(client.get(LIST), "Too many requests with this token")
+
+
 def test_writes_over_the_rate_write_nothing(limits, tenant, good_token):
     client = bearer(good_token)
     for _ in range(5):
@@ -257,7 +284,12 @@ def test_an_unreachable_cache_leaves_the_api_up_and_says_so_in_the_log(
 
     assert ok.status_code == 200
     assert wrong.status_code == 401
-    assert "Rate limit store unavailable" in caplog.text
+    lines = [r.getMessage() for r in caplog.records if r.name == "tenants.ratelimits"]
+    # The right token's request tried the store once, for both limits (a store that hangs
+    # costs it one timeout, not two); the wrong one's tried it twice: check, then count.
+    assert len(lines) == 3, lines
+    assert all(line.startswith("Rate limit store unavailable") for line in lines)
+    assert "limit auth-failures and token not enforced" in lines[0]
 
 
 def test_a_refused_request_whose_counter_vanished_is_refused_without_an_error(

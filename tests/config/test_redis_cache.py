@@ -57,7 +57,7 @@ def test_one_client_serves_every_operation_and_the_cache_api_still_works(redis_c
         redis_cache.incr("absent")
 
 
-def test_an_api_request_costs_two_round_trips_to_redis(redis_cache, tenant, round_trips):
+def test_an_api_request_costs_one_round_trip_to_redis(redis_cache, tenant, round_trips):
     _, token = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -67,18 +67,33 @@ def test_an_api_request_costs_two_round_trips_to_redis(redis_cache, tenant, roun
     response = client.get(LIST)
 
     assert response.status_code == 200
+    assert len(round_trips) == 1, round_trips
+    # The token's count added, and read with the previous window's and the address's failures.
+    [script] = round_trips
+    assert b"EVALSHA" in script
+    assert b":token:" in script and script.count(b":auth-failures:") == 2
+
+
+def test_a_wrong_token_costs_two_round_trips_to_redis(redis_cache, tenant, round_trips):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer ir_" + "x" * 43)
+    assert client.get(LIST).status_code == 401  # the script is loaded by the first
+    round_trips.clear()
+
+    assert client.get(LIST).status_code == 401
+
     assert len(round_trips) == 2, round_trips
-    assert b"MGET" in round_trips[0]  # the address's failures, before the token is looked at
-    assert b"EVALSHA" in round_trips[1]  # the token's count, added and read
+    assert b"MGET" in round_trips[0]  # whether the address may be told anything
+    assert b"EVALSHA" in round_trips[1] and b":auth-failures:" in round_trips[1]  # counted
 
 
 def test_counters_are_written_as_djangos_cache_writes_them(redis_cache):
     counters = _RedisCounters(redis_cache)
 
-    assert counters.add_one("window:1", 121) == (1, 0)
-    assert counters.add_one("window:1", 121, and_read="window:0") == (2, 0)
+    assert counters.add_one("window:1", 121) == (1, [])
+    assert counters.add_one("window:1", 121, and_read=["window:0"]) == (2, [0])
     redis_cache.set("window:0", 7)
-    assert counters.add_one("window:1", 121, and_read="window:0") == (3, 7)
+    assert counters.add_one("window:1", 121, and_read=["window:0"]) == (3, [7])
     counters.take_one_back("window:1")
 
     assert redis_cache.get("window:1") == 2
@@ -124,8 +139,8 @@ def test_a_counter_that_is_not_a_number_fails_open_and_is_logged(redis_cache, te
 def test_without_scripts_a_take_back_of_a_vanished_counter_makes_none(redis_cache):
     redis_cache.scripts_refused = True  # as after a Redis refused them: MULTI/EXEC instead
     counters = _RedisCounters(redis_cache)
-    assert counters.add_one("window:5", 60) == (1, 0)
-    assert counters.add_one("window:5", 60) == (2, 0)
+    assert counters.add_one("window:5", 60) == (1, [])
+    assert counters.add_one("window:5", 60) == (2, [])
     counters.take_one_back("window:5")
     assert counters.read(["window:5"]) == [1]
 
@@ -167,3 +182,26 @@ def test_a_redis_with_the_script_commands_renamed_away_still_counts(
     refusals = [r for r in caplog.records if "refuses Lua scripts" in r.getMessage()]
     assert len(refusals) == 1  # said once, then counted without trying again
     assert "Rate limit store unavailable" not in caplog.text
+
+
+def test_a_locked_out_address_is_refused_in_as_many_round_trips_with_the_right_token(
+    redis_cache, settings, tenant, round_trips
+):
+    """Over its limit of failures, an address is refused (429) whether its token is right or
+    wrong, and in one round trip either way: a take-back of the right token's count would make
+    its refusal slower, and the difference would tell the right token."""
+    settings.API_AUTH_FAILURE_RATE = "1/min"
+    _, token = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
+    right, wrong = APIClient(), APIClient()
+    right.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    wrong.credentials(HTTP_AUTHORIZATION="Bearer ir_" + "x" * 43)
+    assert wrong.get(LIST).status_code == 401  # the address's one failure
+    assert right.get(LIST).status_code == 429  # the script is loaded by now
+
+    trips = {}
+    for name, client in (("right", right), ("wrong", wrong)):
+        round_trips.clear()
+        assert client.get(LIST).status_code == 429
+        trips[name] = len(round_trips)
+
+    assert trips == {"right": 1, "wrong": 1}
