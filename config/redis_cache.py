@@ -15,7 +15,6 @@ from typing import Any
 
 import redis
 from django.core.cache.backends import redis as django_redis
-from redis.commands.core import Script
 
 
 class PooledClientRedisCacheClient(django_redis.RedisCacheClient):
@@ -44,19 +43,18 @@ class RedisCache(django_redis.RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = PooledClientRedisCacheClient
-        self._scripts: dict[str, Script] = {}
-        # Set by a caller of script() that found Redis refusing scripts (an ACL without
-        # @scripting, EVALSHA renamed), so that it stops trying: see tenants/throttling.py.
+        # Set by a caller of run_script() that found Redis refusing scripts (an ACL without
+        # @scripting, EVAL renamed), so that it stops trying: see tenants/throttling.py.
         self.scripts_refused = False
 
     def client(self, *, write: bool = True) -> redis.Redis:
         """The redis-py client of the primary server (`write`), or of a replica if any."""
         return self._cache.get_client(write=write)
 
-    def script(self, source: str) -> Script:
-        """The Lua script `source`, registered with the primary's client: calling it runs
-        EVALSHA (one round trip), loading the script again if Redis lost it (a restart)."""
-        script = self._scripts.get(source)
-        if script is None:
-            script = self._scripts[source] = self.client().register_script(source)
-        return script
+    def run_script(self, source: str, keys: list[str], args: list) -> Any:
+        """Runs the Lua script `source` on the primary with `keys` and `args` (EVAL); its
+        answer. One round trip every time: Redis compiles a script once and keeps it by its
+        SHA1, and one that lost it (a restart, SCRIPT FLUSH) compiles it again in the same
+        round trip, where EVALSHA would answer NOSCRIPT and take two more (SCRIPT LOAD, then
+        EVALSHA again): a request's round trips would then depend on what Redis holds."""
+        return self.client().eval(source, len(keys), *keys, *args)

@@ -42,9 +42,10 @@ class _CacheCounters:
         self.cache = cache
 
     def read(self, keys: list[str]) -> list[int]:
-        """The counts of `keys`, 0 for a counter not there."""
+        """The counts of `keys`, 0 for a counter not there; ValueError for one that holds
+        something else than a whole number (written by something else)."""
         counts = self.cache.get_many(keys)
-        return [counts.get(key, 0) for key in keys]
+        return [_count(counts.get(key)) for key in keys]
 
     def add_one(
         self, key: str, ttl: int, *, and_read: list[str] | None = None
@@ -66,7 +67,7 @@ class _CacheCounters:
             return
 
 
-# _RedisCounters.add_one, run by Redis as one command (EVALSHA): the counter KEYS[1] created
+# _RedisCounters.add_one, run by Redis as one command (EVAL): the counter KEYS[1] created
 # with ARGV[1] seconds to live if it is not there, then incremented (so that it is never left
 # without a time to live), and the counters KEYS[2], KEYS[3]... read (nil for one not there:
 # GET's false, which Redis answers as nil).
@@ -88,7 +89,7 @@ return 0
 class _RedisCounters:
     """_CacheCounters' operations on the cache's Redis in one round trip each, where Django's
     cache API takes two to four: Lua scripts (each run atomically: redis.io, "Scripting with
-    Lua"), or, on a Redis that refuses scripts (an ACL without @scripting, EVALSHA renamed),
+    Lua"), or, on a Redis that refuses scripts (an ACL without @scripting, EVAL renamed),
     the same commands in MULTI/EXEC transactions (a few more Python calls; a take-back WATCHes
     its counter). No counter is ever left without its time to live. Keys and values as
     Django's RedisCache writes them (its key function; integers stored as themselves), so
@@ -137,7 +138,7 @@ class _RedisCounters:
         `unscripted()` instead, from then on without trying (logged once per cache)."""
         if not self.cache.scripts_refused:
             try:
-                return self.cache.script(source)(keys=keys, args=args)
+                return self.cache.run_script(source, keys, args)
             except redis.ResponseError as error:
                 if not _refuses_scripts(error):
                     raise
@@ -154,8 +155,8 @@ class _RedisCounters:
 
 
 def _refuses_scripts(error: redis.ResponseError) -> bool:
-    """Whether Redis refused to run (or load) a script at all: an ACL (NOPERM), or EVALSHA,
-    EVAL or SCRIPT renamed or disabled ("unknown command")."""
+    """Whether Redis refused to run (or load) a script at all: an ACL (NOPERM), or EVAL
+    renamed or disabled ("unknown command")."""
     return isinstance(error, redis.exceptions.NoPermissionError) or (
         "unknown command" in str(error).lower()
     )
@@ -415,7 +416,10 @@ def admit(request, api_token) -> None:
     is refused as a wrong one would be, so guessing learns nothing. That request stays counted
     against its token: taking it back would take one more round trip than refusing a wrong
     token does, and the difference in time would tell the right token. When the store cannot
-    be reached, neither limit is enforced (logged), as each would alone."""
+    be reached, neither limit is enforced (logged), as each would alone. When it answers but
+    refuses to count (out of memory, a read-only replica after a failover: it still answers
+    reads), the token's rate is not enforced, and the address's failures are read alone: a
+    store that a wrong token's refusal can read must refuse the right one as well."""
     failures, requests = AuthFailureThrottle(), TokenRateThrottle()
     now = failures.timer()
     failure_keys = failures.windows(request, now) if failures.rate else None
@@ -428,9 +432,17 @@ def admit(request, api_token) -> None:
             setattr(request, _COUNTED, counted)
         else:
             failed = failures.counters.read(failure_counters) if failure_keys else []
-    except Exception as error:  # Redis down or unreachable: fail open
+    except Exception as error:
         setattr(request, _COUNTED, _NOT_COUNTED)
-        failures.store_unavailable(error, limits="auth-failures and token")
-        return
+        if not (failure_keys and isinstance(error, redis.ResponseError)):
+            # Down, unreachable or hanging (one timeout is enough): fail open.
+            failures.store_unavailable(error, limits="auth-failures and token")
+            return
+        requests.store_unavailable(error)
+        try:
+            failed = failures.counters.read(failure_counters)
+        except Exception as read_error:
+            failures.store_unavailable(read_error)
+            return
     if failure_keys and not failures.admits(request, failed[1], failed[0], failure_keys[2]):
         raise failures.refusal()

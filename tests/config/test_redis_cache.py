@@ -61,7 +61,8 @@ def test_an_api_request_costs_one_round_trip_to_redis(redis_cache, tenant, round
     _, token = api_token_create(actor=actor_named("tests"), label="ops", tenant=tenant)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    assert client.get(LIST).status_code == 200  # the script is loaded by the first
+    assert client.get(LIST).status_code == 200
+    caches["default"].client().script_flush()  # Redis lost its scripts (a restart)
     round_trips.clear()
 
     response = client.get(LIST)
@@ -70,21 +71,21 @@ def test_an_api_request_costs_one_round_trip_to_redis(redis_cache, tenant, round
     assert len(round_trips) == 1, round_trips
     # The token's count added, and read with the previous window's and the address's failures.
     [script] = round_trips
-    assert b"EVALSHA" in script
+    assert b"\r\nEVAL\r\n" in script
     assert b":token:" in script and script.count(b":auth-failures:") == 2
 
 
 def test_a_wrong_token_costs_two_round_trips_to_redis(redis_cache, tenant, round_trips):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Bearer ir_" + "x" * 43)
-    assert client.get(LIST).status_code == 401  # the script is loaded by the first
+    assert client.get(LIST).status_code == 401
     round_trips.clear()
 
     assert client.get(LIST).status_code == 401
 
     assert len(round_trips) == 2, round_trips
     assert b"MGET" in round_trips[0]  # whether the address may be told anything
-    assert b"EVALSHA" in round_trips[1] and b":auth-failures:" in round_trips[1]  # counted
+    assert b"\r\nEVAL\r\n" in round_trips[1] and b":auth-failures:" in round_trips[1]  # counted
 
 
 def test_counters_are_written_as_djangos_cache_writes_them(redis_cache):
@@ -196,7 +197,7 @@ def test_a_locked_out_address_is_refused_in_as_many_round_trips_with_the_right_t
     right.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     wrong.credentials(HTTP_AUTHORIZATION="Bearer ir_" + "x" * 43)
     assert wrong.get(LIST).status_code == 401  # the address's one failure
-    assert right.get(LIST).status_code == 429  # the script is loaded by now
+    assert right.get(LIST).status_code == 429
 
     trips = {}
     for name, client in (("right", right), ("wrong", wrong)):
