@@ -96,6 +96,21 @@ def redis_url(tmp_path_factory):
         served.stop()
 
 
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Every command (or MULTI/EXEC pipeline) this process sends to a Redis, as sent: one
+    round trip each."""
+    sent: list[bytes] = []
+    real = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(command if isinstance(command, bytes) else b"".join(command))
+        return real(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
 # --- named actors ----------------------------------------------------------------------------
 
 

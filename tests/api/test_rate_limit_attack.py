@@ -24,7 +24,6 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-import redis
 from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -81,20 +80,6 @@ def redis9(settings, redis_url, clock):
     settings.API_TOKEN_RATE = "100/min"
     settings.TRUSTED_PROXY_COUNT = 0
     return cache.client()
-
-
-@pytest.fixture
-def round_trips(monkeypatch):
-    """Every command (or pipeline) sent to Redis: as tests/config/test_redis_cache.py counts."""
-    sent: list[bytes] = []
-    real = redis.connection.AbstractConnection.send_packed_command
-
-    def counting(self, command, check_health=True):
-        sent.append(command if isinstance(command, bytes) else b"".join(command))
-        return real(self, command, check_health)
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
-    return sent
 
 
 @pytest.fixture
@@ -344,8 +329,10 @@ def test_a_closed_port_fails_open_never_a_500(
 @pytest.mark.redis
 @pytest.mark.parametrize(("token_rate", "failure_rate"), [("5/min", "3/min"), ("", "3/min")])
 def test_a_hung_redis_costs_a_right_token_one_timeout(
-    settings, tmp_path, clock, tokens, caplog, token_rate, failure_rate
+    settings, tmp_path, clock, tokens, caplog, round_trips, token_rate, failure_rate
 ):
+    """One command sent to the hung Redis, so one timeout waited (the time is only checked
+    loosely: the request's database work on a loaded machine may take a while too)."""
     settings.API_TOKEN_RATE, settings.API_AUTH_FAILURE_RATE = token_rate, failure_rate
     port = support.free_port()
     server = own_redis(tmp_path, port)
@@ -354,6 +341,7 @@ def test_a_hung_redis_costs_a_right_token_one_timeout(
         use_redis(settings, f"redis://127.0.0.1:{port}/0")  # socket_timeout 1
         assert client.get(LIST).status_code == 200  # connected, the script loaded
         os.kill(server.process.pid, signal.SIGSTOP)
+        round_trips.clear()
         began = time.monotonic()
         response = client.get(LIST)
         took = time.monotonic() - began
@@ -361,7 +349,8 @@ def test_a_hung_redis_costs_a_right_token_one_timeout(
         os.kill(server.process.pid, signal.SIGCONT)
         server.stop()
     assert response.status_code == 200
-    assert 0.9 < took < 1.8, took
+    assert len(round_trips) == 1, round_trips
+    assert 0.9 < took < 10, took
     unavailable = [r for r in caplog.records if "store unavailable" in r.getMessage()]
     assert len(unavailable) == 1
 

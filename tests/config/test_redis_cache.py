@@ -2,7 +2,6 @@
 against a real redis-server."""
 
 import pytest
-import redis
 from django.core.cache import caches
 from rest_framework.test import APIClient
 
@@ -29,20 +28,6 @@ def redis_cache(settings, redis_url):
     cache = caches["default"]
     cache.clear()
     return cache
-
-
-@pytest.fixture
-def round_trips(monkeypatch):
-    """How many times a command (or a pipeline) was sent to Redis."""
-    sent: list[bytes] = []
-    real = redis.connection.AbstractConnection.send_packed_command
-
-    def counting(self, command, check_health=True):
-        sent.append(command if isinstance(command, bytes) else b"".join(command))
-        return real(self, command, check_health)
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
-    return sent
 
 
 def test_one_client_serves_every_operation_and_the_cache_api_still_works(redis_cache):
