@@ -283,7 +283,12 @@ class TokenRateThrottle(SharedRateThrottle):
     def get_cache_key(self, request, view):
         api_token = getattr(request, "auth", None)
         prefix = getattr(api_token, "prefix", None)
-        return f"token:{prefix}" if prefix else None  # no token, no token limit
+        return self.key_of(prefix) if prefix else None  # no token, no token limit
+
+    @staticmethod
+    def key_of(prefix: str) -> str:
+        """The counters' key of the token whose prefix is `prefix`."""
+        return f"token:{prefix}"
 
     def allow_request(self, request, view):
         if self.rate is None:
@@ -427,7 +432,7 @@ def admit(request, api_token) -> None:
     try:
         if requests.rate:
             counted, failed = requests.count(
-                f"token:{api_token.prefix}", now, and_read=failure_counters
+                requests.key_of(api_token.prefix), now, and_read=failure_counters
             )
             setattr(request, _COUNTED, counted)
         else:
