@@ -279,6 +279,17 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # DRF rate strings, "<count>/<sec|min|hour|day>"; empty: no limit.
 API_TOKEN_RATE = env.str("API_TOKEN_RATE", default="1200/min")
 API_AUTH_FAILURE_RATE = env.str("API_AUTH_FAILURE_RATE", default="30/min")
+# API tokens are remembered per process while that cache (Redis) says they are current, and
+# read from the database again after this many seconds at most; 0: always read (see
+# tenants/token_cache.py).
+_token_cache_seconds = env.str("API_TOKEN_CACHE_SECONDS", default="15").strip()
+if not (_token_cache_seconds.isascii() and _token_cache_seconds.isdigit()) or not (
+    0 <= int(_token_cache_seconds) <= 3600
+):
+    raise ImproperlyConfigured(
+        "API_TOKEN_CACHE_SECONDS must be a whole number of seconds from 0 (off) to 3600."
+    )
+API_TOKEN_CACHE_SECONDS = int(_token_cache_seconds)
 
 # Staff login: after LOGIN_FAILURE_LIMIT failures for one user name from one address, that
 # pair is locked out for LOGIN_LOCKOUT_MINUTES (0: until an admin unlocks it, see README).

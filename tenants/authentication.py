@@ -4,9 +4,8 @@ from typing import NoReturn
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from config.compiled_query import CompiledQuery
 from config.request_headers import request_header
-from tenants import throttling, tokens
+from tenants import throttling, token_cache, tokens
 from tenants.models import ApiToken
 from tenants.throttling import AuthFailureThrottle
 
@@ -14,15 +13,19 @@ from tenants.throttling import AuthFailureThrottle
 # plenty and saves a write on most requests.
 LAST_USED_PRECISION = timedelta(minutes=1)
 
-# The token of a prefix (unique), its tenant JOINed: one statement, compiled once (the ORM
-# building it anew cost ~1.4 ms of CPU per request, far more than the database's answer).
-_TOKEN_BY_PREFIX = CompiledQuery(
-    ApiToken, lambda prefix: ApiToken.objects.select_related("tenant").filter(prefix=prefix), str
-)
+# One message for unknown, wrong, revoked and expired: nothing to probe.
+INVALID = "The token is invalid, expired or revoked."
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer <token>`; request.auth becomes the ApiToken."""
+    """`Authorization: Bearer <token>`; request.auth becomes the ApiToken.
+
+    The token is the process's remembered one when it is current (tenants/token_cache.py),
+    else read from the database. Right or wrong, the request then makes one round trip to the
+    rate limits' store, which also reads whether what was remembered is current: a right token
+    is counted against its rate (`throttling.admit`); a wrong one is refused with 429 when its
+    address is over its limit of failed authentications, else its failure is counted (a
+    second round trip) and it is refused with 401."""
 
     keyword = "Bearer"
 
@@ -32,46 +35,75 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             self._refuse(request, "The Authorization header must be 'Bearer <token>'.")
-        api_token = self._usable_token(header[1])
+        presented = header[1]
+        if not tokens.well_formed(presented):
+            self._refuse(request, INVALID)
+        found = token_cache.tokens.find(tokens.prefix_of(presented))
+        right = _usable(found.token, presented)
+        generation = self._limits(request, found.token if right else None)
+        current = token_cache.tokens.confirmed(found, generation)
+        if current is not found and _usable(current.token, presented) != right:
+            # Changed since this process remembered it (rare): the limits of what it is now.
+            right = not right
+            self._limits(request, current.token if right else None)
+        api_token = current.token if right else None
         if api_token is None:
-            # One message for unknown, wrong, revoked and expired: nothing to probe.
-            self._refuse(request, "The token is invalid, expired or revoked.")
-        # A right token from an address over its limit of failures is refused (429) as a wrong
-        # one is: guessing learns nothing. The same round trip counts the token's rate.
-        throttling.admit(request, api_token)
+            self._failed(request, INVALID)
         now = timezone.now()
         if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_PRECISION:
             ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
             api_token.last_used_at = now
+            token_cache.tokens.used(api_token.prefix, now)
         return (TokenUser(api_token), api_token)
 
-    def _usable_token(self, presented: str) -> ApiToken | None:
-        """The token `presented` is, if it is right and usable now; None otherwise."""
-        api_token = (
-            _TOKEN_BY_PREFIX.first(tokens.prefix_of(presented))
-            if tokens.well_formed(presented)
-            else None
-        )
-        if (
-            api_token is None
-            or not tokens.matches(presented, api_token.digest)
-            or not api_token.is_usable(timezone.now())
-        ):
-            return None
-        return api_token
+    @staticmethod
+    def _limits(request, right_token: ApiToken | None) -> int | None:
+        """The rate limits of a request whose token is `right_token` (None: a wrong one), in
+        one round trip that also reads the tokens' generation; returns it (None: unknown).
+        Raises RateLimited (429) when the address is over its limit of failures, whichever
+        the token (so guessing learns nothing)."""
+        keys = token_cache.generation_key()
+        if right_token is not None:
+            values = throttling.admit(request, right_token, and_read=keys)
+        else:
+            values = _failures_checked(request, and_read=keys)
+        return token_cache.generation_of(values)
+
+    @classmethod
+    def _refuse(cls, request, message: str) -> NoReturn:
+        """A failed authentication before any token was looked up (a malformed header)."""
+        _failures_checked(request)
+        cls._failed(request, message)
 
     @staticmethod
-    def _refuse(request, message: str) -> NoReturn:
-        """A failed authentication: counted against the client's address, and a 401 with
-        `message`; a 429 instead, not counted, when the address is over its limit already."""
-        failures = AuthFailureThrottle()
-        if not failures.allow_request(request):
-            raise failures.refusal()
-        failures.record_failure(request)
+    def _failed(request, message: str) -> NoReturn:
+        """A failed authentication, its address allowed to try: counted against the address,
+        and a 401 with `message`."""
+        AuthFailureThrottle().record_failure(request)
         raise exceptions.AuthenticationFailed(message)
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+def _failures_checked(request, *, and_read: list[str] | None = None) -> list[int] | None:
+    """Raises RateLimited (429) when the address of `request` is over its limit of failed
+    authentications; else returns the counts of `and_read`, read in the same round trip."""
+    failures = AuthFailureThrottle()
+    allowed, values = failures.allows(request, and_read=and_read)
+    if not allowed:
+        raise failures.refusal()
+    return values
+
+
+def _usable(api_token: ApiToken | None, presented: str) -> bool:
+    """Whether `api_token` (the token of `presented`'s prefix, if any) is `presented` and is
+    usable now."""
+    return (
+        api_token is not None
+        and tokens.matches(presented, api_token.digest)
+        and api_token.is_usable(timezone.now())
+    )
 
 
 class TokenUser:

@@ -368,14 +368,29 @@ class AuthFailureThrottle(SharedRateThrottle):
         return self._windows(self.get_cache_key(request), now)
 
     def allow_request(self, request, view=None):
+        return self.allows(request)[0]
+
+    def allows(
+        self, request, *, and_read: list[str] | None = None
+    ) -> tuple[bool, list[int] | None]:
+        """Whether the address of `request` may present a token (as allow_request), and the
+        counts of the counters `and_read`, read in the same round trip (None when the store
+        could not be read: then the address is allowed, logged). No round trip when there
+        is nothing to read."""
+        others = list(and_read or [])
         if self.rate is None:
-            return True
+            if not others:
+                return True, []
+            try:
+                return True, self.counters.read(others)
+            except Exception as error:
+                return self.store_unavailable(error), None
         current_key, previous_key, elapsed = self.windows(request, self.timer())
         try:
-            current, previous = self.counters.read([current_key, previous_key])
+            current, previous, *counts = self.counters.read([current_key, previous_key, *others])
         except Exception as error:
-            return self.store_unavailable(error)
-        return self.admits(request, previous, current, elapsed)
+            return self.store_unavailable(error), None
+        return self.admits(request, previous, current, elapsed), counts
 
     def admits(self, request, previous: int, current: int, elapsed: float) -> bool:
         """Whether the address, with `current` and `previous` failures counted `elapsed`
@@ -411,11 +426,13 @@ class AuthFailureThrottle(SharedRateThrottle):
         )
 
 
-def admit(request, api_token) -> None:
+def admit(request, api_token, *, and_read: list[str] | None = None) -> list[int] | None:
     """Both limits for a request whose token is right (`api_token`, an ApiToken), in one round
     trip to the store: reads its address's failed authentications (API_AUTH_FAILURE_RATE) and
     counts it against its token's rate (API_TOKEN_RATE), which TokenRateThrottle then decides
-    after the permission checks, with no round trip of its own.
+    after the permission checks, with no round trip of its own. Returns the counts of the
+    counters `and_read`, read in the same round trip (the tokens' generation, see
+    tenants/token_cache.py), or None when they were not read.
 
     Raises RateLimited (429) when the address is over its limit of failures: the right token
     is refused as a wrong one would be, so guessing learns nothing. That request stays counted
@@ -424,30 +441,34 @@ def admit(request, api_token) -> None:
     be reached, neither limit is enforced (logged), as each would alone. When it answers but
     refuses to count (out of memory, a read-only replica after a failover: it still answers
     reads), the token's rate is not enforced, and the address's failures are read alone: a
-    store that a wrong token's refusal can read must refuse the right one as well."""
+    store that a wrong token's refusal can read must refuse the right one as well; `and_read`
+    is then not read (what a store that refuses writes holds may be behind)."""
     failures, requests = AuthFailureThrottle(), TokenRateThrottle()
     now = failures.timer()
     failure_keys = failures.windows(request, now) if failures.rate else None
     failure_counters = list(failure_keys[:2]) if failure_keys else []
+    keys = [*failure_counters, *(and_read or [])]
+    others_read = bool(and_read)
     try:
         if requests.rate:
-            counted, failed = requests.count(
-                requests.key_of(api_token.prefix), now, and_read=failure_counters
-            )
+            counted, read = requests.count(requests.key_of(api_token.prefix), now, and_read=keys)
             setattr(request, _COUNTED, counted)
         else:
-            failed = failures.counters.read(failure_counters) if failure_keys else []
+            read = failures.counters.read(keys) if keys else []
     except Exception as error:
         setattr(request, _COUNTED, _NOT_COUNTED)
         if not (failure_keys and isinstance(error, redis.ResponseError)):
             # Down, unreachable or hanging (one timeout is enough): fail open.
             failures.store_unavailable(error, limits="auth-failures and token")
-            return
+            return None
         requests.store_unavailable(error)
         try:
-            failed = failures.counters.read(failure_counters)
+            read = failures.counters.read(failure_counters)
         except Exception as read_error:
             failures.store_unavailable(read_error)
-            return
+            return None
+        others_read = False
+    failed, others = read[: len(failure_counters)], read[len(failure_counters) :]
     if failure_keys and not failures.admits(request, failed[1], failed[0], failure_keys[2]):
         raise failures.refusal()
+    return others if others_read else None

@@ -17,6 +17,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from tenants import token_cache
 from tenants.services import api_token_create
 from tests.factories import TenantFactory, actor_named
 
@@ -58,10 +59,13 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
-    """Rate-limit counters live in the cache (locmem in tests): each test starts with none."""
+    """Rate-limit counters live in the cache (locmem in tests): each test starts with none,
+    and with no API token remembered (tenants/token_cache.py)."""
     caches["default"].clear()
+    token_cache.tokens.forget()
     yield
     caches["default"].clear()
+    token_cache.tokens.forget()
 
 
 @pytest.fixture(autouse=True)

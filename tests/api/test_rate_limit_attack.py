@@ -31,7 +31,7 @@ from django.utils import timezone
 from rest_framework import exceptions
 
 from integrations.models import Integration
-from tenants import throttling
+from tenants import throttling, token_cache
 from tenants.authentication import BearerTokenAuthentication
 from tenants.models import ApiToken, AuditEvent
 from tenants.services import api_token_create, api_token_revoke
@@ -143,14 +143,22 @@ def test_every_method_of_a_locked_out_address_answers_the_same_right_or_wrong(
 
 
 def test_a_locked_out_address_costs_the_same_database_queries_right_or_wrong(limits, tokens):
+    """The same whether the process remembers the token (tenants/token_cache.py: none, on
+    Redis) or not (one: the token's row looked up; nothing written)."""
     lock_out()
-    queries = {}
-    for kind, (plain, _) in tokens.items():
-        client = bearer(plain)
-        with CaptureQueriesContext(connection) as captured:
-            assert client.get(LIST).status_code == 429
-        queries[kind] = len(captured)
-    assert set(queries.values()) == {1}, queries  # the token's row looked up, nothing written
+    remembered = token_cache.enabled()
+    for warm in (False, True):
+        queries = {}
+        for kind, (plain, _) in tokens.items():
+            if warm:  # remembered, and stamped with the store's generation
+                assert bearer(plain).get(LIST).status_code == 429
+            else:
+                token_cache.tokens.forget()
+            client = bearer(plain)
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get(LIST).status_code == 429
+            queries[kind] = len(captured)
+        assert set(queries.values()) == {0 if warm and remembered else 1}, (warm, queries)
 
 
 @pytest.mark.redis
@@ -283,14 +291,35 @@ def test_each_combination_of_rates_enforces_exactly_the_ones_set(
 
 @pytest.mark.redis
 @pytest.mark.parametrize(
-    ("token_rate", "failure_rate", "right_trips", "wrong_trips"),
-    [("", "", 0, 0), ("5/min", "", 1, 0), ("", "3/min", 1, 2), ("5/min", "3/min", 1, 2)],
+    ("token_rate", "failure_rate", "cache_seconds", "right_trips", "wrong_trips"),
+    [
+        # Without tokens remembered (tenants/token_cache.py): only the limits' round trips.
+        ("", "", 0, 0, 0),
+        ("5/min", "", 0, 1, 0),
+        ("", "3/min", 0, 1, 2),
+        ("5/min", "3/min", 0, 1, 2),
+        # Remembered: the tokens' generation is read in the limits' first round trip, or in
+        # one of its own when no limit makes one.
+        ("", "", 15, 1, 1),
+        ("5/min", "", 15, 1, 1),
+        ("", "3/min", 15, 1, 2),
+        ("5/min", "3/min", 15, 1, 2),
+    ],
 )
 def test_each_combination_of_rates_costs_its_round_trips_and_no_more(
-    redis9, settings, tokens, round_trips, token_rate, failure_rate, right_trips, wrong_trips
+    redis9,
+    settings,
+    tokens,
+    round_trips,
+    token_rate,
+    failure_rate,
+    cache_seconds,
+    right_trips,
+    wrong_trips,
 ):
     settings.API_TOKEN_RATE = token_rate
     settings.API_AUTH_FAILURE_RATE = failure_rate
+    settings.API_TOKEN_CACHE_SECONDS = cache_seconds
     right, guess = bearer(tokens["right"][0]), bearer(tokens["wrong"][0], "203.0.113.5")
     assert right.get(LIST).status_code == 200  # the script loaded
     assert guess.get(LIST).status_code == 401

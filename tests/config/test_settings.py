@@ -179,3 +179,22 @@ def test_keeping_no_version_is_refused_at_start(kept):
 
     assert result.returncode != 0
     assert "INTEGRATION_VERSIONS_KEPT must be at least 1." in result.stderr
+
+
+@pytest.mark.parametrize("seconds", ["-1", "nan", "inf", "3601", "1.5", "", "\u0661\u0665", "15s"])
+def test_remembering_tokens_for_an_odd_time_is_refused_at_start(seconds):
+    # Not a whole number of seconds, or longer than an hour: the longest a change that the
+    # store missed may go unseen (tenants/token_cache.py).
+    result = manage("check", env={**PRODUCTION, "API_TOKEN_CACHE_SECONDS": seconds})
+
+    assert result.returncode != 0
+    assert "API_TOKEN_CACHE_SECONDS must be a whole number of seconds from 0 (off) to 3600." in (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize("seconds", ["0", "15", "3600"])
+def test_remembering_tokens_for_a_time_in_range_starts(seconds):
+    result = manage("check", env={**PRODUCTION, "API_TOKEN_CACHE_SECONDS": seconds})
+
+    assert result.returncode == 0, result.stderr
