@@ -64,6 +64,12 @@ def get(plaintext: str, path: str = LIST):
     return status, [sql for sql in token_queries(captured) if sql.lstrip().startswith("SELECT")]
 
 
+def assert_read_every_time(plaintext: str) -> None:
+    for _ in range(3):
+        status, queries = get(plaintext)
+        assert (status, len(queries)) == (200, 1)
+
+
 def remembered(plaintext: str) -> None:
     """Presents `plaintext` until the process remembers it under the store's generation (the
     first request of an emptied store writes the generation: its token stays unconfirmed)."""
@@ -121,17 +127,13 @@ def test_with_the_memory_cache_nothing_is_remembered(settings, token):
     # Each process has its own memory cache: a change made in another would never be seen.
     settings.API_TOKEN_RATE = "1000/min"
     _, plaintext = token
-    for _ in range(3):
-        status, queries = get(plaintext)
-        assert (status, len(queries)) == (200, 1)
+    assert_read_every_time(plaintext)
 
 
 def test_with_zero_seconds_nothing_is_remembered(store, settings, token):
     settings.API_TOKEN_CACHE_SECONDS = 0
     _, plaintext = token
-    for _ in range(3):
-        status, queries = get(plaintext)
-        assert (status, len(queries)) == (200, 1)
+    assert_read_every_time(plaintext)
 
 
 def test_each_request_gets_its_own_copy(store, token):
@@ -283,9 +285,7 @@ def test_a_store_that_is_down_means_the_database_every_time(settings, token):
     use_redis(settings, "redis://127.0.0.1:9/0")
     settings.API_TOKEN_RATE = "1000/min"
     _, plaintext = token
-    for _ in range(3):
-        status, queries = get(plaintext)
-        assert (status, len(queries)) == (200, 1)
+    assert_read_every_time(plaintext)
 
 
 def test_a_store_that_refuses_writes_means_the_database(store, token, monkeypatch):
