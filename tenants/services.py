@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from config import compiled_write
 from config.compiled_query import CompiledQuery
-from tenants import tokens
+from tenants import token_cache, tokens
 from tenants.actors import Actor
 from tenants.exceptions import TenantNotFound
 from tenants.models import ApiToken, AuditAction, AuditEvent, Scope, Tenant
@@ -66,6 +66,9 @@ def _tenant_set_deleted(tenant: Tenant, actor: Actor, *, deleted_at) -> bool:
                 action=AuditAction.DELETE if was_live else AuditAction.RESTORE,
                 tenant=tenant,
             )
+            # An UPDATE sends no signal: the remembered tokens carry their tenant, whose
+            # deleted_at the API reads as "live" without a query (token_cache.py).
+            token_cache.changed()
     tenant.deleted_at = deleted_at if changed else tenant.deleted_at
     return bool(changed)
 

@@ -45,7 +45,7 @@ class _CacheCounters:
         """The counts of `keys`, 0 for a counter not there; ValueError for one that holds
         something else than a whole number (written by something else)."""
         counts = self.cache.get_many(keys)
-        return [_count(counts.get(key)) for key in keys]
+        return [_count_of(key, counts.get(key)) for key in keys]
 
     def add_one(
         self, key: str, ttl: int, *, and_read: list[str] | None = None
@@ -100,7 +100,8 @@ class _RedisCounters:
         self.client = cache.client()
 
     def read(self, keys: list[str]) -> list[int]:
-        return [_count(value) for value in self.client.mget([self._key(key) for key in keys])]
+        values = self.client.mget([self._key(key) for key in keys])
+        return [_count_of(key, value) for key, value in zip(keys, values, strict=True)]
 
     def add_one(
         self, key: str, ttl: int, *, and_read: list[str] | None = None
@@ -119,7 +120,9 @@ class _RedisCounters:
         count, values = self._scripted(_ADD_ONE, [counter, *others], [ttl], in_a_transaction)
         if len(values) != len(others):
             raise ValueError(f"Redis answered {len(values)} counts for {len(others)} counters")
-        return int(count), [_count(value) for value in values]
+        return int(count), [
+            _count_of(key, value) for key, value in zip(and_read or [], values, strict=True)
+        ]
 
     def take_one_back(self, key: str) -> None:
         counter = self._key(key)
@@ -169,6 +172,22 @@ def _first_line(error: Exception) -> str:
 
 def _count(value: bytes | str | None) -> int:
     return 0 if value is None else int(value)
+
+
+class Lenient(str):
+    """A key read with the counters (`and_read`, `read`) whose value is not a counter of the
+    limits: read as a whole number, 0 when it is not there, and -1 when it holds anything
+    else, where a counter's junk raises ValueError (tenants/token_cache.py's generation:
+    junk in it must not fail the round trip, and with it the limits, for every request)."""
+
+
+def _count_of(key: str, value: bytes | str | None) -> int:
+    if not isinstance(key, Lenient):
+        return _count(value)
+    try:
+        return _count(value)
+    except ValueError:
+        return -1
 
 
 class RateLimited(exceptions.Throttled):

@@ -39,6 +39,7 @@ from django.db.models import signals
 from config.compiled_query import CompiledQuery
 from config.redis_cache import RedisCache
 from tenants.models import ApiToken, Tenant
+from tenants.throttling import Lenient
 
 logger = logging.getLogger("tenants.tokens")
 
@@ -149,10 +150,15 @@ class TokenCache:
 
 
 def _copy(token: ApiToken | None) -> ApiToken | None:
-    # Each request gets its own instance (it sets last_used_at on it; views read it): the
-    # remembered one is shared by the process's threads. Model pickling's copy: its own
-    # _state and cache of related objects, the tenant shared (read only).
-    return copy.copy(token) if token is not None else None
+    # Each request gets its own token and tenant (it sets last_used_at on the one; services
+    # set deleted_at on the other): the remembered ones are shared by the process's threads.
+    # copy.copy is model pickling's: its own _state and cache of related objects.
+    if token is None:
+        return None
+    clone = copy.copy(token)
+    if token.tenant_id is not None:
+        clone.tenant = copy.copy(token.tenant)
+    return clone
 
 
 def _seconds() -> float:
@@ -167,19 +173,23 @@ def enabled() -> bool:
 
 def generation_key() -> list[str]:
     """The keys a request reads for the cache in its rate limits' round trip: the
-    generation's ([] when tokens are not remembered)."""
-    return [GENERATION_KEY] if _seconds() and enabled() else []
+    generation's ([] when tokens are not remembered), read as a whole number or -1 when it
+    holds anything else (tenants.throttling.Lenient), so that no value of it fails the round
+    trip and with it the limits."""
+    return [Lenient(GENERATION_KEY)] if _seconds() and enabled() else []
 
 
 def generation_of(values: list[int] | None) -> int | None:
-    """The generation among `values` (what a round trip read of `generation_key()`'s keys,
-    0 for a key not there; None when the store could not be read), or None when unknown. A
-    generation not there (a store restarted or emptied) is written anew (SET NX, one more
-    round trip, once), and stays unknown for this request."""
+    """The generation among `values` (what a round trip read of `generation_key()`'s keys:
+    0 for a key not there, -1 for one holding what no process writes; None when the store
+    could not be read), or None when unknown. A generation that is not there (a store
+    restarted or emptied) or not one this module writes is written anew (one more round
+    trip, once), and stays unknown for this request: a new generation only ever makes
+    remembered tokens be read again."""
     if not values:
         return None
-    if values[0] == 0:
-        _write_generation(only_if_missing=True)
+    if values[0] <= 0:
+        _write_generation()
         return None
     return values[0]
 
@@ -218,18 +228,15 @@ def _tenant_changed(sender, created: bool = False, update_fields=None, **kwargs)
 
 def _changed_now() -> None:
     tokens.forget()
-    _write_generation(only_if_missing=False)
+    _write_generation()
 
 
-def _write_generation(*, only_if_missing: bool) -> None:
-    # Never 0: a missing key reads as 0.
+def _write_generation() -> None:
+    # Random, never 0 (a missing key reads as 0) and never one written before (in 2**62), so
+    # a stamp is current only if nothing was written since it was read; no time to live.
     value = secrets.randbits(62) + 1
-    cache = caches["default"]
     try:
-        if only_if_missing:
-            cache.add(GENERATION_KEY, value, timeout=None)
-        else:
-            cache.set(GENERATION_KEY, value, timeout=None)
+        caches["default"].set(GENERATION_KEY, value, timeout=None)
     except Exception as error:
         logger.error(
             "Could not write the API tokens' generation (%s: %s); other processes may use "
