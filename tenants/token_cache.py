@@ -198,9 +198,9 @@ def changed() -> None:
     """A token, or a tenant's name, changes in the current transaction: once it is committed,
     every process's remembered tokens are stale (a new generation is written). Called by the
     models' signals (tenants/apps.py), so that every way of changing them (services, admin,
-    loaddata, deletes and their cascades) is covered; QuerySet.update() sends none, and this
-    project uses it on tokens only for last_used_at and on tenants only for deleted_at, which
-    no remembered token's decisions depend on."""
+    loaddata, deletes and their cascades) is covered. QuerySet.update() sends none: this
+    project's own are on tokens' last_used_at, which no decision reads, and on tenants'
+    deleted_at, whose service calls this itself."""
     if enabled():
         transaction.on_commit(_changed_now, robust=True)
 
