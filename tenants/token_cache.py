@@ -19,7 +19,9 @@ process's changes would never be seen), or `API_TOKEN_CACHE_SECONDS` is 0. When 
 cannot be read, or answers but refuses writes (it may have missed a change), the token is read
 from the database. A remembered token is also read again after `API_TOKEN_CACHE_SECONDS`
 (default 15): the bound on how long a change is missed when writing its generation failed
-(logged as an error), or when a token was changed in the database by hand.
+(logged as an error), when the store went back to an older generation (a failover to a
+replica that missed the write, a restore from a snapshot), or when a token was changed in the
+database by hand.
 """
 
 import copy
