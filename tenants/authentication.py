@@ -39,10 +39,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if not tokens.well_formed(presented):
             self._refuse(request, INVALID)
         found = token_cache.tokens.find(tokens.prefix_of(presented))
-        right = _usable(found.token, presented)
+        right = presented_is_usable(found.token, presented)
         generation = self._limits(request, found.token if right else None)
         current = token_cache.tokens.confirmed(found, generation)
-        if current is not found and _usable(current.token, presented) != right:
+        if current is not found and presented_is_usable(current.token, presented) != right:
             # Changed since this process remembered it (rare): the limits of what it is now.
             right = not right
             self._limits(request, current.token if right else None)
@@ -96,9 +96,10 @@ def _failures_checked(request, *, and_read: list[str] | None = None) -> list[int
     return values
 
 
-def _usable(api_token: ApiToken | None, presented: str) -> bool:
-    """Whether `api_token` (the token of `presented`'s prefix, if any) is `presented` and is
-    usable now."""
+def presented_is_usable(api_token: ApiToken | None, presented: str) -> bool:
+    """Whether `api_token` (an ApiToken or None: the token of the prefix of `presented`, the
+    plaintext a request presented) is `presented` (its SHA-256 digest compared in constant
+    time) and is usable now (neither revoked nor expired)."""
     return (
         api_token is not None
         and tokens.matches(presented, api_token.digest)
