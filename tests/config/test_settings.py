@@ -181,7 +181,10 @@ def test_keeping_no_version_is_refused_at_start(kept):
     assert "INTEGRATION_VERSIONS_KEPT must be at least 1." in result.stderr
 
 
-@pytest.mark.parametrize("seconds", ["-1", "nan", "inf", "3601", "1.5", "", "\u0661\u0665", "15s"])
+ODD_SECONDS = ["-1", "nan", "inf", "-inf", "1e400", "3601", "1.5", "", "\u0661\u0665", "15s", "ten"]
+
+
+@pytest.mark.parametrize("seconds", ODD_SECONDS)
 def test_remembering_tokens_for_an_odd_time_is_refused_at_start(seconds):
     # Not a whole number of seconds, or longer than an hour: the longest a change that the
     # store missed may go unseen (tenants/token_cache.py).

@@ -25,16 +25,23 @@ pytestmark = [pytest.mark.django_db, pytest.mark.redis]
 LIST = "/1.0/tenants/acme/integrations"
 
 
-@pytest.fixture
-def store(settings, redis_url):
-    """The config's RedisCache on database 5 of the test Redis (emptied): the shared store
-    that tokens are remembered with. Its raw client."""
-    cache = use_redis(settings, f"{redis_url}/5")
+def remembering_store(settings, location: str) -> RedisCache:
+    """The config's RedisCache at `location` (emptied), the shared store that tokens are
+    remembered with (for 15 s), the limits set so high that no test reaches them."""
+    cache = use_redis(settings, location)
     cache.clear()
     settings.API_AUTH_FAILURE_RATE = "30/min"
     settings.API_TOKEN_RATE = "1000/min"
     settings.TRUSTED_PROXY_COUNT = 0
     settings.API_TOKEN_CACHE_SECONDS = 15
+    return cache
+
+
+@pytest.fixture
+def store(settings, redis_url):
+    """The config's RedisCache on database 5 of the test Redis (emptied), tokens remembered;
+    its raw client."""
+    cache = remembering_store(settings, f"{redis_url}/5")
     yield cache.client()
     cache.clear()
 

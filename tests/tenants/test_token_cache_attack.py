@@ -10,10 +10,7 @@ attacks that held. Redis tests use databases 6 and 7 of the test Redis
 import ast
 import json
 import logging
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -37,6 +34,7 @@ from tests.api.support import JSON, TWILIO, url
 from tests.api.test_hot_path_attack_3 import own_redis, use_redis
 from tests.factories import TenantFactory, actor_named
 from tests.servers import support
+from tests.tenants.test_token_cache import remembering_store
 from tests.web.conftest import logged_in, make_user
 
 pytestmark = pytest.mark.django_db
@@ -59,13 +57,9 @@ def frozen_limits(monkeypatch):
 
 @pytest.fixture
 def store(settings, redis_url, frozen_limits):
-    """The config's RedisCache on database 6 of the test Redis (emptied); its raw client."""
-    cache = use_redis(settings, f"{redis_url}/6")
-    cache.clear()
-    settings.API_AUTH_FAILURE_RATE = "30/min"
-    settings.API_TOKEN_RATE = "1000/min"
-    settings.TRUSTED_PROXY_COUNT = 0
-    settings.API_TOKEN_CACHE_SECONDS = 15
+    """The config's RedisCache on database 6 of the test Redis (emptied), tokens remembered;
+    its raw client."""
+    cache = remembering_store(settings, f"{redis_url}/6")
     yield cache.client()
     cache.clear()
 
@@ -926,34 +920,6 @@ def test_no_plaintext_token_in_any_log_line_or_answer(
         assert all(secret_part not in v for v in answer.headers.values())
     leaked = [line for line in logged.splitlines() if secret_part in line]
     assert all("refused while writing" in line for line in leaked), leaked
-
-
-def _settings_with(value: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "API_TOKEN_CACHE_SECONDS": value}
-    code = "import config.settings as s; print(repr(s.API_TOKEN_CACHE_SECONDS))"
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-@pytest.mark.parametrize("value", ["-1", "nan", "inf", "-inf", "3601", "1e400", "ten"])
-def test_an_odd_cache_seconds_setting_refuses_to_start(value):
-    result = _settings_with(value)
-    assert result.returncode != 0
-    assert "ImproperlyConfigured" in result.stderr or "ValueError" in result.stderr
-
-
-@pytest.mark.parametrize("value", ["0", "15", "3600"])
-def test_a_sane_cache_seconds_setting_starts(value):
-    result = _settings_with(value)
-    assert result.returncode == 0, result.stderr
-    assert float(result.stdout.strip()) == float(value)
 
 
 @pytest.mark.redis
