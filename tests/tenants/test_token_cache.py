@@ -395,5 +395,7 @@ def test_no_request_that_starts_after_a_revocation_commits_is_let_in(store, tena
     before = [status for started, status in results if started < revoked_at[0]]
     after = [status for started, status in results if started > revoked_at[0]]
     assert before and after
-    assert set(before) <= {200, 401}
-    assert set(after) == {401}
+    assert set(before) <= {200, 401, 429}
+    # Refused: 401, or 429 once the refusals put the address over API_AUTH_FAILURE_RATE.
+    assert set(after) <= {401, 429}, sorted(set(after))
+    assert 401 in after

@@ -856,8 +856,10 @@ def test_no_request_after_a_change_committed_is_let_in_even_with_slow_reads(
     after = [code for started, code in results if started > changed_at]
     assert before and after
     assert 200 in before
-    assert set(after) == {401}, sorted(set(after))
-    assert set(before) <= {200, 401}
+    # Refused: 401, or 429 once the refusals put the address over API_AUTH_FAILURE_RATE.
+    assert set(after) <= {401, 429}, sorted(set(after))
+    assert 401 in after
+    assert set(before) <= {200, 401, 429}
 
 
 @pytest.mark.redis
