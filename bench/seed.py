@@ -8,6 +8,7 @@ app's settings (bench/run.py does).
 """
 
 import re
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -32,9 +33,27 @@ def recreate_database(url: str) -> None:
         raise SystemExit(f"Refusing to drop database {name!r}: its name must contain 'bench'.")
     maintenance = urlunsplit(urlsplit(url)._replace(path="/postgres"))
     with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))  # fmt: skip
+        drop_database(connection, name)
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(connection: psycopg.Connection, name: str, *, attempts: int = 50) -> None:
+    """DROP DATABASE IF EXISTS `name` WITH (FORCE), its sessions ended, on `connection` (an
+    autocommit connection to another database). Raises psycopg.Error.
+
+    FORCE ends the sessions the role may signal. An autovacuum worker in the database is none
+    of them for a role that is not a superuser (PostgreSQL 15 answers InsufficientPrivilege,
+    "must be a member of the role whose process is being terminated"): it ends by itself
+    within moments, so the drop is tried again, every 0.1 s, `attempts` times at most."""
+    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    for attempt in range(attempts):
+        try:
+            connection.execute(statement)
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
 
 
 def migrate() -> None:

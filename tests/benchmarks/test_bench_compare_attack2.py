@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from bench import compare, floor_sql, procs
+from bench import compare, floor_sql, procs, seed
 from tests.benchmarks.harness import ROOT, base_commit, bench_env, git, need_wrk, worktrees
 
 pytestmark = pytest.mark.postgres
@@ -36,17 +36,14 @@ def _throwaway_database(name: str):
     from psycopg import sql
 
     with psycopg.connect(_url("postgres"), autocommit=True) as maintenance:
-        maintenance.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        seed.drop_database(maintenance, name)
         maintenance.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield _url(name).replace(name, name.replace(" ", "%20"))
     finally:
         with psycopg.connect(_url("postgres"), autocommit=True) as maintenance:
-            maintenance.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            # An autovacuum worker may be in it: the CI rehearsal's drop failed once so.
+            seed.drop_database(maintenance, name)
 
 
 def _remove_worktree(tree: Path) -> None:
