@@ -65,7 +65,7 @@ from bench.run import (
 ROOT = procs.ROOT
 DEFAULT_OUTPUT = ROOT / "bench" / "compare.json"
 SIDES = ("before", "after")
-API_OPS = [op.name for op in OPS if op.kind == "api"]
+API_OPS = [op.name for op in OPS if op.kind == "api" and op.default]
 
 
 def options(argv: list[str] | None = None) -> argparse.Namespace:

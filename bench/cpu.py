@@ -1,10 +1,12 @@
-"""In-process CPU time per request: `python -m bench.cpu TARGET OPS TENANTS TOKEN COOKIE`.
+"""In-process CPU time per request:
+`python -m bench.cpu TARGET OPS TENANTS TOKEN READ_TOKEN COOKIE`.
 
 Calls the WSGI application of TARGET (app: config.wsgi; django: the bare Django floor; wsgi:
 the bare WSGI floor) directly, no server and no network, for each of OPS (comma-separated
 `name:requests`, names from bench/ops.py): a few warm-up calls, then that many calls timed
 with time.process_time() (this process's CPU, not the database's); API operations carry
-`Authorization: Bearer TOKEN`, pages the staff session's COOKIE. Prints one JSON object:
+`Authorization: Bearer` TOKEN (every scope) or READ_TOKEN (the read scope alone: Op.scopes),
+pages the staff session's COOKIE. Prints one JSON object:
 {op: {"cpu_ms": ..., "non2xx": ..., "statuses": {...}}}. Run in its own process because the
 app and the Django floor are two settings modules. Environment: as the servers get it.
 """
@@ -15,7 +17,7 @@ import time
 from collections import Counter
 
 from bench.calls import call
-from bench.ops import BY_NAME, requests_for
+from bench.ops import BY_NAME, auth_for, requests_for
 
 WARM_UP = 5
 
@@ -32,11 +34,13 @@ def application_of(target: str):
     return application
 
 
-def measure(target: str, ops: dict[str, int], tenants: int, token: str, cookie: str) -> dict:
+def measure(
+    target: str, ops: dict[str, int], tenants: int, tokens: dict[str, str], cookie: str
+) -> dict:
     application = application_of(target)
     results = {}
     for name, requests in ops.items():
-        auth = f"Bearer {token}" if BY_NAME[name].kind == "api" else cookie
+        auth = auth_for(BY_NAME[name], tokens, cookie)
         calls = requests_for(BY_NAME[name], tenants=tenants, prefix=f"cpu{target}", seed=7)
         statuses: Counter[int] = Counter()
         for _ in range(WARM_UP):
@@ -55,6 +59,7 @@ def measure(target: str, ops: dict[str, int], tenants: int, token: str, cookie: 
 
 
 if __name__ == "__main__":
-    target, ops, tenants, token, cookie = sys.argv[1:6]
+    target, ops, tenants, token, read_token, cookie = sys.argv[1:7]
     wanted = {name: int(count) for name, _, count in (op.partition(":") for op in ops.split(","))}
-    print(json.dumps(measure(target, wanted, int(tenants), token, cookie)))
+    tokens = {"every": token, "read": read_token}
+    print(json.dumps(measure(target, wanted, int(tenants), tokens, cookie)))

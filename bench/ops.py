@@ -17,6 +17,12 @@ class Op:
     body: str = ""
     # "api": the app and both floors serve it; "page": the app only, with a staff session.
     kind: str = "api"
+    # The scopes of the token an "api" operation sends (bench/seed.py, api_token): "every",
+    # so secrets are answered in clear and each reveal is audited, as the API documents them;
+    # "read" alone, so secrets are masked and nothing is revealed.
+    scopes: str = "every"
+    # In a run without --ops; the others only when named.
+    default: bool = True
 
 
 TWILIO = '{"type": "twilio", "account": "AC{n}", "password": "pw-{n}"}'
@@ -27,6 +33,8 @@ OPS = [
     Op("post_create", "POST", INTEGRATIONS + "/twilio-{n}", TWILIO),
     Op("get_one", "GET", INTEGRATIONS + "/twilio"),
     Op("get_list", "GET", INTEGRATIONS),
+    # GET one without a reveal: what recording each reveal in the read's statement costs.
+    Op("get_one_masked", "GET", INTEGRATIONS + "/twilio", scopes="read", default=False),
     Op("patch_secret", "PATCH", INTEGRATIONS + "/twilio", '{"password": "rotated-{n}"}'),
     Op("staff_tenant_list", "GET", "/", kind="page"),
     Op("staff_search", "GET", "/?q=corp", kind="page"),
@@ -35,6 +43,14 @@ OPS = [
     Op("admin_tenant_list", "GET", "/admin/tenants/tenant/", kind="page"),
 ]
 BY_NAME = {op.name: op for op in OPS}
+DEFAULT_OPS = [op.name for op in OPS if op.default]
+
+
+def auth_for(op: Op, tokens: dict[str, str], cookie: str) -> str:
+    """What `op`'s requests carry: "Bearer <token>" for the API (`tokens`: the plaintext of a
+    token by its scopes, "every" and "read": Op.scopes), the staff session's Cookie value for a
+    page."""
+    return f"Bearer {tokens[op.scopes]}" if op.kind == "api" else cookie
 
 
 def tenant_name(number: int) -> str:

@@ -26,8 +26,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from bench import ops as operations
 from bench import procs
-from bench.ops import OPS, tenant_name
+from bench.ops import DEFAULT_OPS, OPS, tenant_name
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
@@ -71,7 +72,11 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warm-up", type=int, help="seconds of wrk per server and operation")
     parser.add_argument("--cpu-requests", type=int)
     parser.add_argument("--page-cpu-requests", type=int)
-    parser.add_argument("--ops", help="comma-separated operation names (default: all)")
+    parser.add_argument(
+        "--ops",
+        help="comma-separated operation names (default: every one but "
+        f"{', '.join(op.name for op in OPS if not op.default)})",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--keep-logs", action="store_true", help="keep the gunicorn logs")
     parser.add_argument(
@@ -86,7 +91,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     names = [op.name for op in OPS]
-    args.ops = args.ops.split(",") if args.ops else names
+    args.ops = args.ops.split(",") if args.ops else DEFAULT_OPS
     unknown = set(args.ops) - set(names)
     if unknown:
         parser.error(f"unknown operations {sorted(unknown)}; known: {', '.join(names)}")
@@ -169,6 +174,7 @@ def prepare(args, url: str, log) -> dict:
 
     state = {
         "token": seed.api_token(),
+        "read_token": seed.api_token(scopes=["read"]),
         "cookie": seed.staff_session_cookie(),
         "migrate_seconds": round(migrated - started, 2),
         "seed_seconds": round(seeded - migrated, 2),
@@ -179,7 +185,9 @@ def prepare(args, url: str, log) -> dict:
 
 
 def auth_for(op, state) -> str:
-    return f"Bearer {state['token']}" if op.kind == "api" else state["cookie"]
+    """What `op`'s requests carry in this run (prepare's tokens and staff cookie)."""
+    tokens = {"every": state["token"], "read": state["read_token"]}
+    return operations.auth_for(op, tokens, state["cookie"])
 
 
 def smoke(servers, ops, args, state, log) -> dict:
@@ -250,7 +258,8 @@ def in_process_cpu(env, ops, args, state, log) -> dict:
             continue
         command = [sys.executable, "-m", "bench.cpu", CPU_TARGET[target],
                    ",".join(f"{name}:{count}" for name, count in wanted.items()),
-                   str(args.tenants), state["token"], state["cookie"]]  # fmt: skip
+                   str(args.tenants), state["token"], state["read_token"],
+                   state["cookie"]]  # fmt: skip
         measured = procs.run_json(command, what=f"bench.cpu {target}", cwd=ROOT, env=env)
         for name, values in measured.items():
             cpu[(name, target)] = values
@@ -464,7 +473,8 @@ def main(argv: list[str] | None = None) -> dict:
         "gunicorn": "config/gunicorn.conf.py: gthread, "
         f"{env.get('GUNICORN_WORKERS', '2')} workers x {env.get('GUNICORN_THREADS', '4')} threads",
         "database": f"PostgreSQL, database {urlsplit(url).path.lstrip('/')} (fresh)",
-        "token": "one all-tenants token, every scope (secrets revealed and audited)",
+        "token": "one all-tenants token, every scope (secrets revealed and audited); "
+        "get_one_masked: one with the read scope alone (secrets masked, nothing revealed)",
         "api_token_rate": TOKEN_RATE,
         "cache": CACHES[args.cache],
         "cpu_requests_per_operation": args.cpu_requests,

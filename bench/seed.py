@@ -184,15 +184,20 @@ def analyze() -> None:
         cursor.execute("ANALYZE")
 
 
-def api_token() -> str:
-    """The plaintext of an all-tenants token with every scope (the documented behaviour:
-    secrets returned in clear, each reveal audited)."""
+def api_token(scopes: list[str] | None = None) -> str:
+    """The plaintext of a new all-tenants token with `scopes` (names of tenants.models.Scope);
+    by default every scope: the documented behaviour, secrets returned in clear and each
+    reveal audited. With ["read"], secrets are masked and nothing is revealed."""
     from tenants.actors import Actor
-    from tenants.models import Channel
+    from tenants.models import Channel, Scope
     from tenants.services import api_token_create
 
+    given = list(Scope.values) if scopes is None else scopes
     _, plaintext = api_token_create(
-        label="bench", tenant=None, actor=Actor(name="bench", channel=Channel.COMMAND)
+        label="bench" if scopes is None else f"bench {'+'.join(given)}",
+        tenant=None,
+        scopes=given,
+        actor=Actor(name="bench", channel=Channel.COMMAND),
     )
     return plaintext
 

@@ -13,9 +13,10 @@ import pytest
 from django.db import connection
 
 from bench import compare, floor_sql, procs, seed
-from bench.ops import OPS, fill, tenant_name
+from bench.ops import BY_NAME, DEFAULT_OPS, OPS, auth_for, fill, tenant_name
 from integrations.models import Integration
 from integrations.providers import TwilioIntegration, all_providers
+from tenants.models import AuditAction, AuditEvent
 from tests.benchmarks.harness import bench_env, git, need_wrk, worktrees
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,13 +51,40 @@ def test_the_floor_answers_every_api_operation_with_one_statement():
         assert json.loads(content)
 
 
+@pytest.mark.django_db
+def test_get_one_masked_is_get_one_without_its_reveal(client, settings):
+    """The opt-in operation measures what recording a reveal costs: GET one's very request,
+    sent with a read-scope token, so the secret is masked and no reveal event is written."""
+    settings.API_TOKEN_RATE = "100000000/min"
+    seed.seed_tenants(1)
+    tokens = {"every": seed.api_token(), "read": seed.api_token(scopes=["read"])}
+    revealed = AuditEvent.objects.filter(action=AuditAction.REVEAL)
+
+    answers = {}
+    for name in ("get_one", "get_one_masked"):
+        op = BY_NAME[name]
+        path = fill(op.path, tenant=tenant_name(1), n="x")
+        response = client.generic(
+            op.method, path, HTTP_AUTHORIZATION=auth_for(op, tokens, cookie="")
+        )
+        answers[name] = (path, response.status_code, response.json()["password"], revealed.count())
+
+    path = f"/1.0/tenants/{tenant_name(1)}/integrations/twilio"
+    secret = answers["get_one"][2]
+    assert secret.startswith("bulk-secret-password-")
+    assert answers["get_one"] == (path, 200, secret, 1)
+    assert answers["get_one_masked"] == (path, 200, "********", 1)  # masked; nothing recorded
+    assert "get_one_masked" not in DEFAULT_OPS  # run only when --ops names it
+    assert "get_one_masked" not in compare.API_OPS
+
+
 def test_a_tiny_run_writes_results_of_the_documented_shape(tmp_path):
     need_wrk()
     output = tmp_path / "results.json"
     env = bench_env("registry_bench_test")
 
     command = [sys.executable, "-m", "bench.run", "--quick", "--tenants", "5", "--duration", "1",
-               "--page-duration", "1", "--ops", "get_one,staff_tenant_list",
+               "--page-duration", "1", "--ops", "get_one,get_one_masked,staff_tenant_list",
                "--cpu-requests", "3", "--page-cpu-requests", "1",
                "--output", str(output)]  # fmt: skip
     subprocess.run(
@@ -69,7 +97,7 @@ def test_a_tiny_run_writes_results_of_the_documented_shape(tmp_path):
     )
 
     results = json.loads(output.read_text())
-    for name in ("get_one", "staff_tenant_list"):
+    for name in ("get_one", "get_one_masked", "staff_tenant_list"):
         for key in (
             "app_rps",
             "floor_rps",
@@ -84,6 +112,7 @@ def test_a_tiny_run_writes_results_of_the_documented_shape(tmp_path):
     assert results["get_one"]["app_rps"] > 0
     assert results["get_one"]["floor_rps"] > 0
     assert results["get_one"]["ratio_paired"] > 0
+    assert results["get_one_masked"]["ratio_paired"] > 0
     assert results["staff_tenant_list"]["ratio_paired"] is None
     assert results["staff_tenant_list"]["floor_rps"] is None  # the app's pages have no floor
     # The database runs on this machine (bench_env): its backends' CPU is measured per server.
