@@ -1,12 +1,12 @@
 """In-process CPU time per request:
-`python -m bench.cpu TARGET OPS TENANTS TOKEN READ_TOKEN COOKIE`.
+`python -m bench.cpu TARGET OPS TENANTS TOKENS COOKIE`.
 
 Calls the WSGI application of TARGET (app: config.wsgi; django: the bare Django floor; wsgi:
 the bare WSGI floor) directly, no server and no network, for each of OPS (comma-separated
 `name:requests`, names from bench/ops.py): a few warm-up calls, then that many calls timed
 with time.process_time() (this process's CPU, not the database's); API operations carry
-`Authorization: Bearer` TOKEN (every scope) or READ_TOKEN (the read scope alone: Op.scopes),
-pages the staff session's COOKIE. Prints one JSON object:
+`Authorization: Bearer` the token of their Op.scopes (TOKENS: a JSON object of plaintexts by
+those names, bench.seed.api_tokens), pages the staff session's COOKIE. Prints one JSON object:
 {op: {"cpu_ms": ..., "non2xx": ..., "statuses": {...}}}. Run in its own process because the
 app and the Django floor are two settings modules. Environment: as the servers get it.
 """
@@ -59,7 +59,6 @@ def measure(
 
 
 if __name__ == "__main__":
-    target, ops, tenants, token, read_token, cookie = sys.argv[1:7]
+    target, ops, tenants, tokens, cookie = sys.argv[1:6]
     wanted = {name: int(count) for name, _, count in (op.partition(":") for op in ops.split(","))}
-    tokens = {"every": token, "read": read_token}
-    print(json.dumps(measure(target, wanted, int(tenants), tokens, cookie)))
+    print(json.dumps(measure(target, wanted, int(tenants), json.loads(tokens), cookie)))

@@ -173,8 +173,7 @@ def prepare(args, url: str, log) -> dict:
     from django.db import connections
 
     state = {
-        "token": seed.api_token(),
-        "read_token": seed.api_token(scopes=["read"]),
+        "tokens": seed.api_tokens(),
         "cookie": seed.staff_session_cookie(),
         "migrate_seconds": round(migrated - started, 2),
         "seed_seconds": round(seeded - migrated, 2),
@@ -186,8 +185,7 @@ def prepare(args, url: str, log) -> dict:
 
 def auth_for(op, state) -> str:
     """What `op`'s requests carry in this run (prepare's tokens and staff cookie)."""
-    tokens = {"every": state["token"], "read": state["read_token"]}
-    return operations.auth_for(op, tokens, state["cookie"])
+    return operations.auth_for(op, state["tokens"], state["cookie"])
 
 
 def smoke(servers, ops, args, state, log) -> dict:
@@ -258,8 +256,7 @@ def in_process_cpu(env, ops, args, state, log) -> dict:
             continue
         command = [sys.executable, "-m", "bench.cpu", CPU_TARGET[target],
                    ",".join(f"{name}:{count}" for name, count in wanted.items()),
-                   str(args.tenants), state["token"], state["read_token"],
-                   state["cookie"]]  # fmt: skip
+                   str(args.tenants), json.dumps(state["tokens"]), state["cookie"]]  # fmt: skip
         measured = procs.run_json(command, what=f"bench.cpu {target}", cwd=ROOT, env=env)
         for name, values in measured.items():
             cpu[(name, target)] = values
@@ -432,7 +429,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     scale = 4 if args.quick else 1
     micro_results = {
-        **micro.token_check(state["token"], number=20_000 // scale, with_query=200 // scale),
+        **micro.token_check(
+            state["tokens"]["every"], number=20_000 // scale, with_query=200 // scale
+        ),
         **micro.encryption(number=2000 // scale),
     }
     log("micro-benchmarks done")

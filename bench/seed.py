@@ -202,6 +202,12 @@ def api_token(scopes: list[str] | None = None) -> str:
     return plaintext
 
 
+def api_tokens() -> dict[str, str]:
+    """A new token of each scope set bench/ops.py's operations send (Op.scopes), by its name
+    there: "every" scope (api_token's default), and "read" alone."""
+    return {"every": api_token(), "read": api_token(scopes=["read"])}
+
+
 def staff_session_cookie() -> str:
     """A `sessionid=...` Cookie header value of a logged-in superuser (the admin and the staff
     pages), made as Django's test client logs in: a session in the database."""

@@ -57,7 +57,7 @@ def test_get_one_masked_is_get_one_without_its_reveal(client, settings):
     sent with a read-scope token, so the secret is masked and no reveal event is written."""
     settings.API_TOKEN_RATE = "100000000/min"
     seed.seed_tenants(1)
-    tokens = {"every": seed.api_token(), "read": seed.api_token(scopes=["read"])}
+    tokens = seed.api_tokens()
     revealed = AuditEvent.objects.filter(action=AuditAction.REVEAL)
 
     answers = {}
