@@ -121,6 +121,14 @@ bench-compare: install
 	@test -n "$$BENCH_BASE" || { echo "usage: make bench-compare BASE=<git revision>"; exit 2; }
 	$(BIN)/python -m bench.compare --base "$$BENCH_BASE" $(BENCH_ARGS)
 
+# How near the stack lets the API come to its floor: each layer (the app's settings and
+# middleware, DRF with the app's token authentication, each with and without the audit row)
+# doing only the floor's one statement, against the floors and the app, in one run of about
+# 5 minutes; writes bench/layers.json. `make bench-layers BENCH_ARGS="--ops get_one"`.
+.PHONY: bench-layers
+bench-layers: install
+	$(BIN)/python -m bench.layers $(BENCH_ARGS)
+
 # Latency and SQL count per API operation, in-process, on a throw-away SQLite file.
 bench-inprocess: install
 	env $(TEST_ENV) $(BIN)/python tests/benchmarks/bench_api.py

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.db import connection
 
-from bench import compare, floor_sql, procs, seed
+from bench import compare, floor_sql, layers_urls, procs, seed
 from bench.ops import BY_NAME, DEFAULT_OPS, OPS, auth_for, fill, tenant_name
 from integrations.models import Integration
 from integrations.providers import TwilioIntegration, all_providers
@@ -284,3 +284,58 @@ def test_database_cpu_counts_the_named_databases_backends_and_no_other():
 
     assert mine.ticks >= 0.1 * procs.TICKS
     assert other.ticks == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("layer", layers_urls.LAYERS)
+def test_each_layer_answers_as_the_floor_and_only_the_audited_ones_record(layer, settings, rf):
+    """bench/layers_urls.py: every layer gives the floor's answer; `*_audited` layers write
+    one audit row in the same statement, the others none; `api*` layers authenticate."""
+    settings.API_TOKEN_RATE = "100000000/min"
+    seed.seed_tenants(1)
+    seed.seed_floor_table()
+    token = seed.api_tokens()["every"]
+    view = layers_urls.VIEWS[layer]
+    recorded = AuditEvent.objects.filter(action=layers_urls.AUDIT_ACTION)
+    tenant = tenant_name(1)
+    path = f"/1.0/tenants/{tenant}/integrations/twilio"
+    body = json.dumps({"type": "twilio", "account": "AC9", "password": "pw-9"})
+
+    answers = []
+    for method, content in (("get", ""), ("post", body)):
+        request = getattr(rf, method)(
+            path, content, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+        )
+        response = view(request, tenant=tenant, id="twilio")
+        answers.append((response.status_code, json.loads(response.content)["id"]))
+    audited = recorded.count()
+    anonymous = view(rf.get(path), tenant=tenant, id="twilio").status_code
+
+    assert answers == [(200, "twilio"), (200, "twilio")]
+    assert audited == (2 if layer.endswith("_audited") else 0)
+    assert anonymous == (401 if layer.startswith("api") else 200)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT data->>'account' FROM bench_floor WHERE tenant = %s AND "
+                       "ident = 'twilio'", [tenant])  # fmt: skip
+        assert cursor.fetchone() == ("AC9",)  # the POST wrote
+
+
+def test_a_tiny_layers_run_measures_every_layer_of_each_operation(tmp_path):
+    need_wrk()
+    output = tmp_path / "layers.json"
+    command = [sys.executable, "-m", "bench.layers", "--tenants", "5", "--rounds", "1",
+               "--duration", "1", "--warm-up", "0", "--output", str(output)]  # fmt: skip
+
+    subprocess.run(command, cwd=ROOT, env=bench_env("registry_bench_test"), check=True,
+                   capture_output=True, timeout=240)  # fmt: skip
+
+    results = json.loads(output.read_text())
+    assert results["failed"] == []
+    for name in ("get_one", "post_replace"):
+        assert list(results[name]) == ["floor", "django_floor", *layers_urls.LAYERS, "app"]
+        for server, figures in results[name].items():
+            assert figures["errors"] is False, (name, server)
+            assert figures["rps"] > 0, (name, server)
+            assert figures["ratio_paired"] > 0, (name, server)
+        assert results[name]["floor"]["ratio"] == 1.0
+    assert results["settings"]["cache"].startswith("Redis")

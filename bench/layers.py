@@ -1,0 +1,204 @@
+"""How near the stack itself lets the API come to its floor: `make bench-layers`.
+
+`make bench` measures the app against two floors. This measures what lies between them and
+the app: each API operation served by the stack's layers one at a time, each layer doing only
+the floors' one statement (bench/floor_sql.py) and none of the app's own work, against the
+bare WSGI floor in the same run. Whatever a layer reaches is the most that any view built on
+it can reach, however cheap that view; the app's own code costs the rest.
+
+Servers (gunicorn, config/gunicorn.conf.py, as `make bench` runs them):
+- `floor`: bench/floor_wsgi.py (psycopg, no framework);
+- `django_floor`: bench/floor_django_wsgi.py (Django, no apps, no middleware);
+- `stack`, `stack_audited`, `api`, `api_audited`: bench/layers_urls.py (the app's settings
+  and middleware; then DRF with the app's token authentication, rate limits and permission;
+  each with and without the audit row the app writes in the same statement);
+- `app`: the app (config.wsgi).
+
+One fresh database, seeded as `make bench` seeds it (bench/run.py's `prepare`); the rate
+limits count in a private Redis (`--cache`). Every round drives each operation against each
+server under `wrk -t2 -c8` in a rotating order; medians over rounds. Prints a table and writes
+bench/layers.json: per operation and server `rps`, `ratio` (over the floor's median),
+`ratio_paired` (the median of each round's ratio), worker and database CPU per request, p50,
+and `errors` (any non-2xx answer or socket error: the run then exits 1, logs kept). Timings
+are reported, never asserted.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import procs
+from bench.ops import OPS
+from bench.run import (
+    CACHES,
+    ROOT,
+    auth_for,
+    cache_for,
+    database_url,
+    environment,
+    machine,
+    median,
+    paired_ratio,
+    prepare,
+    rounded,
+)
+from bench.run import ratio as ratio_of
+
+DEFAULT_OUTPUT = ROOT / "bench" / "layers.json"
+DEFAULT_OPS = ["get_one", "post_replace"]
+LAYERS = ["stack", "stack_audited", "api", "api_audited"]
+SERVERS = ["floor", "django_floor", *LAYERS, "app"]
+MODULES = {"floor": "bench.floor_wsgi", "django_floor": "bench.floor_django_wsgi",
+           **dict.fromkeys(LAYERS, "bench.layers_wsgi"), "app": "config.wsgi"}  # fmt: skip
+
+
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tenants", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
+    parser.add_argument("--warm-up", type=int, default=1, help="seconds per server and operation")
+    parser.add_argument(
+        "--ops", default=",".join(DEFAULT_OPS), help="comma-separated API operations"
+    )
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--keep-logs", action="store_true", help="keep the gunicorn logs")
+    parser.add_argument("--cache", choices=CACHES, default="redis")
+    args = parser.parse_args(argv)
+    api = {op.name: op for op in OPS if op.kind == "api"}
+    unknown = [name for name in args.ops.split(",") if name not in api]
+    if unknown:
+        parser.error(f"unknown API operations {unknown}; known: {', '.join(api)}")
+    args.ops = [api[name] for name in args.ops.split(",")]
+    return args
+
+
+def drive(servers: dict, args, state, log) -> dict[tuple[str, str], list[dict]]:
+    """The wrk runs: per round, per operation, every server in a rotating order."""
+    runs: dict[tuple[str, str], list[dict]] = {}
+    names = list(servers)
+
+    def one(op, name, seconds, prefix):
+        return procs.wrk(servers[name], method=op.method, path=op.path, body=op.body,
+                         tenants=args.tenants, prefix=prefix, auth=auth_for(op, state),
+                         seconds=seconds)  # fmt: skip
+
+    for op in args.ops:
+        for index, name in enumerate(names):
+            if args.warm_up:
+                one(op, name, args.warm_up, f"w{index}")
+    for round_ in range(args.rounds):
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for op in args.ops:
+            for name in order:
+                run = one(op, name, args.duration, f"l{round_}{names.index(name)}")
+                runs.setdefault((op.name, name), []).append(run)
+                flag = "" if run["non2xx"] == 0 else f"  non-2xx {run['non2xx']}"
+                log(f"  round {round_ + 1}/{args.rounds} {op.name:<14} {name:<14}"
+                    f"{run['rps']:9.1f} req/s{flag}")  # fmt: skip
+    return runs
+
+
+def figures(runs: list[dict], floor: list[float]) -> dict:
+    """One server's figures for one operation, from its wrk runs and the floor's req/s."""
+    rps = [r["rps"] for r in runs]
+    answered = [r for r in runs if r["requests"]]
+    return {
+        "rps": rounded(median(rps), 1),
+        "ratio": ratio_of(median(rps), median(floor)),
+        "ratio_paired": paired_ratio(rps, floor),
+        "worker_cpu_ms": rounded(median([r["server_cpu_ms_per_request"] for r in runs])),
+        "db_cpu_ms": rounded(median([r.get("db_cpu_ms_per_request") for r in runs])),
+        "p50_ms": rounded(median([r["p50_us"] / 1000 for r in answered]), 1),
+        "errors": any(r["non2xx"] or any(r["socket_errors"].values()) for r in runs),
+    }
+
+
+def summarise(ops, runs) -> dict:
+    results: dict = {}
+    for op in ops:
+        floor = [r["rps"] for r in runs[(op.name, "floor")]]
+        results[op.name] = {name: figures(runs[(op.name, name)], floor) for name in SERVERS}
+    return results
+
+
+def table(results: dict) -> str:
+    heads = ["operation", "server", "req/s", "/floor", "per round", "worker CPU ms", "DB CPU ms",
+             "p50 ms"]  # fmt: skip
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for name, row in results.items():
+        for server, r in row.items():
+            cells = [name, server, f"{r['rps']:,.1f}", f"{r['ratio']:.3f}",
+                     f"{r['ratio_paired']:.3f}", f"{r['worker_cpu_ms']}", f"{r['db_cpu_ms']}",
+                     f"{r['p50_ms']}" + ("  ERRORS" if r["errors"] else "")]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = options(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install wrk")
+    started = time.monotonic()
+
+    def log(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f} s] {message}", flush=True)
+
+    info = machine()
+    url = database_url()
+    env = environment(url)
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ["LOG_LEVEL"] = "WARNING"  # this process only
+    state = prepare(args, url, log)
+    logs = Path(tempfile.mkdtemp(prefix="bench-layers-logs-"))
+    servers: dict = {}
+    with cache_for(args.cache, logs) as cache_env:
+        try:
+            for name in SERVERS:
+                extra = {"BENCH_LAYER": name} if name in LAYERS else {}
+                servers[name] = procs.start_gunicorn(
+                    name, MODULES[name], {**env, **cache_env, **extra}, logs
+                )
+            for server in servers.values():
+                procs.wait_until_up(server, int(env.get("GUNICORN_WORKERS", "2")))
+            log(f"{len(servers)} gunicorns up (logs in {logs})")
+            runs = drive(servers, args, state, log)
+        finally:
+            for server in servers.values():
+                server.stop()
+    results = summarise(args.ops, runs)
+    failed = [f"{op}/{server}" for op, row in results.items() for server, r in row.items()
+              if r["errors"]]  # fmt: skip
+    info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    output = {
+        **results,
+        "machine": info,
+        "settings": {
+            "tenants": args.tenants,
+            "rounds": args.rounds,
+            "seconds_per_run": args.duration,
+            "cache": CACHES[args.cache],
+            "wrk": "wrk -t2 -c8 --timeout 30s, bench/wrk/ops.lua",
+        },
+        "failed": failed,
+        "total_seconds": round(time.monotonic() - started, 1),
+    }
+    args.output.write_text(json.dumps(output, indent=2) + "\n")
+    print(table(results), flush=True)
+    log(f"wrote {args.output}")
+    if failed:
+        log(f"FAILED (non-2xx or socket errors): {', '.join(failed)}; logs kept in {logs}")
+        sys.exit(1)
+    if not args.keep_logs:
+        shutil.rmtree(logs, ignore_errors=True)
+    return output
+
+
+if __name__ == "__main__":
+    main()
