@@ -38,10 +38,8 @@ from bench.run import (
     CACHES,
     ROOT,
     auth_for,
+    begin,
     cache_for,
-    database_url,
-    environment,
-    machine,
     median,
     paired_ratio,
     prepare,
@@ -142,19 +140,7 @@ def table(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = options(argv)
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is missing: apt-get install wrk")
-    started = time.monotonic()
-
-    def log(message: str) -> None:
-        print(f"[{time.monotonic() - started:6.1f} s] {message}", flush=True)
-
-    info = machine()
-    url = database_url()
-    env = environment(url)
-    os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["LOG_LEVEL"] = "WARNING"  # this process only
+    log, started, info, url, env = begin()
     state = prepare(args, url, log)
     logs = Path(tempfile.mkdtemp(prefix="bench-layers-logs-"))
     servers: dict = {}

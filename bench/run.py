@@ -21,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -406,8 +406,11 @@ def worker_memory(servers) -> dict:
     return memory
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = options(argv)
+def begin() -> tuple[Callable[[str], None], float, dict, str, dict[str, str]]:
+    """What a run of servers under wrk starts with (this one, bench/layers.py): wrk present,
+    else SystemExit; then (log: prints a line stamped with the seconds since the start, its
+    start (time.monotonic()), the machine, the database URL, the servers' environment),
+    that environment also made this process's."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
     started = time.monotonic()
@@ -415,12 +418,17 @@ def main(argv: list[str] | None = None) -> dict:
     def log(message: str) -> None:
         print(f"[{time.monotonic() - started:6.1f} s] {message}" if message else "", flush=True)
 
-    info = machine()
     url = database_url()
     env = environment(url)
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ["LOG_LEVEL"] = "WARNING"  # this process only; the servers log as in production
+    return log, started, machine(), url, env
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = options(argv)
+    log, started, info, url, env = begin()
     ops = [op for op in OPS if op.name in args.ops]
     log(f"bench: {info['cpu_model']}, {info['cores']} cores, load {info['load_average_before']}")
     state = prepare(args, url, log)
