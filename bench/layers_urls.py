@@ -12,9 +12,11 @@ of the app's stack. The layer is the environment's BENCH_LAYER:
   limits (one round trip to Redis, tenants/throttling.py) and the tenant and scope permission;
 - `api_audited`: `api` with the audit row.
 
-The audit row is the app's table and columns with made-up values (no tenant: its deferred
-foreign key measured no different), action `bench-layer`: a statement no cheaper than the
-app's. Bench-only: served by bench/layers_wsgi.py, never routed in the app.
+The audit row is the app's table and columns with made-up values, action `bench-layer`, and
+no tenant (the deferred foreign key's check measured no different): a statement no dearer
+than the app's, which also reads the provider's row and writes the integration's
+last_used_at. So a layer's figures are a ceiling for a view built on it, not an estimate.
+Bench-only: served by bench/layers_wsgi.py, never routed in the app.
 """
 
 import os
