@@ -9,9 +9,10 @@ it can reach, however cheap that view; the app's own code costs the rest.
 Servers (gunicorn, config/gunicorn.conf.py, as `make bench` runs them):
 - `floor`: bench/floor_wsgi.py (psycopg, no framework);
 - `django_floor`: bench/floor_django_wsgi.py (Django, no apps, no middleware);
-- `stack`, `stack_audited`, `api`, `api_audited`: bench/layers_urls.py (the app's settings
-  and middleware; then DRF with the app's token authentication, rate limits and permission;
-  each with and without the audit row the app writes in the same statement);
+- `stack`, `stack_audited`, `api`, `api_audited`, `auth_audited`: bench/layers_urls.py (the
+  app's settings and middleware; then DRF with the app's token authentication, rate limits
+  and permission; each with and without the audit row the app writes in the same statement;
+  and the audited one with the authentication but without DRF's view);
 - `app`: the app (config.wsgi).
 
 One fresh database, seeded as `make bench` seeds it (bench/run.py's `prepare`); the rate
@@ -49,7 +50,8 @@ from bench.run import ratio as ratio_of
 
 DEFAULT_OUTPUT = ROOT / "bench" / "layers.json"
 DEFAULT_OPS = ["get_one", "post_replace"]
-LAYERS = ["stack", "stack_audited", "api", "api_audited"]
+# bench/layers_urls.py's (not imported here: it needs Django set up, which prepare() does).
+LAYERS = ["stack", "stack_audited", "api", "api_audited", "auth_audited"]
 SERVERS = ["floor", "django_floor", *LAYERS, "app"]
 MODULES = {"floor": "bench.floor_wsgi", "django_floor": "bench.floor_django_wsgi",
            **dict.fromkeys(LAYERS, "bench.layers_wsgi"), "app": "config.wsgi"}  # fmt: skip

@@ -10,7 +10,10 @@ of the app's stack. The layer is the environment's BENCH_LAYER:
   writes (integrations/reveal_reads.py, integrations/history.py);
 - `api`: a DRF view of the app's own TenantAPIView: the token authentication with its rate
   limits (one round trip to Redis, tenants/throttling.py) and the tenant and scope permission;
-- `api_audited`: `api` with the audit row.
+- `api_audited`: `api` with the audit row;
+- `auth_audited`: `stack_audited` behind the same authentication, rate limits and permission,
+  called from a plain Django view: `api_audited` without DRF's view (its dispatch, content
+  negotiation, exception handling), to tell what DRF itself costs.
 
 The audit row is the app's table and columns with made-up values, action `bench-layer`, and
 no tenant (the deferred foreign key's check measured no different): a statement no dearer
@@ -23,15 +26,20 @@ import os
 import uuid
 
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
+from rest_framework.exceptions import APIException, NotAuthenticated
+from rest_framework.request import Request
 
 from bench import floor_sql
+from integrations.api.permissions import TokenActsOnTenant
 from integrations.api.views import TenantAPIView
+from tenants.authentication import BearerTokenAuthentication
 from tenants.models import AuditEvent
+from tenants.throttling import TokenRateThrottle
 
-LAYERS = ("stack", "stack_audited", "api", "api_audited")
+LAYERS = ("stack", "stack_audited", "api", "api_audited", "auth_audited")
 AUDIT_ACTION = "bench-layer"
 AUDIT_ROW = (
     f"WITH audit AS (INSERT INTO {AuditEvent._meta.db_table} (occurred_at, actor, channel, "  # noqa: S608
@@ -81,6 +89,33 @@ def stack_audited(request, tenant, id=None):
     return answer(request, audited=True)
 
 
+@csrf_exempt
+def auth_audited(request, tenant, id=None):
+    """What DRF's APIView runs before a view (authentication, the token's rate, permission:
+    DEFAULT_AUTHENTICATION_CLASSES, DEFAULT_THROTTLE_CLASSES and TenantAPIView's permission,
+    config/settings.py), called directly; refusals as {"error": ...} with DRF's status."""
+    wrapped = Request(request)
+    try:
+        authenticated = BearerTokenAuthentication().authenticate(wrapped)
+        if authenticated is None:
+            raise NotAuthenticated()
+    except APIException as refused:
+        return JsonResponse({"error": str(refused.detail)}, status=refused.status_code)
+    wrapped.user, wrapped.auth = authenticated
+    if not TokenRateThrottle().allow_request(wrapped, None):
+        return JsonResponse({"error": "Request was throttled."}, status=429)
+    if not TokenActsOnTenant().has_permission(wrapped, _ViewOf(tenant)):
+        return JsonResponse({"error": "Not allowed."}, status=403)
+    return answer(request, audited=True)
+
+
+class _ViewOf:
+    """What TokenActsOnTenant reads of a view: its URL keywords."""
+
+    def __init__(self, tenant: str):
+        self.kwargs = {"tenant": tenant}
+
+
 class Api(TenantAPIView):
     """The app's API view base (authentication, rate limits, permission), doing the floor's
     statement."""
@@ -102,6 +137,7 @@ VIEWS = {
     "stack_audited": stack_audited,
     "api": Api.as_view(),
     "api_audited": ApiAudited.as_view(),
+    "auth_audited": auth_audited,
 }
 # The app's own patterns for these routes (integrations/api/urls.py): the permission reads
 # the `tenant` keyword.

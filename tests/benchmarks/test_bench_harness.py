@@ -290,7 +290,7 @@ def test_database_cpu_counts_the_named_databases_backends_and_no_other():
 @pytest.mark.parametrize("layer", layers_urls.LAYERS)
 def test_each_layer_answers_as_the_floor_and_only_the_audited_ones_record(layer, settings, rf):
     """bench/layers_urls.py: every layer gives the floor's answer; `*_audited` layers write
-    one audit row in the same statement, the others none; `api*` layers authenticate."""
+    one audit row in the same statement, the others none; all but `stack*` authenticate."""
     settings.API_TOKEN_RATE = "100000000/min"
     seed.seed_tenants(1)
     seed.seed_floor_table()
@@ -313,7 +313,7 @@ def test_each_layer_answers_as_the_floor_and_only_the_audited_ones_record(layer,
 
     assert answers == [(200, "twilio"), (200, "twilio")]
     assert audited == (2 if layer.endswith("_audited") else 0)
-    assert anonymous == (401 if layer.startswith("api") else 200)
+    assert anonymous == (200 if layer.startswith("stack") else 401)
     with connection.cursor() as cursor:
         cursor.execute("SELECT data->>'account' FROM bench_floor WHERE tenant = %s AND "
                        "ident = 'twilio'", [tenant])  # fmt: skip
