@@ -111,7 +111,7 @@ def resolve(revision: str) -> str:
     before git sees it, which would take it for an option."""
     if revision.startswith("-") or not revision.strip():
         raise SystemExit(f"bench-compare: {revision!r} names no commit of this repository")
-    found = _git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", check=False)
+    found = git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", check=False)
     if found.returncode != 0:
         raise SystemExit(f"bench-compare: {revision!r} names no commit of this repository")
     return found.stdout.strip()
@@ -152,7 +152,7 @@ def checked_out(commit: str):
     tree = parent / "tree"
     try:
         with owned(parent):
-            _git("worktree", "add", "--detach", "--quiet", str(tree), commit)
+            git("worktree", "add", "--detach", "--quiet", str(tree), commit)
             yield tree
     finally:
         forget_worktree(tree)
@@ -163,7 +163,7 @@ def remove_abandoned_worktrees() -> list[Path]:
     """Remove the base worktrees of earlier runs that no live run holds (`owned`); returns
     them. Nothing else: no other worktree is touched (not even pruned)."""
     removed = []
-    listing = _git("worktree", "list", "--porcelain").stdout
+    listing = git("worktree", "list", "--porcelain").stdout
     for line in listing.splitlines():
         tree = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
         if tree is None or tree.name != "tree" or not tree.parent.name.startswith(WORKTREE_PREFIX):
@@ -180,8 +180,8 @@ def forget_worktree(tree: Path) -> None:
     """Remove the worktree at `tree` and git's record of it, even when its folder is gone
     (where `git worktree remove` refuses): that record only, never a global prune, which would
     also drop the records of a developer's worktrees moved or on an unmounted disk."""
-    _git("worktree", "remove", "--force", str(tree), check=False)
-    common = Path(_git("rev-parse", "--git-common-dir").stdout.strip())
+    git("worktree", "remove", "--force", str(tree), check=False)
+    common = Path(git("rev-parse", "--git-common-dir").stdout.strip())
     records = (ROOT / common / "worktrees").glob("*/gitdir")
     for gitdir in records:
         if Path(gitdir.read_text().strip()) == tree / ".git":
@@ -191,14 +191,16 @@ def forget_worktree(tree: Path) -> None:
 def other_migrations(commit: str) -> list[str]:
     """The migration files in which this tree (uncommitted and untracked files included)
     differs from `commit`: BASE would run on a schema that is not its own."""
-    changed = _git("diff", "--name-only", commit, "--", "*/migrations/*.py").stdout.split()
-    untracked = _git(
+    changed = git("diff", "--name-only", commit, "--", "*/migrations/*.py").stdout.split()
+    untracked = git(
         "ls-files", "--others", "--exclude-standard", "--", "*/migrations/*.py"
     ).stdout.split()
     return sorted(set(changed) | set(untracked))
 
 
-def _git(*arguments: str, check: bool = True) -> subprocess.CompletedProcess:
+def git(*arguments: str, check: bool = True) -> subprocess.CompletedProcess:
+    """git with `arguments` in this repository, its output captured as text;
+    CalledProcessError when it fails and `check`."""
     return subprocess.run(  # noqa: S603 (our own command line)
         ["git", *arguments],  # noqa: S607
         cwd=ROOT,

@@ -31,16 +31,19 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import procs
-from bench.ops import OPS
+from bench.compare import git
+from bench.ops import OPS, fill, tenant_name
 from bench.run import (
     CACHES,
     ROOT,
     auth_for,
     begin,
     cache_for,
+    fmt,
     median,
     paired_ratio,
     prepare,
@@ -50,7 +53,7 @@ from bench.run import ratio as ratio_of
 
 DEFAULT_OUTPUT = ROOT / "bench" / "layers.json"
 DEFAULT_OPS = ["get_one", "post_replace"]
-# bench/layers_urls.py's (not imported here: it needs Django set up, which prepare() does).
+# Served by bench/layers_urls.py (its VIEWS, one per name: tests/benchmarks).
 LAYERS = ["stack", "stack_audited", "api", "api_audited", "auth_audited"]
 SERVERS = ["floor", "django_floor", *LAYERS, "app"]
 MODULES = {"floor": "bench.floor_wsgi", "django_floor": "bench.floor_django_wsgi",
@@ -58,6 +61,7 @@ MODULES = {"floor": "bench.floor_wsgi", "django_floor": "bench.floor_django_wsgi
 
 
 def options(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (`--help`); `ops` becomes bench/ops.py's Op of each name."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tenants", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)
@@ -78,8 +82,11 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def drive(servers: dict, args, state, log) -> dict[tuple[str, str], list[dict]]:
-    """The wrk runs: per round, per operation, every server in a rotating order."""
+def drive(
+    servers: dict[str, procs.Server], args: argparse.Namespace, state: dict, log: Callable
+) -> dict[tuple[str, str], list[dict]]:
+    """The wrk runs (after a warm-up of each): per round, per operation, every server in a
+    rotating order. {(operation, server): [procs.wrk()'s result per round]}."""
     runs: dict[tuple[str, str], list[dict]] = {}
     names = list(servers)
 
@@ -104,6 +111,30 @@ def drive(servers: dict, args, state, log) -> dict[tuple[str, str], list[dict]]:
     return runs
 
 
+def smoke(servers: dict[str, procs.Server], op, state: dict) -> None:
+    """Checks that each server is what it is named, before any is measured: a request without
+    a token is refused (401) by the app and the authenticating layers, answered by the rest;
+    one with the token writes a `bench-layer` audit row on the audited layers alone.
+    SystemExit saying which server is not."""
+    from tenants.models import AuditEvent  # prepare() has set Django up
+
+    recorded = AuditEvent.objects.filter(action="bench-layer")
+    path = fill(op.path, tenant=tenant_name(1), n="smoke")
+    body = fill(op.body, tenant=tenant_name(1), n="smoke")
+    for name, server in servers.items():
+        anonymous = procs.request(server.port, op.method, path, body, "")[0]
+        before = recorded.count()
+        status, content = procs.request(server.port, op.method, path, body, auth_for(op, state))
+        audited = recorded.count() - before
+        expected = (401 if name == "app" or name.startswith(("api", "auth")) else 200,
+                    1 if name.endswith("_audited") else 0)  # fmt: skip
+        if (anonymous, audited) != expected or not 200 <= status < 300:
+            raise SystemExit(
+                f"{name} is not what it is named: {op.name} without a token {anonymous}, with "
+                f"it {status} {content[:200]!r}, {audited} audit rows; expected {expected}"
+            )
+
+
 def figures(runs: list[dict], floor: list[float]) -> dict:
     """One server's figures for one operation, from its wrk runs and the floor's req/s."""
     rps = [r["rps"] for r in runs]
@@ -115,11 +146,15 @@ def figures(runs: list[dict], floor: list[float]) -> dict:
         "worker_cpu_ms": rounded(median([r["server_cpu_ms_per_request"] for r in runs])),
         "db_cpu_ms": rounded(median([r.get("db_cpu_ms_per_request") for r in runs])),
         "p50_ms": rounded(median([r["p50_us"] / 1000 for r in answered]), 1),
-        "errors": any(r["non2xx"] or any(r["socket_errors"].values()) for r in runs),
+        "rounds_rps": rps,
+        "errors": any(
+            not r["requests"] or r["non2xx"] or any(r["socket_errors"].values()) for r in runs
+        ),
     }
 
 
-def summarise(ops, runs) -> dict:
+def summarise(ops: list, runs: dict[tuple[str, str], list[dict]]) -> dict[str, dict]:
+    """{operation: {server: figures()}}, servers in SERVERS' order, from drive()'s runs."""
     results: dict = {}
     for op in ops:
         floor = [r["rps"] for r in runs[(op.name, "floor")]]
@@ -127,17 +162,43 @@ def summarise(ops, runs) -> dict:
     return results
 
 
-def table(results: dict) -> str:
+def table(results: dict[str, dict]) -> str:
+    """summarise()'s results as a Markdown table; "-" where a figure is missing."""
     heads = ["operation", "server", "req/s", "/floor", "per round", "worker CPU ms", "DB CPU ms",
              "p50 ms"]  # fmt: skip
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for name, row in results.items():
         for server, r in row.items():
-            cells = [name, server, f"{r['rps']:,.1f}", f"{r['ratio']:.3f}",
-                     f"{r['ratio_paired']:.3f}", f"{r['worker_cpu_ms']}", f"{r['db_cpu_ms']}",
-                     f"{r['p50_ms']}" + ("  ERRORS" if r["errors"] else "")]  # fmt: skip
+            cells = [name, server, fmt(r["rps"], ",.1f"), fmt(r["ratio"], ".3f"),
+                     fmt(r["ratio_paired"], ".3f"), fmt(r["worker_cpu_ms"], ".2f"),
+                     fmt(r["db_cpu_ms"], ".2f"),
+                     fmt(r["p50_ms"], ".1f") + ("  ERRORS" if r["errors"] else "")]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def commit() -> str | None:
+    """The measured tree's commit (a `+` after it when files differ from it), or None."""
+    head = git("rev-parse", "HEAD", check=False)
+    if head.returncode != 0:
+        return None
+    dirty = git("status", "--porcelain", "--untracked-files=no", check=False).stdout.strip()
+    return head.stdout.strip() + ("+" if dirty else "")
+
+
+def database_settings() -> dict[str, str]:
+    """The PostgreSQL settings that decide what a commit waits for (the audited layers' and
+    the app's answers wait for theirs)."""
+    from django.db import connection
+
+    names = ["synchronous_commit", "fsync", "wal_sync_method", "commit_delay", "server_version"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, setting FROM pg_settings WHERE name = ANY(%s) ORDER BY name", [names]
+        )
+        found = dict(cursor.fetchall())
+    connection.close()
+    return found
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -155,12 +216,15 @@ def main(argv: list[str] | None = None) -> dict:
                 )
             for server in servers.values():
                 procs.wait_until_up(server, int(env.get("GUNICORN_WORKERS", "2")))
-            log(f"{len(servers)} gunicorns up (logs in {logs})")
+            log(f"{len(servers)} gunicorns up (logs in {logs}); smoke requests")
+            for op in args.ops:
+                smoke(servers, op, state)
             runs = drive(servers, args, state, log)
         finally:
             for server in servers.values():
                 server.stop()
     results = summarise(args.ops, runs)
+    database = database_settings()
     failed = [f"{op}/{server}" for op, row in results.items() for server, r in row.items()
               if r["errors"]]  # fmt: skip
     info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -174,6 +238,8 @@ def main(argv: list[str] | None = None) -> dict:
             "cache": CACHES[args.cache],
             "wrk": "wrk -t2 -c8 --timeout 30s, bench/wrk/ops.lua",
         },
+        "commit": commit(),
+        "database_settings": database,
         "failed": failed,
         "total_seconds": round(time.monotonic() - started, 1),
     }

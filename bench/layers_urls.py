@@ -15,17 +15,21 @@ of the app's stack. The layer is the environment's BENCH_LAYER:
   called from a plain Django view: `api_audited` without DRF's view (its dispatch, content
   negotiation, exception handling), to tell what DRF itself costs.
 
-The audit row is the app's table and columns with made-up values, action `bench-layer`, and
-no tenant (the deferred foreign key's check measured no different): a statement no dearer
-than the app's, which also reads the provider's row and writes the integration's
-last_used_at. So a layer's figures are a ceiling for a view built on it, not an estimate.
-Bench-only: served by bench/layers_wsgi.py, never routed in the app.
+The audit row is one row of the app's audit table, of about the size the app writes (the
+app writes the same columns, and for a write a version row too), with the URL's tenant (its
+foreign key checked at commit, as the app's), action `bench-layer`, in the statement that
+reads or writes. It is no dearer than the app's statements, which also read the provider's
+row and write the integration's last_used_at: a layer's figures are a ceiling for a view
+built on it, not an estimate. Bench-only: served by bench/layers_wsgi.py, never routed in the
+app. The layer is read when the URL patterns are first asked for: a server without
+BENCH_LAYER answers 500 (and bench/layers.py stops) rather than serve another layer.
 """
 
 import os
 import uuid
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
@@ -36,16 +40,16 @@ from bench import floor_sql
 from integrations.api.permissions import TokenActsOnTenant
 from integrations.api.views import TenantAPIView
 from tenants.authentication import BearerTokenAuthentication
-from tenants.models import AuditEvent
+from tenants.models import AuditEvent, Tenant
 from tenants.throttling import TokenRateThrottle
 
-LAYERS = ("stack", "stack_audited", "api", "api_audited", "auth_audited")
 AUDIT_ACTION = "bench-layer"
 AUDIT_ROW = (
     f"WITH audit AS (INSERT INTO {AuditEvent._meta.db_table} (occurred_at, actor, channel, "  # noqa: S608
     "request_id, client_address, integration_pk, integration_ident, integration_type, "
     "api_token_prefix, action, changes, tenant_id) VALUES (now(), 'token ir_benchlay', 'api', "
-    "%s, '127.0.0.1', NULL, %s, 'twilio', 'ir_benchlay', %s, %s::jsonb, NULL)) "
+    "%s, '127.0.0.1', NULL, %s, 'twilio', 'ir_benchlay', %s, %s::jsonb, "
+    f"(SELECT id FROM {Tenant._meta.db_table} WHERE name = %s))) "
 )
 # What the app records: the fields revealed by a read; each changed field's before and after
 # (secrets masked) by a write.
@@ -54,39 +58,42 @@ CHANGED = '{"account": ["AC1", "AC2"], "password": ["********", "********"]}'
 
 
 class AuditedCursor:
-    """A DB-API cursor whose every statement also INSERTs one audit row, in the same
-    statement (so in the same transaction, as the app's)."""
+    """Wraps a DB-API cursor (Django's, autocommit): each statement given to execute() is sent
+    with one audit row INSERTed in front of it (a data-modifying CTE): one statement, one
+    transaction, as the app's."""
 
-    def __init__(self, cursor, ident: str):
+    def __init__(self, cursor: CursorWrapper, tenant: str, ident: str):
         self._cursor = cursor
+        self._tenant = tenant
         self._ident = ident
 
     def execute(self, sql: str, params: tuple) -> None:
+        """Runs `sql` (one of bench/floor_sql.py's statements) with `params`, and the row."""
         changes = REVEALED if sql.lstrip().startswith("SELECT") else CHANGED
-        audit = (uuid.uuid4().hex, self._ident, AUDIT_ACTION, changes)
+        audit = (uuid.uuid4().hex, self._ident, AUDIT_ACTION, changes, self._tenant)
         self._cursor.execute(AUDIT_ROW + sql, (*audit, *params))
 
-    def fetchone(self):
+    def fetchone(self) -> tuple | None:
         return self._cursor.fetchone()
 
 
-def answer(request: HttpRequest, *, audited: bool) -> HttpResponse:
-    """The floors' answer to `request` (bench/floor_sql.py), through Django's connection."""
+def answer(request: HttpRequest, tenant: str, ident: str | None, *, audited: bool) -> HttpResponse:
+    """The floors' answer to `request` (bench/floor_sql.py: status and JSON body), through
+    Django's connection; with `audited`, the statement also writes the audit row."""
     with connection.cursor() as cursor:
-        ident = request.path.rstrip("/").rsplit("/", 1)[-1]
-        statements = AuditedCursor(cursor, ident) if audited else cursor
+        statements = AuditedCursor(cursor, tenant, ident or "") if audited else cursor
         status, content = floor_sql.handle(statements, request.method, request.path, request.body)
     return HttpResponse(content, status=status, content_type="application/json")
 
 
 @csrf_exempt  # as the app's API views are (DRF's APIView): a token, not a session
 def stack(request, tenant, id=None):  # keywords of the app's URL patterns
-    return answer(request, audited=False)
+    return answer(request, tenant, id, audited=False)
 
 
 @csrf_exempt
 def stack_audited(request, tenant, id=None):
-    return answer(request, audited=True)
+    return answer(request, tenant, id, audited=True)
 
 
 @csrf_exempt
@@ -106,7 +113,7 @@ def auth_audited(request, tenant, id=None):
         return JsonResponse({"error": "Request was throttled."}, status=429)
     if not TokenActsOnTenant().has_permission(wrapped, _ViewOf(tenant)):
         return JsonResponse({"error": "Not allowed."}, status=403)
-    return answer(request, audited=True)
+    return answer(request, tenant, id, audited=True)
 
 
 class _ViewOf:
@@ -123,7 +130,7 @@ class Api(TenantAPIView):
     audited = False
 
     def get(self, request, tenant, id=None):
-        return answer(request, audited=self.audited)
+        return answer(request, tenant, id, audited=self.audited)
 
     post = patch = get
 
@@ -139,11 +146,13 @@ VIEWS = {
     "api_audited": ApiAudited.as_view(),
     "auth_audited": auth_audited,
 }
-# The app's own patterns for these routes (integrations/api/urls.py): the permission reads
-# the `tenant` keyword.
-urlpatterns = [
-    re_path(
-        r"^1\.0/tenants/(?P<tenant>[^/]+)/integrations(?:/(?P<id>[^/]+))?/?$",
-        VIEWS[os.environ.get("BENCH_LAYER", "stack")],
-    )
-]
+
+
+def __getattr__(name: str) -> list:
+    """`urlpatterns`, read by Django's resolver on the first request: the environment's
+    BENCH_LAYER's view on the app's own pattern for these routes (integrations/api/urls.py;
+    the permission reads the `tenant` keyword). KeyError without BENCH_LAYER."""
+    if name != "urlpatterns":
+        raise AttributeError(name)
+    view = VIEWS[os.environ["BENCH_LAYER"]]
+    return [re_path(r"^1\.0/tenants/(?P<tenant>[^/]+)/integrations(?:/(?P<id>[^/]+))?/?$", view)]

@@ -11,8 +11,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from bench import compare, floor_sql, layers_urls, procs, seed
+from bench.layers import LAYERS
 from bench.ops import BY_NAME, DEFAULT_OPS, OPS, auth_for, fill, tenant_name
 from integrations.models import Integration
 from integrations.providers import TwilioIntegration, all_providers
@@ -286,38 +288,75 @@ def test_database_cpu_counts_the_named_databases_backends_and_no_other():
     assert other.ticks == 0
 
 
+def test_every_layer_has_its_view():
+    assert set(layers_urls.VIEWS) == set(LAYERS)
+
+
+def _layer_request(rf, layer: str, method: str, token: str | None, body: str = ""):
+    """One request to `layer`'s view for tenant 1's Twilio integration: its status and JSON."""
+    tenant = tenant_name(1)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    request = getattr(rf, method)(
+        f"/1.0/tenants/{tenant}/integrations/twilio", body, "application/json", **headers
+    )
+    response = layers_urls.VIEWS[layer](request, tenant=tenant, id="twilio")
+    if hasattr(response, "render"):  # DRF's own answers (its refusals) render late
+        response.render()
+    return response.status_code, json.loads(response.content)
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("layer", layers_urls.LAYERS)
+@pytest.mark.parametrize("layer", LAYERS)
 def test_each_layer_answers_as_the_floor_and_only_the_audited_ones_record(layer, settings, rf):
     """bench/layers_urls.py: every layer gives the floor's answer; `*_audited` layers write
-    one audit row in the same statement, the others none; all but `stack*` authenticate."""
+    one audit row of the URL's tenant IN the statement that reads or writes (one round trip,
+    as the app's), the others none."""
     settings.API_TOKEN_RATE = "100000000/min"
     seed.seed_tenants(1)
     seed.seed_floor_table()
     token = seed.api_tokens()["every"]
-    view = layers_urls.VIEWS[layer]
     recorded = AuditEvent.objects.filter(action=layers_urls.AUDIT_ACTION)
-    tenant = tenant_name(1)
-    path = f"/1.0/tenants/{tenant}/integrations/twilio"
     body = json.dumps({"type": "twilio", "account": "AC9", "password": "pw-9"})
 
-    answers = []
-    for method, content in (("get", ""), ("post", body)):
-        request = getattr(rf, method)(
-            path, content, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
-        )
-        response = view(request, tenant=tenant, id="twilio")
-        answers.append((response.status_code, json.loads(response.content)["id"]))
-    audited = recorded.count()
-    anonymous = view(rf.get(path), tenant=tenant, id="twilio").status_code
+    with CaptureQueriesContext(connection) as queries:
+        answers = [
+            _layer_request(rf, layer, "get", token),
+            _layer_request(rf, layer, "post", token, body),
+        ]
 
-    assert answers == [(200, "twilio"), (200, "twilio")]
-    assert audited == (2 if layer.endswith("_audited") else 0)
-    assert anonymous == (200 if layer.startswith("stack") else 401)
+    assert [(status, content["id"]) for status, content in answers] == [(200, "twilio")] * 2
+    assert answers[1][1]["account"] == "AC9"
+    audited = layer.endswith("_audited")
+    assert recorded.count() == (2 if audited else 0)
+    assert {event.tenant.name for event in recorded} <= {tenant_name(1)}
+    floor_statements = [q["sql"] for q in queries.captured_queries if "bench_floor" in q["sql"]]
+    assert len(floor_statements) == 2
+    assert all(sql.startswith("WITH audit AS (INSERT") == audited for sql in floor_statements)
+    assert sum("tenants_auditevent" in q["sql"] for q in queries.captured_queries) == (
+        2 if audited else 0
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT data->>'account' FROM bench_floor WHERE tenant = %s AND "
-                       "ident = 'twilio'", [tenant])  # fmt: skip
+                       "ident = 'twilio'", [tenant_name(1)])  # fmt: skip
         assert cursor.fetchone() == ("AC9",)  # the POST wrote
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("layer", [layer for layer in LAYERS if not layer.startswith("stack")])
+def test_the_authenticating_layers_run_the_apps_token_rate_and_permission(layer, settings, rf):
+    """`api`, `api_audited` and `auth_audited` refuse as the app does: no token 401, a token
+    without the write scope 403 on POST, a token over its rate 429."""
+    settings.API_TOKEN_RATE = "2/min"
+    seed.seed_tenants(1)
+    seed.seed_floor_table()
+    tokens = seed.api_tokens()
+    body = json.dumps({"type": "twilio", "account": "AC9", "password": "pw-9"})
+
+    anonymous = _layer_request(rf, layer, "get", None)[0]
+    read_only_post = _layer_request(rf, layer, "post", tokens["read"], body)[0]
+    rated = [_layer_request(rf, layer, "get", tokens["every"])[0] for _ in range(3)]
+
+    assert (anonymous, read_only_post, rated) == (401, 403, [200, 200, 429])
 
 
 def test_a_tiny_layers_run_measures_every_layer_of_each_operation(tmp_path):
@@ -332,10 +371,13 @@ def test_a_tiny_layers_run_measures_every_layer_of_each_operation(tmp_path):
     results = json.loads(output.read_text())
     assert results["failed"] == []
     for name in ("get_one", "post_replace"):
-        assert list(results[name]) == ["floor", "django_floor", *layers_urls.LAYERS, "app"]
+        assert list(results[name]) == ["floor", "django_floor", *LAYERS, "app"]
         for server, figures in results[name].items():
             assert figures["errors"] is False, (name, server)
             assert figures["rps"] > 0, (name, server)
             assert figures["ratio_paired"] > 0, (name, server)
         assert results[name]["floor"]["ratio"] == 1.0
     assert results["settings"]["cache"].startswith("Redis")
+    assert results["commit"].removesuffix("+") == git("rev-parse", "HEAD")
+    assert set(results["database_settings"]) >= {"synchronous_commit", "fsync", "server_version"}
+    assert len(results["get_one"]["app"]["rounds_rps"]) == 1
