@@ -122,8 +122,8 @@ bench-compare: install
 	$(BIN)/python -m bench.compare --base "$$BENCH_BASE" $(BENCH_ARGS)
 
 # How near the stack lets the API come to its floor: each layer (the app's settings and
-# middleware, DRF with the app's token authentication, each with and without the audit row)
-# doing only the floor's one statement, against the floors and the app, in one run of about
+# middleware, DRF with the app's token authentication, each with and without the audit row;
+# the audited one also without DRF's view) doing only the floor's one statement, against the floors and the app, in one run of about
 # 5 minutes; writes bench/layers.json. `make bench-layers BENCH_ARGS="--ops get_one"`.
 .PHONY: bench-layers
 bench-layers: install
