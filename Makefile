@@ -123,8 +123,8 @@ bench-compare: install
 
 # How near the stack lets the API come to its floor: each layer (the app's settings and
 # middleware, DRF with the app's token authentication, each with and without the audit row;
-# the audited one also without DRF's view) doing only the floor's one statement, against the floors and the app, in one run of about
-# 5 minutes; writes bench/layers.json. `make bench-layers BENCH_ARGS="--ops get_one"`.
+# the audited one also without DRF's view) doing only the floor's one statement, against
+# the floors and the app, in one run of about 5 minutes; writes bench/layers.json. `make bench-layers BENCH_ARGS="--ops get_one"`.
 .PHONY: bench-layers
 bench-layers: install
 	$(BIN)/python -m bench.layers $(BENCH_ARGS)

@@ -116,9 +116,10 @@ def smoke(servers: dict[str, procs.Server], op, state: dict) -> None:
     a token is refused (401) by the app and the authenticating layers, answered by the rest;
     one with the token writes a `bench-layer` audit row on the audited layers alone.
     SystemExit saying which server is not."""
-    from tenants.models import AuditEvent  # prepare() has set Django up
+    from bench.layers_urls import AUDIT_ACTION  # both need Django, which prepare() set up
+    from tenants.models import AuditEvent
 
-    recorded = AuditEvent.objects.filter(action="bench-layer")
+    recorded = AuditEvent.objects.filter(action=AUDIT_ACTION)
     path = fill(op.path, tenant=tenant_name(1), n="smoke")
     body = fill(op.body, tenant=tenant_name(1), n="smoke")
     for name, server in servers.items():

@@ -25,6 +25,7 @@ app. The layer is read when the URL patterns are first asked for: a server witho
 BENCH_LAYER answers 500 (and bench/layers.py stops) rather than serve another layer.
 """
 
+import json
 import os
 import uuid
 
@@ -39,22 +40,31 @@ from rest_framework.request import Request
 from bench import floor_sql
 from integrations.api.permissions import TokenActsOnTenant
 from integrations.api.views import TenantAPIView
+from integrations.providers import TwilioIntegration
+from integrations.sealed import MASK
 from tenants.authentication import BearerTokenAuthentication
 from tenants.models import AuditEvent, Tenant
 from tenants.throttling import TokenRateThrottle
 
 AUDIT_ACTION = "bench-layer"
+# The provider whose record bench/ops.py's operations read and write (its id "twilio").
+PROVIDER = TwilioIntegration
 AUDIT_ROW = (
     f"WITH audit AS (INSERT INTO {AuditEvent._meta.db_table} (occurred_at, actor, channel, "  # noqa: S608
     "request_id, client_address, integration_pk, integration_ident, integration_type, "
     "api_token_prefix, action, changes, tenant_id) VALUES (now(), 'token ir_benchlay', 'api', "
-    "%s, '127.0.0.1', NULL, %s, 'twilio', 'ir_benchlay', %s, %s::jsonb, "
+    f"%s, '127.0.0.1', NULL, %s, '{PROVIDER.provider_key}', 'ir_benchlay', %s, %s::jsonb, "
     f"(SELECT id FROM {Tenant._meta.db_table} WHERE name = %s))) "
 )
-# What the app records: the fields revealed by a read; each changed field's before and after
-# (secrets masked) by a write.
-REVEALED = '{"revealed": ["password"]}'
-CHANGED = '{"account": ["AC1", "AC2"], "password": ["********", "********"]}'
+# About what the app records, from the provider's model: the secrets a read revealed; each
+# field a write changed, before and after (secrets masked).
+REVEALED = json.dumps({"revealed": list(PROVIDER.secret_field_names())})
+CHANGED = json.dumps(
+    {
+        field.name: [MASK, MASK] if field.name in PROVIDER.secret_field_names() else ["a", "b"]
+        for field in PROVIDER.credential_fields()
+    }
+)
 
 
 class AuditedCursor:

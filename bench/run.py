@@ -407,10 +407,10 @@ def worker_memory(servers) -> dict:
 
 
 def begin() -> tuple[Callable[[str], None], float, dict, str, dict[str, str]]:
-    """What a run of servers under wrk starts with (this one, bench/layers.py): wrk present,
-    else SystemExit; then (log: prints a line stamped with the seconds since the start, its
-    start (time.monotonic()), the machine, the database URL, the servers' environment),
-    that environment also made this process's."""
+    """What a run of servers under wrk starts with (this one, bench/layers.py). SystemExit
+    without wrk. Returns (log, started, machine, url, env): `log` prints a line stamped with
+    the seconds since `started` (time.monotonic()); machine() of this one; the database URL;
+    the servers' environment, also made this process's."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
     started = time.monotonic()
